@@ -1,0 +1,3 @@
+from imsim.cli import main
+
+raise SystemExit(main())

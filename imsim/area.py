@@ -1,0 +1,185 @@
+"""Area of a design (um^2): PE array, SRAM buffers, recombination unit.
+
+Formulas (docs/model-energy-area.md; entries from a technology table, imsim.tech):
+- multiplier   A_mult(a, w) = A_mult8 * (a*w/64)^gamma_A, gamma_A through Horowitz's 8- and 32-bit points
+- adder        A_add(n)     = alpha_A * n (alpha_A: least squares through the 8/16/32-bit points)
+- register     A_reg(n)     = n * A_dff
+- shifter      A_shift(i->o) = A_mux2 * sum_j min(o, i + 2^(j+1) - 1), j < ceil(log2(o - i + 1))
+               (left barrel shifter from i to o bits; see shifter_mux_bits)
+- MAC          A_mult(a, w) + A_add(acc) [+ A_shift(a+w-1 -> acc) with shift-accumulate]
+- PE           MAC + A_reg(a + w + acc)
+- SRAM buffer  banks * KiB * 8192 * A_bitcell / efficiency; banks = 2 when double-buffered
+- recombination lanes * (A_add(r) + A_shift(acc -> r) + A_reg(r)), r = recomb_acc_bits
+"""
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from imsim.errors import UserError
+from imsim.tech import Technology, load_technology
+
+BITS_PER_KIB = 8 * 1024
+MAX_ARRAY_DIM = 4096
+
+
+# ---- structure shared with the energy model ----
+def product_bits(a_bits: int, w_bits: int) -> int:
+    """Width (bits) of a signed a x w product of symmetric-range operands."""
+    return a_bits + w_bits - 1
+
+
+def pe_register_bits(a_bits: int, w_bits: int, acc_bits: int) -> int:
+    """Register bits in one PE: the A operand, the B operand and the accumulator."""
+    return a_bits + w_bits + acc_bits
+
+
+def shifter_mux_bits(in_bits: int, out_bits: int) -> int:
+    """2:1 mux bits of a left barrel shifter taking an in_bits value to out_bits (shifts 0..out-in).
+
+    Stage j shifts by 2^j; it needs muxes only for the bits a value can occupy after it,
+    min(out_bits, in_bits + 2^(j+1) - 1). ceil(log2(out - in + 1)) stages; 0 when out <= in.
+    """
+    max_shift = max(out_bits - in_bits, 0)
+    stages = max_shift.bit_length()  # = ceil(log2(max_shift + 1))
+    return sum(min(out_bits, in_bits + 2 ** (j + 1) - 1) for j in range(stages))
+
+
+def shift_accumulate_mux_bits(a_bits: int, w_bits: int, acc_bits: int) -> int:
+    """Mux bits of the PE shifter for acc += (a*w) << t: product width -> accumulator width."""
+    return shifter_mux_bits(product_bits(a_bits, w_bits), acc_bits)
+
+
+def recomb_mux_bits(acc_bits: int, recomb_acc_bits: int) -> int:
+    """Mux bits of a recombination lane's shifter: PE partial sums (acc_bits) -> recomb_acc_bits."""
+    return shifter_mux_bits(acc_bits, recomb_acc_bits)
+
+
+def uses_shift_accumulate(hw: Any) -> bool:
+    return getattr(hw, "k_scale", "shift_accumulate") == "shift_accumulate"
+
+
+def sram_banks(hw: Any) -> int:
+    """Physical copies of each buffer: 2 when double-buffered (sram_*_kib is one bank's capacity)."""
+    return 2 if hw.double_buffered else 1
+
+
+# ---- component areas ----
+def mult_area_um2(tech: Technology, a_bits: int, w_bits: int) -> float:
+    """Area (um^2) of an a_bits x w_bits integer multiplier."""
+    return tech["mult_area_8b"] * (a_bits * w_bits / 64.0) ** tech.mult_area_exponent
+
+
+def add_area_um2(tech: Technology, bits: int) -> float:
+    """Area (um^2) of a bits-wide adder."""
+    return tech.add_area_per_bit_um2 * bits
+
+
+def register_area_um2(tech: Technology, bits: int) -> float:
+    """Area (um^2) of a bits-wide register."""
+    return tech["reg_bit_area"] * bits
+
+
+def shifter_area_um2(tech: Technology, mux_bits: int) -> float:
+    """Area (um^2) of a barrel shifter of mux_bits 2:1 mux bits (see shifter_mux_bits)."""
+    return tech["mux2_bit_area"] * mux_bits
+
+
+def mac_area_um2(tech: Technology, a_bits: int, w_bits: int, acc_bits: int,
+                 shift_accumulate: bool = False) -> float:
+    """Area (um^2) of one MAC: multiplier + accumulator adder (+ shifter for shift-accumulate)."""
+    area = mult_area_um2(tech, a_bits, w_bits) + add_area_um2(tech, acc_bits)
+    if shift_accumulate:
+        area += shifter_area_um2(tech, shift_accumulate_mux_bits(a_bits, w_bits, acc_bits))
+    return area
+
+
+def pe_area_um2(tech: Technology, a_bits: int, w_bits: int, acc_bits: int,
+                shift_accumulate: bool = False) -> float:
+    """Area (um^2) of one PE: its MAC plus operand and accumulator registers."""
+    return (mac_area_um2(tech, a_bits, w_bits, acc_bits, shift_accumulate)
+            + register_area_um2(tech, pe_register_bits(a_bits, w_bits, acc_bits)))
+
+
+def sram_area_um2(tech: Technology, kib: float, banks: int = 1) -> float:
+    """Area (um^2) of `banks` SRAM macros of `kib` KiB each."""
+    return banks * kib * BITS_PER_KIB * tech["sram_bitcell_area"] / tech["sram_array_efficiency"]
+
+
+def recomb_lane_area_um2(tech: Technology, acc_bits: int, recomb_acc_bits: int) -> float:
+    """Area (um^2) of one recombination lane: shifter (acc_bits -> recomb_acc_bits), adder, register."""
+    r = recomb_acc_bits
+    return add_area_um2(tech, r) + shifter_area_um2(tech, recomb_mux_bits(acc_bits, r)) + register_area_um2(tech, r)
+
+
+@dataclass(frozen=True)
+class AreaBreakdown:
+    """Area of a design by part (um^2); area_um2 is the sum of the parts."""
+
+    pe_array_um2: float
+    sram_a_um2: float
+    sram_b_um2: float
+    sram_c_um2: float
+    recomb_um2: float
+    area_um2: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat dict with result-table names: area_pe_array_um2, ..., area_um2."""
+        return {
+            "area_pe_array_um2": self.pe_array_um2,
+            "area_sram_a_um2": self.sram_a_um2,
+            "area_sram_b_um2": self.sram_b_um2,
+            "area_sram_c_um2": self.sram_c_um2,
+            "area_recomb_um2": self.recomb_um2,
+            "area_um2": self.area_um2,
+        }
+
+
+def area_of_design(hw: Any, tech: Technology | None = None) -> AreaBreakdown:
+    """Area (um^2) of the design `hw` (a HwConfig or any object with its attributes).
+
+    `tech` defaults to load_technology(hw.technology).
+    """
+    tech = tech if tech is not None else load_technology(hw.technology)
+    pe = pe_area_um2(tech, hw.a_bits, hw.w_bits, hw.acc_bits, uses_shift_accumulate(hw))
+    pe_array = hw.rows * hw.cols * pe
+    banks = sram_banks(hw)
+    sa = sram_area_um2(tech, hw.sram_a_kib, banks)
+    sb = sram_area_um2(tech, hw.sram_b_kib, banks)
+    sc = sram_area_um2(tech, hw.sram_c_kib, banks)
+    recomb = hw.recomb_lanes * recomb_lane_area_um2(tech, hw.acc_bits, hw.recomb_acc_bits)
+    return AreaBreakdown(pe_array_um2=pe_array, sram_a_um2=sa, sram_b_um2=sb, sram_c_um2=sc,
+                         recomb_um2=recomb, area_um2=pe_array + sa + sb + sc + recomb)
+
+
+def equal_area_array(hw_ref: Any, a_bits: int, w_bits: int, tech: Technology | None = None,
+                     acc_bits: int | None = None) -> tuple[int, int]:
+    """Largest square array (n, n) of a_bits x w_bits PEs whose design area <= hw_ref's.
+
+    Everything but rows, cols, a_bits, w_bits (and acc_bits if given; else hw_ref's) stays as in
+    hw_ref, so the SRAM and recombination areas are unchanged and the PE array gets the rest.
+    """
+    tech = tech if tech is not None else load_technology(hw_ref.technology)
+    acc = hw_ref.acc_bits if acc_bits is None else acc_bits
+    budget = area_of_design(hw_ref, tech).area_um2
+
+    def fits(n: int) -> bool:
+        cand = types.SimpleNamespace(**{f: getattr(hw_ref, f) for f in (
+            "technology", "k_scale", "double_buffered", "sram_a_kib", "sram_b_kib", "sram_c_kib",
+            "recomb_lanes", "recomb_acc_bits")}, rows=n, cols=n, a_bits=a_bits, w_bits=w_bits, acc_bits=acc)
+        return area_of_design(cand, tech).area_um2 <= budget * (1 + 1e-12)
+
+    if not fits(1):
+        raise UserError(f"equal_area_array: even a 1x1 array of {a_bits}x{w_bits}-bit PEs exceeds the "
+                        f"reference area {budget:.1f} um^2")
+    lo, hi = 1, MAX_ARRAY_DIM
+    if fits(hi):
+        return hi, hi
+    while hi - lo > 1:  # invariant: fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, lo

@@ -1,0 +1,96 @@
+"""`imsim unpack FILE.npz`: unpack one GEMM (arrays A and B) and check exactness per strategy."""
+from __future__ import annotations
+
+import argparse
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from imsim.cli.common import bits_arg, format_table, print_json
+from imsim.errors import UserError, bad_value
+from imsim.quantize import quantize_rtn
+from imsim.unpack import exact_product, reference_gemm, unpack_gemm
+
+STRATEGY_CHOICES = ("row", "col", "both", "auto")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("unpack", help="unpack one GEMM from an .npz (arrays A, B) and check the exact result",
+                       description="Unpack the GEMM A @ B stored in FILE.npz so A fits --bits and B fits --w-bits; "
+                                   "print shapes, MACs, the unpack ratio per strategy and whether the recombined "
+                                   "product equals the int64 reference exactly.")
+    p.add_argument("file", metavar="FILE.npz", help="file holding integer arrays A (M x K) and B (K x N) "
+                                                    "(or floats, with --quantize)")
+    p.add_argument("--bits", type=bits_arg("--bits"), required=True, help="A-side operand width, 2..16")
+    p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width (default: --bits)")
+    p.add_argument("--strategy", choices=STRATEGY_CHOICES, default=None,
+                   help="one strategy (default: report row, col, both and auto)")
+    p.add_argument("--quantize", type=_beta_arg, default=None, metavar="BETA",
+                   help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _beta_arg(text: str) -> float:
+    try:
+        beta = float(text)
+    except ValueError:
+        raise bad_value("command line", "--quantize", text, "must be a number in (0, 1]") from None
+    if not 0.0 < beta <= 1.0:
+        raise bad_value("command line", "--quantize", beta, "must be a number in (0, 1]")
+    return beta
+
+
+def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays A and B from an .npz file (UserError naming the file for anything unreadable)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: no such file")
+    if not zipfile.is_zipfile(p):
+        raise UserError(f"{path}: not an .npz file (not a zip archive); expected arrays A and B saved with numpy.savez")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = [k for k in ("A", "B") if k not in data.files]
+            if missing:
+                raise UserError(f"{path}: missing array {' and '.join(missing)} (holds: {', '.join(data.files) or 'nothing'}); "
+                                f"expected arrays A (M x K) and B (K x N)")
+            return np.asarray(data["A"]), np.asarray(data["B"])
+    except UserError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise UserError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    A, B = load_gemm_npz(args.file)
+    for name, X in (("A", A), ("B", B)):
+        if X.ndim != 2:
+            raise bad_value(args.file, name, f"shape {X.shape}", "must be a 2-D matrix")
+        if X.dtype.kind == "f" and args.quantize is None:
+            raise bad_value(args.file, name, f"dtype {X.dtype}",
+                            "floats need --quantize BETA (e.g. --quantize 1.0); or store integers")
+        if X.dtype.kind not in "fiu":
+            raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
+    w_bits = args.w_bits or args.bits
+    if args.quantize is not None:
+        A = quantize_rtn(A, args.bits, beta=args.quantize, name="A").q if A.dtype.kind == "f" else A
+        B = quantize_rtn(B, w_bits, beta=args.quantize, name="B").q if B.dtype.kind == "f" else B
+    if A.shape[1] != B.shape[0]:
+        raise UserError(f"{args.file}: shape mismatch: A is {A.shape[0]}x{A.shape[1]}, B is "
+                        f"{B.shape[0]}x{B.shape[1]}; A's columns must equal B's rows")
+    ref = reference_gemm(A, B)
+    rows = []
+    for strategy in [args.strategy] if args.strategy else list(STRATEGY_CHOICES):
+        ug = unpack_gemm(A, B, args.bits, w_bits, strategy)
+        row = ug.summary()
+        row["exact"] = bool(np.array_equal(exact_product(ug), ref))
+        rows.append(row)
+    if args.json:
+        print_json({"file": args.file, "a_bits": args.bits, "w_bits": w_bits, "quantize_beta": args.quantize,
+                    "strategies": rows, "exact": all(r["exact"] for r in rows)})
+    else:
+        M, K, N = rows[0]["M"], rows[0]["K"], rows[0]["N"]
+        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={args.bits}, w_bits={w_bits}, useful MACs {M * K * N}")
+        print(format_table(rows, ["strategy", "M_low", "K_low", "N_low", "macs", "unpack_ratio", "k_classes", "exact"]))
+    return 0 if all(r["exact"] for r in rows) else 1

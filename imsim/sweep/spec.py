@@ -1,0 +1,476 @@
+"""Sweep spec: YAML file -> validated, expanded list of sweep points with stable hashes.
+
+A spec names a base hardware config and *axes*: lists of values for any hardware key
+(``rows``, ``a_bits``, ``dataflow``, ``sram_a_kib``, ...) and for the sweep fields
+``trace``, ``strategy``, ``beta``, ``granularity`` and ``timing``. Points are the
+cartesian product of the axes (in the order written), except that axes listed together
+in a ``zip`` group advance together. ``filters`` drop points: each is an expression over
+point fields (see :mod:`imsim.sweep.expr`) or ``{max_area_um2: X}`` (area of the design,
+um^2, from :func:`imsim.area.area_of_design`). The format is documented in docs/sweeps.md.
+
+Every point has a stable hash (sha256 of its canonical JSON: full hardware config, trace
+identity, quantization, strategy, timing), and the spec has a hash of its ordered point
+hashes: two specs with the same hash produce the same results table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from imsim.errors import UserError, bad_value
+from imsim.sweep.expr import Expr, closest, parse_expr
+
+SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute")
+SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing")
+STRATEGIES = ("none", "row", "col", "both", "auto")
+TIMINGS = ("pipelined", "scalesim")
+GRANULARITIES = ("tensor", "row", "column")
+TRACE_KEYS = ("name", "path", "synthetic", "kinds", "phases", "limit")
+DEFAULTS: dict[str, Any] = {
+    "trace": "bundled", "strategy": "auto", "beta": 1.0, "granularity": "tensor", "timing": "pipelined",
+}
+AREA_FIELD = "area_um2"
+FILTER_KEYS = ("max_area_um2", "min_area_um2")
+
+
+def hw_keys() -> tuple[str, ...]:
+    """The hardware keys (fields of HwConfig), in declaration order."""
+    from imsim.hwconfig import HwConfig
+
+    return tuple(f.name for f in dataclasses.fields(HwConfig))
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """Where a point's GEMMs come from.
+
+    source: 'bundled' (the trace shipped with imsim), 'path' (a .npz file or folder) or
+    'synthetic' (``params`` passed to imsim.trace.synthetic). ``kinds``/``phases`` keep only
+    records of those kinds/phases; ``limit`` keeps the first N records (after selection).
+    ``label`` is the value of the ``trace`` column in results.
+    """
+
+    label: str
+    source: str
+    path: str | None = None
+    params: str = "{}"  # canonical JSON of the synthetic parameters
+    kinds: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    limit: int | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What the point hash covers: label and selection, not the absolute path."""
+        return {"label": self.label, "source": self.source, "params": json.loads(self.params),
+                "kinds": list(self.kinds), "phases": list(self.phases), "limit": self.limit}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One sweep point: a full hardware config plus the workload/quantization settings."""
+
+    index: int
+    hash: str
+    hw: Any  # imsim.hwconfig.HwConfig
+    trace: TraceSpec
+    strategy: str
+    beta: float
+    granularity: str
+    timing: str
+    execute: bool
+
+    def fields(self) -> dict[str, Any]:
+        """Flat columns identifying the point (hardware key `name` becomes `hw_name`)."""
+        row: dict[str, Any] = {"point_index": self.index, "point_hash": self.hash,
+                               "trace": self.trace.label, "strategy": self.strategy, "beta": self.beta,
+                               "granularity": self.granularity, "timing": self.timing}
+        for key, value in self.hw.to_dict().items():
+            row["hw_name" if key == "name" else key] = value
+        return row
+
+    def group_key(self) -> tuple[Any, ...]:
+        """Points sharing this key share the quantize + unpack work of their trace."""
+        return (self.trace, self.hw.a_bits, self.hw.w_bits, self.beta, self.granularity, self.strategy)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A loaded spec: its normalized form (for the manifest) and its expanded points."""
+
+    name: str
+    source: str
+    normalized: dict[str, Any]
+    points: tuple[Point, ...]
+    combinations: int  # before filters
+    hash: str = field(default="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "spec_hash": self.hash,
+                "combinations": self.combinations, "points": len(self.points), "spec": self.normalized}
+
+
+def canonical_hash(obj: Any, length: int = 16) -> str:
+    """Hex sha256 of the canonical JSON of `obj` (sorted keys), truncated to `length`."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# ---------------------------------------------------------------------------------- loading
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read, validate and expand the YAML spec at `path` (UserError on any mistake)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: sweep spec not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}") from None
+    return parse_spec(data, source=str(path), base_dir=path.parent, default_name=path.stem)
+
+
+def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
+               default_name: str = "sweep") -> SweepSpec:
+    """Validate a spec mapping (as read from YAML) and expand it into points."""
+    base_dir = base_dir or Path.cwd()
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a sweep spec must be a mapping with keys {', '.join(SPEC_KEYS)}")
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise UserError(f"{source}: unknown key {key!r}{closest(str(key), SPEC_KEYS)}; "
+                            f"allowed: {', '.join(SPEC_KEYS)}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise bad_value(source, "name", name, "must be a non-empty string")
+    execute = data.get("execute", True)
+    if not isinstance(execute, bool):
+        raise bad_value(source, "execute", execute, "must be true or false")
+
+    base = _load_base(data.get("base", "default"), source, base_dir)
+    known_hw = hw_keys()
+    axes = _parse_axes(data.get("axes", {}), source, base_dir, base, known_hw)
+    groups = _parse_zip(data.get("zip", []), axes, source)
+    filters = _parse_filters(data.get("filters", []), source, set(known_hw) | set(SWEEP_FIELDS) | {"hw_name"})
+
+    points, combinations = _expand(base, axes, groups, filters, execute, source)
+    normalized = {
+        "name": name, "description": data.get("description", ""), "base": base.to_dict(),
+        "axes": {k: [_plain(v) for v in vals] for k, vals in axes.items()},
+        "zip": [list(g) for g in groups], "filters": _filter_texts(filters),
+        "execute": execute,
+    }
+    spec_hash = canonical_hash([p.hash for p in points])
+    return SweepSpec(name=name, source=source, normalized=normalized, points=tuple(points),
+                     combinations=combinations, hash=spec_hash)
+
+
+def _plain(value: Any) -> Any:
+    return value.identity() if isinstance(value, TraceSpec) else value
+
+
+def _resolve_config_path(text: str, base_dir: Path) -> Path | None:
+    candidates = [base_dir / text, Path(text)]
+    if not text.endswith((".yaml", ".yml")):
+        candidates += [base_dir / f"{text}.yaml", Path(f"{text}.yaml")]
+    shipped = Path(__file__).resolve().parents[2] / "hw_configs"
+    candidates += [shipped / text, shipped / f"{text}.yaml"]
+    try:
+        from imsim import hwconfig
+
+        finder = getattr(hwconfig, "shipped_config_path", None) or getattr(hwconfig, "find_hw_config", None)
+        if finder is not None:
+            found = finder(text)
+            if found:
+                candidates.append(Path(found))
+    except UserError:
+        pass
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _load_base(value: Any, source: str, base_dir: Path) -> Any:
+    """The base HwConfig: a config name/path, or a mapping of hw keys (optionally `config:`)."""
+    from imsim.hwconfig import HwConfig, load_hw_config
+
+    if isinstance(value, str):
+        path = _resolve_config_path(value, base_dir)
+        if path is None and value == "default":
+            return HwConfig.from_dict({}, source=f"{source}: base")
+        if path is None:
+            raise bad_value(source, "base", value, "must name a hardware config (a YAML path, or a config in hw_configs/)")
+        return load_hw_config(path)
+    if isinstance(value, dict):
+        overrides = dict(value)
+        start = overrides.pop("config", None)
+        if start is not None:
+            base = _load_base(start, source, base_dir)
+        else:
+            base = HwConfig.from_dict({}, source=f"{source}: base")
+        known = hw_keys()
+        for key in overrides:
+            if key not in known:
+                raise UserError(f"{source}: base: unknown hardware key {key!r}{closest(str(key), known)}")
+        return HwConfig.from_dict({**base.to_dict(), **overrides}, source=f"{source}: base")
+    raise bad_value(source, "base", value, "must be a hardware config name/path or a mapping of hardware keys")
+
+
+def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSpec:
+    if isinstance(value, str):
+        if value == "bundled":
+            return TraceSpec(label="bundled", source="bundled")
+        return TraceSpec(label=value, source="path", path=_trace_path(value, source, base_dir, where))
+    if not isinstance(value, dict):
+        raise bad_value(source, where, value, "must be 'bundled', a trace path, or a mapping with path/synthetic")
+    for key in value:
+        if key not in TRACE_KEYS:
+            raise UserError(f"{source}: {where}: unknown key {key!r}{closest(str(key), TRACE_KEYS)}; "
+                            f"allowed: {', '.join(TRACE_KEYS)}")
+    kinds = _str_tuple(value.get("kinds", ()), source, f"{where}.kinds")
+    phases = _str_tuple(value.get("phases", ()), source, f"{where}.phases")
+    for phase in phases:
+        if phase not in ("fwd", "bwd"):
+            raise bad_value(source, f"{where}.phases", phase, "must be fwd or bwd")
+    limit = value.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise bad_value(source, f"{where}.limit", limit, "must be a positive integer")
+    has_path, has_syn = "path" in value, "synthetic" in value
+    if has_path == has_syn:
+        raise UserError(f"{source}: {where}: give exactly one of 'path' (a file, or 'bundled') or 'synthetic'")
+    if has_path:
+        text = value["path"]
+        if not isinstance(text, str):
+            raise bad_value(source, f"{where}.path", text, "must be a string")
+        label = value.get("name", text)
+        if text == "bundled":
+            return TraceSpec(label=str(label), source="bundled", kinds=kinds, phases=phases, limit=limit)
+        return TraceSpec(label=str(label), source="path", path=_trace_path(text, source, base_dir, f"{where}.path"),
+                         kinds=kinds, phases=phases, limit=limit)
+    params = value["synthetic"]
+    if not isinstance(params, dict):
+        raise bad_value(source, f"{where}.synthetic", params, "must be a mapping of synthetic-trace parameters")
+    params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    label = value.get("name", f"synthetic-{canonical_hash(params, 8)}")
+    return TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)
+
+
+def _trace_path(text: str, source: str, base_dir: Path, where: str) -> str:
+    for cand in (base_dir / text, Path(text)):
+        if cand.exists():
+            return str(cand.resolve())
+    raise bad_value(source, where, text, "trace not found ('bundled', or a .npz file / trace folder)")
+
+
+def _str_tuple(value: Any, source: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise bad_value(source, where, value, "must be a string or a list of strings")
+    return tuple(value)
+
+
+def _parse_axes(raw: Any, source: str, base_dir: Path, base: Any, known_hw: tuple[str, ...]) -> dict[str, list[Any]]:
+    if not isinstance(raw, dict):
+        raise bad_value(source, "axes", raw, "must be a mapping of field -> value or list of values")
+    allowed = tuple(known_hw) + SWEEP_FIELDS
+    axes: dict[str, list[Any]] = {}
+    for key, values in raw.items():
+        if key not in allowed or key == "name":
+            raise UserError(f"{source}: axes: unknown field {key!r}{closest(str(key), allowed)}; "
+                            f"allowed: hardware keys and {', '.join(SWEEP_FIELDS)}")
+        vals = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not vals:
+            raise bad_value(source, f"axes.{key}", values, "needs at least one value (the product would be empty)")
+        axes[key] = [_check_value(key, v, source, base_dir, base) for v in vals]
+        seen: set[str] = set()
+        for v in axes[key]:
+            ident = json.dumps(_plain(v), sort_keys=True, default=str)
+            if ident in seen:
+                raise bad_value(source, f"axes.{key}", values, "values must be distinct")
+            seen.add(ident)
+    for key, default in DEFAULTS.items():
+        if key not in axes:
+            axes[key] = [_check_value(key, default, source, base_dir, base)]
+    return axes
+
+
+def _check_value(key: str, value: Any, source: str, base_dir: Path, base: Any) -> Any:
+    where = f"axes.{key}"
+    if key == "trace":
+        return _parse_trace(value, source, base_dir, where)
+    if key == "strategy":
+        if value not in STRATEGIES:
+            raise bad_value(source, where, value, f"must be one of {', '.join(STRATEGIES)}")
+        return value
+    if key == "timing":
+        if value not in TIMINGS:
+            raise bad_value(source, where, value, f"must be one of {', '.join(TIMINGS)}")
+        return value
+    if key == "granularity":
+        if value not in GRANULARITIES:
+            raise bad_value(source, where, value, f"must be one of {', '.join(GRANULARITIES)}")
+        return value
+    if key == "beta":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+            raise bad_value(source, where, value, "must be a number in (0, 1] (quantile of |x| used as threshold)")
+        return float(value)
+    # a hardware key: validate it alone on the base config (cross-key checks happen per point)
+    from imsim.hwconfig import HwConfig
+
+    HwConfig.from_dict({**base.to_dict(), key: value}, source=f"{source}: {where}")
+    return value
+
+
+def _parse_zip(raw: Any, axes: dict[str, list[Any]], source: str) -> list[tuple[str, ...]]:
+    if raw in (None, []):
+        return []
+    if not isinstance(raw, list) or not all(isinstance(g, list) for g in raw):
+        raise bad_value(source, "zip", raw, "must be a list of lists of axis names, e.g. [[rows, cols]]")
+    used: set[str] = set()
+    groups = []
+    for i, group in enumerate(raw):
+        if len(group) < 2:
+            raise bad_value(source, f"zip[{i}]", group, "a zip group needs at least two axes")
+        for key in group:
+            if key not in axes:
+                raise UserError(f"{source}: zip[{i}]: {key!r} is not an axis{closest(str(key), list(axes))}")
+            if key in used:
+                raise bad_value(source, f"zip[{i}]", group, f"axis {key!r} is already in another zip group")
+            used.add(key)
+        lengths = {key: len(axes[key]) for key in group}
+        if len(set(lengths.values())) != 1:
+            raise bad_value(source, f"zip[{i}]", group, f"zipped axes need equal lengths, got {lengths}")
+        groups.append(tuple(group))
+    return groups
+
+
+@dataclass(frozen=True)
+class _Filter:
+    text: str
+    expr: Expr | None = None
+    max_area_um2: float | None = None
+    min_area_um2: float | None = None
+
+    @property
+    def needs_hw(self) -> bool:
+        return self.expr is None or AREA_FIELD in self.expr.names
+
+
+def _parse_filters(raw: Any, source: str, known: set[str]) -> list[_Filter]:
+    if raw in (None, []):
+        return []
+    if not isinstance(raw, list):
+        raw = [raw]
+    out: list[_Filter] = []
+    for i, item in enumerate(raw):
+        where = f"{source}: filters[{i}]"
+        if isinstance(item, str):
+            out.append(_Filter(text=item, expr=parse_expr(item, known | {AREA_FIELD}, where)))
+        elif isinstance(item, dict) and len(item) == 1:
+            (key, value), = item.items()
+            if key not in FILTER_KEYS:
+                raise UserError(f"{where}: unknown filter {key!r}{closest(str(key), FILTER_KEYS)}; "
+                                f"allowed: an expression string or one of {', '.join(FILTER_KEYS)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise bad_value(source, f"filters[{i}].{key}", value, "must be a positive number (um^2)")
+            out.append(_Filter(text=f"{key}: {value}", **{key: float(value)}))
+        else:
+            raise bad_value(source, f"filters[{i}]", item,
+                            "must be an expression string or a mapping like {max_area_um2: 1.0e6}")
+    return out
+
+
+def _filter_texts(filters: list[_Filter]) -> list[str]:
+    return [f.text for f in filters]
+
+
+class _Env(dict):
+    """Point fields, with `area_um2` computed only when a filter asks for it."""
+
+    def __init__(self, fields: Mapping[str, Any], hw: Any) -> None:
+        super().__init__(fields)
+        self._hw = hw
+
+    def __missing__(self, key: str) -> Any:
+        if key == AREA_FIELD and self._hw is not None:
+            from imsim.area import area_of_design
+
+            self[key] = float(area_of_design(self._hw).area_um2)
+            return self[key]
+        raise KeyError(key)
+
+
+def _passes(flt: _Filter, env: _Env) -> bool:
+    if flt.expr is not None:
+        return bool(flt.expr.evaluate(env))
+    area = env[AREA_FIELD]
+    if flt.max_area_um2 is not None and area > flt.max_area_um2:
+        return False
+    return not (flt.min_area_um2 is not None and area < flt.min_area_um2)
+
+
+def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]], filters: list[_Filter],
+            execute: bool, source: str) -> tuple[list[Point], int]:
+    # dimensions in the order the axes are written; a zip group sits at its first member
+    grouped = {key: g for g in groups for key in g}
+    dims: list[tuple[str, ...]] = []
+    for key in axes:
+        if key in grouped:
+            if grouped[key][0] == key:
+                dims.append(grouped[key])
+        else:
+            dims.append((key,))
+    ranges = [range(len(axes[d[0]])) for d in dims]
+    from imsim.hwconfig import HwConfig
+
+    base_dict = base.to_dict()
+    base_fields = {("hw_name" if k == "name" else k): v for k, v in base.to_dict().items()}
+    points: list[Point] = []
+    seen: dict[str, int] = {}
+    combinations = 0
+    for combo in itertools.product(*ranges):
+        combinations += 1
+        values: dict[str, Any] = {}
+        for dim, i in zip(dims, combo):
+            for key in dim:
+                values[key] = axes[key][i]
+        hw_over = {k: v for k, v in values.items() if k not in SWEEP_FIELDS}
+        fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS}}
+        fields["trace"] = values["trace"].label
+        env = _Env(fields, None)
+        if not all(_passes(f, env) for f in filters if not f.needs_hw):
+            continue
+        if hw_over:
+            shown = ", ".join(f"{k}={v!r}" for k, v in hw_over.items())
+            try:
+                hw = HwConfig.from_dict({**base_dict, **hw_over}, source=f"{source}: point ({shown})")
+            except UserError as exc:
+                raise UserError(f"{exc}; add a filter to skip such points") from None
+        else:
+            hw = base
+        env = _Env(fields, hw)
+        if not all(_passes(f, env) for f in filters if f.needs_hw):
+            continue
+        ident = {"hw": hw.to_dict(), "trace": values["trace"].identity(), "strategy": values["strategy"],
+                 "beta": values["beta"], "granularity": values["granularity"], "timing": values["timing"],
+                 "execute": execute}
+        h = canonical_hash(ident)
+        if h in seen:
+            raise UserError(f"{source}: points {seen[h]} and {len(points)} are identical; check the axes and zip groups")
+        seen[h] = len(points)
+        points.append(Point(index=len(points), hash=h, hw=hw, trace=values["trace"], strategy=values["strategy"],
+                            beta=values["beta"], granularity=values["granularity"], timing=values["timing"],
+                            execute=execute))
+    if not points:
+        texts = "; ".join(f.text for f in filters) or "none"
+        raise UserError(f"{source}: the sweep is empty: all {combinations} combinations were removed by the filters ({texts})")
+    return points, combinations

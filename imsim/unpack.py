@@ -1,0 +1,522 @@
+"""IM-Unpack: turn an integer GEMM with large entries into one low-bit GEMM plus a
+recombination plan that rebuilds the exact result.
+
+Digits: base s = 2^(b-1); an integer x is written with truncating (sign-magnitude) digits
+x = sign(x) * sum_l d_l s^l, 0 <= d_l <= s-1, so every digit lies in the b-bit range
+[-(s-1), s-1] and small entries have zero high digits whatever their sign. Because s is a
+power of two the digits are bit fields of |x|: d_l = (|x| >> l(b-1)) & (s-1).
+
+Strategies, applied to one operand X (lines x K) at a time:
+- row:  every line with an out-of-range entry keeps its low digits; its higher digit levels
+        become extra lines (shifted by l(b-1) bits when recombined);
+- col:  the same along K: out-of-range columns split into digit columns; the other operand's
+        matching K line is duplicated and the product carries a K-axis shift;
+- both: greedy, one line at a time: split whichever line or column holds the most
+        out-of-range entries (ties to the line) until none is left.
+A GEMM unpacks A (lines = M), then B^T (lines = N) with the K duplications A's step made.
+`auto` tries every (A strategy, B strategy) pair and keeps the fewest MACs.
+
+Exactness: for each original triple (r, k, c), the absolute values of all its expanded terms
+sum to |A[r,k]| |B[k,c]|, so every intermediate of the recombination is bounded by
+K * max|A| * max|B|; below 2^63 int64 is exact, above it Python integers are used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from imsim.errors import UserError, bad_value
+from imsim.quantize import check_bits, qmax
+
+STRATEGIES = ("none", "row", "col", "both", "auto")
+_BASE_STRATEGIES = ("row", "col", "both")
+_INT64_MAX = (1 << 63) - 1
+_FLOAT_EXACT = 1 << 53  # integers below this are exact in float64
+
+
+def smallest_int_dtype(max_abs: int) -> np.dtype:
+    """Smallest signed numpy integer dtype holding [-max_abs, max_abs]."""
+    for dt in (np.int8, np.int16, np.int32, np.int64):
+        if max_abs <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    raise ValueError(f"{max_abs} does not fit int64")
+
+
+# --------------------------------------------------------------------------- plan / result
+
+
+@dataclass(frozen=True)
+class UnpackPlan:
+    """How partial results of the low-bit GEMM fold back into C (all int64 arrays).
+
+    C[row_src[i], col_src[j]] += sum_k (A_u[i,k] * B_u[k,j]) << (k_shift[k] + row_shift[i] + col_shift[j])
+    Shifts are in bits. The first M rows (N columns) are the original lines, unshifted.
+    """
+
+    row_src: np.ndarray
+    row_shift: np.ndarray
+    col_src: np.ndarray
+    col_shift: np.ndarray
+    k_src: np.ndarray
+    k_shift: np.ndarray
+
+    @property
+    def extra_rows(self) -> int:
+        """Rows added by unpacking (M' - M)."""
+        return int(np.count_nonzero(self.row_shift)) if self.row_src.size else 0
+
+    @property
+    def extra_cols(self) -> int:
+        """Columns of C's side added by unpacking (N' - N)."""
+        return int(np.count_nonzero(self.col_shift)) if self.col_src.size else 0
+
+
+@dataclass(frozen=True)
+class UnpackedGemm:
+    """One low-bit GEMM (A_u: M' x K', B_u: K' x N') and its recombination plan.
+
+    Every |A_u| <= qmax(a_bits) and |B_u| <= qmax(w_bits); both are stored in the smallest
+    signed integer dtype that holds the range. `abs_bound` = K * max|A| * max|B| of the
+    original operands: the bound on every intermediate of an exact recombination.
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    plan: UnpackPlan
+    a_bits: int
+    w_bits: int
+    strategy: str
+    shape: tuple[int, int, int]
+    abs_bound: int
+
+    @property
+    def low_shape(self) -> tuple[int, int, int]:
+        """(M', K', N') of the low-bit GEMM actually run."""
+        return (self.A.shape[0], self.A.shape[1], self.B.shape[1])
+
+    @property
+    def macs(self) -> int:
+        """Low-bit MACs actually run: M' K' N'."""
+        m, k, n = self.low_shape
+        return m * k * n
+
+    @property
+    def useful_macs(self) -> int:
+        """MACs of the original GEMM: M K N."""
+        m, k, n = self.shape
+        return m * k * n
+
+    @property
+    def unpack_ratio(self) -> float:
+        """macs / useful_macs (1.0 = no overhead)."""
+        return self.macs / self.useful_macs if self.useful_macs else 1.0
+
+    @property
+    def k_classes(self) -> np.ndarray:
+        """Distinct K-axis shifts (bits): the scale classes for `scale_passes`."""
+        return np.unique(self.plan.k_shift)
+
+    @property
+    def needs_python_ints(self) -> bool:
+        """True when intermediates may exceed int64 (recombination then uses Python ints)."""
+        return self.abs_bound > _INT64_MAX
+
+    def summary(self) -> dict:
+        """Shapes, MACs and unpack ratio as a flat dict (units in the names)."""
+        m, k, n = self.shape
+        lm, lk, ln = self.low_shape
+        return {
+            "strategy": self.strategy, "a_bits": self.a_bits, "w_bits": self.w_bits,
+            "M": m, "K": k, "N": n, "M_low": lm, "K_low": lk, "N_low": ln,
+            "useful_macs": self.useful_macs, "macs": self.macs, "unpack_ratio": self.unpack_ratio,
+            "k_classes": int(self.k_classes.size),
+        }
+
+
+# --------------------------------------------------------------------------- one operand
+
+
+@dataclass(frozen=True)
+class OperandUnpack:
+    """An operand X (L x K) unpacked to X_u (L' x K') with every entry inside its range."""
+
+    X: np.ndarray  # integer matrix (dtype as narrow as its entries allow)
+    line_src: np.ndarray
+    line_shift: np.ndarray
+    k_src: np.ndarray
+    k_shift: np.ndarray
+
+
+def _identity(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+
+
+def _levels(absmax: np.ndarray, sbits: int) -> np.ndarray:
+    """Number of base-2^sbits digits each |value| needs (at least 1)."""
+    levels = np.ones(absmax.shape, dtype=np.int64)
+    rest = absmax >> sbits
+    while rest.any():
+        levels += rest > 0
+        rest = rest >> sbits
+    return levels
+
+
+def _signed_digits(absx: np.ndarray, neg: np.ndarray, level: int, sbits: int, dtype: np.dtype) -> np.ndarray:
+    """Signed digit `level` of x (truncating digits in base 2^sbits), given |x| and x < 0."""
+    d = ((absx >> (level * sbits)) & ((1 << sbits) - 1)).astype(dtype)
+    np.negative(d, out=d, where=neg)
+    return d
+
+
+def _narrow(X: np.ndarray) -> np.ndarray:
+    """X in the smallest signed dtype holding +-max|X| (less memory traffic below)."""
+    if not X.size:
+        return X
+    m = max(int(X.max()), -int(X.min()))
+    return X.astype(smallest_int_dtype(m), copy=False)
+
+
+def _unpack_lines(X: np.ndarray, bits: int) -> OperandUnpack:
+    """`row` strategy: split every line holding an out-of-range entry into digit lines."""
+    sbits = bits - 1
+    lim = qmax(bits)
+    X = _narrow(X)
+    L, K = X.shape
+    absX = np.abs(X)
+    absmax = absX.max(axis=1)
+    heavy = np.flatnonzero(absmax > lim)
+    k_src, k_shift = _identity(K)
+    if heavy.size == 0:
+        src, shift = _identity(L)
+        return OperandUnpack(X, src, shift, k_src, k_shift)
+    out_dtype = smallest_int_dtype(lim)
+    neg = X < 0
+    levels = _levels(absmax[heavy].astype(np.int64), sbits)
+    # level 0 of every line: in-range entries are their own low digit
+    blocks = [_signed_digits(absX, neg, 0, sbits, out_dtype)]
+    src_parts, shift_parts = [np.arange(L, dtype=np.int64)], [np.zeros(L, dtype=np.int64)]
+    for level in range(1, int(levels.max())):
+        rows = heavy[levels > level]
+        blocks.append(_signed_digits(absX[rows], neg[rows], level, sbits, out_dtype))
+        src_parts.append(rows.astype(np.int64))
+        shift_parts.append(np.full(rows.size, level * sbits, dtype=np.int64))
+    return OperandUnpack(np.concatenate(blocks), np.concatenate(src_parts), np.concatenate(shift_parts),
+                         k_src, k_shift)
+
+
+def _transpose(op: OperandUnpack) -> OperandUnpack:
+    """Swap the roles of lines and K of an OperandUnpack computed on X^T."""
+    return OperandUnpack(op.X.T, op.k_src, op.k_shift, op.line_src, op.line_shift)
+
+
+def _unpack_cols(X: np.ndarray, bits: int) -> OperandUnpack:
+    """`col` strategy: split every K column holding an out-of-range entry into digit columns."""
+    return _transpose(_unpack_lines(X.T, bits))
+
+
+class _Grower:
+    """A 2-D integer buffer that grows along both axes with amortised doubling."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.rows, self.cols = X.shape
+        self.buf = np.zeros((max(4, self.rows * 5 // 4), max(4, self.cols * 5 // 4)), dtype=X.dtype)
+        self.buf[: self.rows, : self.cols] = X
+
+    def _ensure(self, rows: int, cols: int) -> None:
+        r_cap, c_cap = self.buf.shape
+        if rows <= r_cap and cols <= c_cap:
+            return
+        new_r = r_cap if rows <= r_cap else max(rows, 2 * r_cap)
+        new_c = c_cap if cols <= c_cap else max(cols, 2 * c_cap)
+        new = np.zeros((new_r, new_c), dtype=self.buf.dtype)
+        new[: self.rows, : self.cols] = self.buf[: self.rows, : self.cols]
+        self.buf = new
+
+    def add_row(self, values: np.ndarray) -> None:
+        self._ensure(self.rows + 1, self.cols)
+        self.buf[self.rows, : self.cols] = values
+        self.rows += 1
+
+    def add_col(self, values: np.ndarray) -> None:
+        self._ensure(self.rows, self.cols + 1)
+        self.buf[: self.rows, self.cols] = values
+        self.cols += 1
+
+    def view(self) -> np.ndarray:
+        return self.buf[: self.rows, : self.cols]
+
+
+def _grow(arr: np.ndarray, n: int) -> np.ndarray:
+    """Return arr with capacity for at least n entries (doubling)."""
+    if n <= arr.size:
+        return arr
+    out = np.zeros(max(n, arr.size * 2), dtype=arr.dtype)
+    out[: arr.size] = arr
+    return out
+
+
+def _unpack_both(X: np.ndarray, bits: int) -> OperandUnpack:
+    """`both` strategy: greedy, one line at a time (most out-of-range entries first, ties to rows)."""
+    sbits = bits - 1
+    lim = qmax(bits)
+    mask = (1 << sbits) - 1
+    X = _narrow(X)
+    L, K = X.shape
+    over = np.abs(X) > lim
+    if not over.any():
+        src, shift = _identity(L)
+        k_src, k_shift = _identity(K)
+        return OperandUnpack(X, src, shift, k_src, k_shift)
+    W = _Grower(X)
+    row_count = over.sum(axis=1).astype(np.int64)
+    col_count = over.sum(axis=0).astype(np.int64)
+    line_src, line_shift = _identity(L)
+    k_src, k_shift = _identity(K)
+    del over
+    while True:
+        i = int(np.argmax(row_count[: W.rows]))
+        j = int(np.argmax(col_count[: W.cols]))
+        best_row, best_col = row_count[i], col_count[j]
+        if best_row == 0 and best_col == 0:
+            break
+        if best_row >= best_col:  # split line i into its low digit and the rest
+            x = W.buf[i, : W.cols].copy()
+            a = np.abs(x)
+            high_abs = a >> sbits
+            was_over = a > lim
+            now_over = high_abs > lim
+            W.buf[i, : W.cols] = np.where(x < 0, -(a & mask), a & mask)
+            W.add_row(np.where(x < 0, -high_abs, high_abs))
+            col_count[: W.cols] += now_over.astype(np.int64) - was_over
+            row_count[i] = 0
+            row_count = _grow(row_count, W.rows)
+            row_count[W.rows - 1] = int(now_over.sum())
+            line_src = _grow(line_src, W.rows)
+            line_shift = _grow(line_shift, W.rows)
+            line_src[W.rows - 1] = line_src[i]
+            line_shift[W.rows - 1] = line_shift[i] + sbits
+        else:  # split column j
+            x = W.buf[: W.rows, j].copy()
+            a = np.abs(x)
+            high_abs = a >> sbits
+            was_over = a > lim
+            now_over = high_abs > lim
+            W.buf[: W.rows, j] = np.where(x < 0, -(a & mask), a & mask)
+            W.add_col(np.where(x < 0, -high_abs, high_abs))
+            row_count[: W.rows] += now_over.astype(np.int64) - was_over
+            col_count[j] = 0
+            col_count = _grow(col_count, W.cols)
+            col_count[W.cols - 1] = int(now_over.sum())
+            k_src = _grow(k_src, W.cols)
+            k_shift = _grow(k_shift, W.cols)
+            k_src[W.cols - 1] = k_src[j]
+            k_shift[W.cols - 1] = k_shift[j] + sbits
+    return OperandUnpack(W.view().copy(), line_src[: W.rows].copy(), line_shift[: W.rows].copy(),
+                         k_src[: W.cols].copy(), k_shift[: W.cols].copy())
+
+
+_OPERAND_UNPACKERS: dict[str, Callable[[np.ndarray, int], OperandUnpack]] = {
+    "row": _unpack_lines,
+    "col": _unpack_cols,
+    "both": _unpack_both,
+}
+
+
+def unpack_operand(X: np.ndarray, bits: int, strategy: str) -> OperandUnpack:
+    """Unpack one integer operand X (lines x K) so every entry fits `bits` (strategy row|col|both)."""
+    bits = check_bits(bits)
+    if strategy not in _OPERAND_UNPACKERS:
+        raise bad_value(None, "strategy", strategy, f"must be one of {', '.join(_BASE_STRATEGIES)}")
+    return _OPERAND_UNPACKERS[strategy](_as_int64(X, "X"), bits)
+
+
+# --------------------------------------------------------------------------- GEMM
+
+
+def _as_int64(X: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise bad_value(None, name, f"shape {arr.shape}", "must be a 2-D matrix")
+    if arr.dtype.kind not in "iu":
+        raise bad_value(None, name, f"dtype {arr.dtype}", "must be an integer matrix (quantize floats first)")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+        raise bad_value(None, name, int(arr.max()), f"entries must lie in +-(2^63-1)")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and int(arr.min()) == np.iinfo(np.int64).min:
+        raise bad_value(None, name, int(arr.min()), "entries must lie in +-(2^63-1)")
+    return arr
+
+
+def _absmax(X: np.ndarray) -> int:
+    return int(np.abs(X).max()) if X.size else 0
+
+
+def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    A = _as_int64(A, "A")
+    B = _as_int64(B, "B")
+    if A.shape[1] != B.shape[0]:
+        raise UserError(f"shape mismatch: A is {A.shape[0]}x{A.shape[1]} and B is {B.shape[0]}x{B.shape[1]}; "
+                        f"A's columns (K) must equal B's rows")
+    if 0 in A.shape or 0 in B.shape:
+        raise UserError(f"empty GEMM: A is {A.shape[0]}x{A.shape[1]}, B is {B.shape[0]}x{B.shape[1]}; "
+                        f"every dimension must be at least 1")
+    bound = A.shape[1] * _absmax(A) * _absmax(B)
+    return A, B, bound
+
+
+def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, strategy_b: str) -> tuple:
+    """Second half of a GEMM unpack: B with A's K duplications, unpacked along N/K."""
+    B1 = B[opA.k_src] if opA.k_src.size != B.shape[0] else B
+    opB = _OPERAND_UNPACKERS[strategy_b](B1.T, w_bits)  # lines = N, "K" = A's K' positions
+    k_pos = opB.k_src
+    A2 = opA.X[:, k_pos] if k_pos.size != opA.X.shape[1] else opA.X
+    k_src = opA.k_src[k_pos]
+    k_shift = opA.k_shift[k_pos] + opB.k_shift
+    return A2, opB.X.T, opB.line_src, opB.line_shift, k_src, k_shift
+
+
+def unpack_gemm(
+    A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto"
+) -> UnpackedGemm:
+    """Unpack integer GEMM A (M x K) @ B (K x N) so A fits a_bits and B fits w_bits.
+
+    strategy: 'none' (operands must already fit), 'row', 'col', 'both' or 'auto' (cheapest
+    (A, B) strategy pair by MACs). Returns one low-bit GEMM plus the recombination plan.
+    """
+    a_bits = check_bits(a_bits, "a_bits")
+    w_bits = a_bits if w_bits is None else check_bits(w_bits, "w_bits")
+    if strategy not in STRATEGIES:
+        raise bad_value(None, "strategy", strategy, f"must be one of {', '.join(STRATEGIES)}")
+    A, B, bound = _check_gemm(A, B)
+    M, K = A.shape
+    N = B.shape[1]
+    if strategy == "none":
+        for name, X, b in (("A", A, a_bits), ("B", B, w_bits)):
+            if _absmax(X) > qmax(b):
+                raise UserError(
+                    f"strategy none: {name} has entries up to {_absmax(X)}, outside the {b}-bit range "
+                    f"+-{qmax(b)}; pick --strategy row, col, both or auto")
+        pairs = [("row", "row")]  # a no-op on in-range operands
+    elif strategy == "auto":
+        pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]
+    else:
+        pairs = [(strategy, strategy)]
+
+    best = None
+    ops_a: dict[str, OperandUnpack] = {}
+    for sa, sb in pairs:
+        if sa not in ops_a:
+            ops_a[sa] = _OPERAND_UNPACKERS[sa](A, a_bits)
+        cand = (ops_a[sa], *_pair(ops_a[sa], B, w_bits, sb))
+        macs = cand[1].shape[0] * cand[1].shape[1] * cand[2].shape[1]
+        if best is None or macs < best[0]:
+            best = (macs, sa, sb, cand)
+    _, sa, sb, (opA, A2, B2, col_src, col_shift, k_src, k_shift) = best
+    if strategy == "auto":
+        label = f"auto({sa},{sb})"
+    else:
+        label = strategy
+    plan = UnpackPlan(row_src=opA.line_src, row_shift=opA.line_shift, col_src=col_src, col_shift=col_shift,
+                      k_src=k_src, k_shift=k_shift)
+    return UnpackedGemm(
+        A=np.ascontiguousarray(A2.astype(smallest_int_dtype(qmax(a_bits)))),
+        B=np.ascontiguousarray(B2.astype(smallest_int_dtype(qmax(w_bits)))),
+        plan=plan, a_bits=a_bits, w_bits=w_bits, strategy=label, shape=(M, K, N), abs_bound=bound,
+    )
+
+
+# --------------------------------------------------------------------------- exact arithmetic
+
+
+def int_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> np.ndarray:
+    """Exact integer product of integer matrices.
+
+    Uses float64 BLAS when `bound` (>= max possible |partial sum|) < 2^53, int64 below 2^63,
+    Python integers (object dtype) beyond. `bound` defaults to K max|A| max|B|.
+    """
+    if bound is None:
+        bound = A.shape[1] * _absmax(A) * _absmax(B)
+    if bound < _FLOAT_EXACT:
+        return (A.astype(np.float64) @ B.astype(np.float64)).astype(np.int64)
+    if bound <= _INT64_MAX:
+        return A.astype(np.int64) @ B.astype(np.int64)
+    return A.astype(object) @ B.astype(object)
+
+
+def _shifted(P: np.ndarray, shift: np.ndarray, axis: int) -> np.ndarray:
+    """P with entries along `axis` multiplied by 2^shift (exact for int64 / object)."""
+    if not np.any(shift):
+        return P
+    if P.dtype == object:
+        factor = np.array([1 << int(s) for s in shift], dtype=object)
+    else:
+        factor = np.left_shift(np.int64(1), shift.astype(np.int64))
+    return P * (factor[:, None] if axis == 0 else factor[None, :])
+
+
+def _fold(P: np.ndarray, src: np.ndarray, shift: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Sum P's lines along `axis` into n_out lines: out[src[i]] += P[i] << shift[i]."""
+    n = P.shape[axis]
+    if n == n_out and np.array_equal(src, np.arange(n_out)) and not np.any(shift):
+        return P
+    moved = P if axis == 0 else P.T
+    shifted = _shifted(moved, shift, 0)
+    out_shape = (n_out, moved.shape[1])
+    out = np.zeros(out_shape, dtype=P.dtype)
+    head = min(n, n_out)
+    if np.array_equal(src[:head], np.arange(head)) and not np.any(shift[:head]):
+        out[:head] = shifted[:head]
+        np.add.at(out, src[head:], shifted[head:])
+    else:
+        np.add.at(out, src, shifted)
+    return out if axis == 0 else out.T
+
+
+def low_bit_product(ug: UnpackedGemm) -> np.ndarray:
+    """Exact P = A_u @ diag(2^k_shift) @ B_u (M' x N'), grouping K by scale class."""
+    classes = ug.k_classes
+    mul_bound = ug.A.shape[1] * qmax(ug.a_bits) * qmax(ug.w_bits)
+    if classes.size <= 1:
+        P = int_matmul(ug.A, ug.B, mul_bound)
+        if ug.needs_python_ints:
+            P = P.astype(object)
+        return _shifted(P, np.full(P.shape[0], int(classes[0]) if classes.size else 0), 0)
+    total = None
+    for t in classes:
+        idx = np.flatnonzero(ug.plan.k_shift == t)
+        part = int_matmul(ug.A[:, idx], ug.B[idx, :], idx.size * qmax(ug.a_bits) * qmax(ug.w_bits))
+        if ug.needs_python_ints:
+            part = part.astype(object) * (1 << int(t))
+        else:
+            part = part << np.int64(t)
+        total = part if total is None else total + part
+    return total
+
+
+def recombine(P: np.ndarray, plan: UnpackPlan, M: int, N: int) -> np.ndarray:
+    """Fold the low-bit product P (M' x N', K-scales applied) into C (M x N) by shift-and-add."""
+    C = _fold(P, plan.row_src, plan.row_shift, M, axis=0)
+    return _fold(C, plan.col_src, plan.col_shift, N, axis=1)
+
+
+def _to_int64(C: np.ndarray, what: str) -> np.ndarray:
+    if C.dtype != object:
+        return C.astype(np.int64, copy=False)
+    if C.size and (max(C.flat) > _INT64_MAX or min(C.flat) < -_INT64_MAX - 1):
+        raise UserError(f"{what}: the exact product does not fit int64 (entries up to "
+                        f"{max(abs(int(v)) for v in C.flat)}); reduce the operand magnitudes")
+    return C.astype(np.int64)
+
+
+def exact_product(ug: UnpackedGemm) -> np.ndarray:
+    """C rebuilt from the low-bit GEMM and the plan (int64; exactly A @ B)."""
+    M, _, N = ug.shape
+    return _to_int64(recombine(low_bit_product(ug), ug.plan, M, N), "recombined C")
+
+
+def reference_gemm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """The int64 reference A @ B; UserError if the exact product would overflow int64."""
+    A, B, bound = _check_gemm(A, B)
+    return _to_int64(int_matmul(A, B, bound), "A @ B")
