@@ -4,7 +4,7 @@ Formulas (docs/model-energy-area.md; entries from a technology table, imsim.tech
 - multiplier   A_mult(a, w) = A_mult8 * (a*w/64)^gamma_A, gamma_A through Horowitz's 8- and 32-bit points
 - adder        A_add(n)     = alpha_A * n (alpha_A: least squares through the 8/16/32-bit points)
 - register     A_reg(n)     = n * A_dff
-- shifter      A_shift(i->o) = A_mux2 * sum_j min(o, i + 2^(j+1) - 1), j < ceil(log2(o - i + 1))
+- shifter      A_shift(i->o) = A_mux2 * sum_j min(o, i + 2^(j+1) - 1), j < ceil(log2 o)
                (left barrel shifter from i to o bits; see shifter_mux_bits)
 - MAC          A_mult(a, w) + A_add(acc) [+ A_shift(a+w-1 -> acc) with shift-accumulate]
 - PE           MAC + A_reg(a + w + acc)
@@ -17,7 +17,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from imsim.errors import UserError
+from imsim.errors import UserError, bad_value
 from imsim.tech import Technology, load_technology
 
 BITS_PER_KIB = 8 * 1024
@@ -36,13 +36,14 @@ def pe_register_bits(a_bits: int, w_bits: int, acc_bits: int) -> int:
 
 
 def shifter_mux_bits(in_bits: int, out_bits: int) -> int:
-    """2:1 mux bits of a left barrel shifter taking an in_bits value to out_bits (shifts 0..out-in).
+    """2:1 mux bits of a left barrel shifter taking an in_bits value into an out_bits register.
 
-    Stage j shifts by 2^j; it needs muxes only for the bits a value can occupy after it,
-    min(out_bits, in_bits + 2^(j+1) - 1). ceil(log2(out - in + 1)) stages; 0 when out <= in.
+    It shifts by any amount 0 .. out_bits - 1 (whatever the unpacking asks for; bits shifted past
+    out_bits are the accumulator's overflow), so it has ceil(log2(out_bits)) stages. Stage j shifts
+    by 2^j and needs muxes only for the bits a value can occupy after it,
+    min(out_bits, in_bits + 2^(j+1) - 1). Never decreases when in_bits or out_bits grows.
     """
-    max_shift = max(out_bits - in_bits, 0)
-    stages = max_shift.bit_length()  # = ceil(log2(max_shift + 1))
+    stages = max(out_bits - 1, 0).bit_length()  # = ceil(log2(out_bits))
     return sum(min(out_bits, in_bits + 2 ** (j + 1) - 1) for j in range(stages))
 
 
@@ -162,6 +163,9 @@ def equal_area_array(hw_ref: Any, a_bits: int, w_bits: int, tech: Technology | N
     """
     tech = tech if tech is not None else load_technology(hw_ref.technology)
     acc = hw_ref.acc_bits if acc_bits is None else acc_bits
+    if acc < product_bits(a_bits, w_bits):
+        raise bad_value(None, "acc_bits", acc, f"at least a_bits + w_bits - 1 = {product_bits(a_bits, w_bits)} "
+                        f"for {a_bits}x{w_bits}-bit PEs; pass acc_bits=")
     budget = area_of_design(hw_ref, tech).area_um2
 
     def fits(n: int) -> bool:

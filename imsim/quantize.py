@@ -109,7 +109,8 @@ def quantize_rtn(
     scale = np.where(alpha > 0, qmax(bits) / np.where(alpha > 0, alpha, 1.0), 1.0)
     if granularity == "tensor":
         scale = scale.reshape(())
-    y = arr * scale
+    with np.errstate(over="ignore"):
+        y = arr * scale
     if y.size and float(np.max(np.abs(y))) >= _INT64_LIMIT:
         raise UserError(
             f"{name}: quantizing at beta={beta} gives integers up to {float(np.max(np.abs(y))):.3g}, "

@@ -274,7 +274,7 @@ def _parse_entry(source: str, key: str, kind: str, raw: Any) -> TechEntry:
     if not isinstance(unit, str) or unit not in allowed_units:
         raise bad_value(source, f"{field}.unit", unit, f"unknown unit for {kind}; allowed: " + ", ".join(allowed_units))
     if value < 0:
-        raise bad_value(source, f"{field}.value", raw["value"], f"a {kind} must not be negative")
+        raise bad_value(source, f"{field}.value", raw["value"], f"must not be negative ({kind.replace('_', ' ')})")
     if key in _POSITIVE and value == 0:
         raise bad_value(source, f"{field}.value", raw["value"], "must be greater than 0")
     if key in _AT_MOST_ONE and value > 1:

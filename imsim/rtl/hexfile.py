@@ -1,0 +1,166 @@
+"""`$readmemh` / `$writememh` text files of fixed-width integers (strict reading).
+
+Writing: one element per line, two's complement masked to the element width W (bits),
+zero-padded to ceil(W/4) lower-case hex digits, in the order given (row-major for matrices).
+
+Reading accepts what Verilog tools write and what `$readmemh` accepts: `//` line comments,
+`/* */` block comments (may span lines), `@addr` lines (hex address of the next value),
+upper or lower case, underscores inside numbers, any whitespace. It rejects, with one line
+naming the file and line: x/z (unknown) digits, anything that is not a hex number, values
+wider than W bits, an address written twice, and (when a count is given) a wrong number of
+values or a gap in the addresses.
+"""
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from imsim.errors import UserError
+
+_HEX = set(string.hexdigits) | {"_"}
+_UNKNOWN = set("xXzZ?")
+
+
+def hex_digits(width: int) -> int:
+    """Hex digits per element for a width in bits: ceil(width / 4)."""
+    if width < 1:
+        raise ValueError(f"width must be >= 1 bit, got {width}")
+    return (width + 3) // 4
+
+
+def value_range(width: int, signed: bool) -> tuple[int, int]:
+    """Inclusive (lo, hi) of a `width`-bit two's complement (signed) or unsigned integer."""
+    if signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def format_hex(values: Iterable[int], width: int, signed: bool = True) -> str:
+    """The `$readmemh` text of `values` (flattened in iteration order), one per line.
+
+    Raises ValueError for a value outside the `width`-bit range (a bug of the caller).
+    """
+    digits = hex_digits(width)
+    mask = (1 << width) - 1
+    lo, hi = value_range(width, signed)
+    lines = []
+    for v in values:
+        v = int(v)
+        if not lo <= v <= hi:
+            kind = "signed" if signed else "unsigned"
+            raise ValueError(f"value {v} does not fit {width}-bit {kind} ({lo}..{hi})")
+        lines.append(format(v & mask, f"0{digits}x"))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_hex(path: str | Path, values: np.ndarray | Iterable[int], width: int, signed: bool = True) -> None:
+    """Write `values` (a matrix is flattened row-major) as a `$readmemh` file."""
+    flat = np.asarray(values).ravel(order="C") if isinstance(values, np.ndarray) else values
+    Path(path).write_text(format_hex(flat, width, signed), encoding="ascii")
+
+
+def _tokens(text: str, source: str) -> list[tuple[int, str]]:
+    """(line number, token) pairs with comments removed; UserError for an unterminated /*."""
+    out: list[tuple[int, str]] = []
+    i, n, line = 0, len(text), 1
+    tok_start, tok_line = -1, 0
+
+    def flush(end: int) -> None:
+        nonlocal tok_start
+        if tok_start >= 0:
+            out.append((tok_line, text[tok_start:end]))
+            tok_start = -1
+
+    while i < n:
+        ch = text[i]
+        if ch == "/" and text.startswith("//", i):
+            flush(i)
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ch == "/" and text.startswith("/*", i):
+            flush(i)
+            j = text.find("*/", i + 2)
+            if j < 0:
+                raise UserError(f"{source}:{line}: unterminated /* comment")
+            line += text.count("\n", i, j)
+            i = j + 2
+            continue
+        if ch.isspace():
+            flush(i)
+            if ch == "\n":
+                line += 1
+        elif tok_start < 0:
+            tok_start, tok_line = i, line
+        i += 1
+    flush(n)
+    return out
+
+
+def _parse_number(token: str, source: str, line: int, what: str) -> int:
+    if token[:2] in ("0x", "0X"):
+        raise UserError(f"{source}:{line}: {what} {token!r} is not a hex number "
+                        f"($readmemh takes bare hex digits, no 0x prefix)")
+    if any(c in _UNKNOWN for c in token):
+        raise UserError(f"{source}:{line}: {what} {token!r} has x/z (unknown) digits; "
+                        f"the RTL left it undriven or uninitialised")
+    digits = token.replace("_", "")
+    if not digits or not set(token) <= _HEX or token.startswith("_"):
+        raise UserError(f"{source}:{line}: {what} {token!r} is not a hex number")
+    return int(digits, 16)
+
+
+def parse_hex(text: str, width: int, signed: bool = True, count: int | None = None,
+              source: str = "<text>") -> np.ndarray:
+    """Values of a `$readmemh` text, sign-interpreted at `width` bits when `signed`.
+
+    Returns int64 (width <= 64) or object (Python int) array in address order. With `count`,
+    exactly addresses 0..count-1 must be written. Errors: UserError, one line, naming `source`.
+    """
+    limit = 1 << width
+    values: dict[int, int] = {}
+    addr = 0
+    for line, token in _tokens(text, source):
+        if token.startswith("@"):
+            addr = _parse_number(token[1:], source, line, "address")
+            continue
+        value = _parse_number(token, source, line, "value")
+        if value >= limit:
+            raise UserError(f"{source}:{line}: value {token!r} has more than {width} bits "
+                            f"(the expected element width)")
+        if addr in values:
+            raise UserError(f"{source}:{line}: address {addr:#x} written twice")
+        values[addr] = value
+        addr += 1
+    if count is not None:
+        if len(values) != count:
+            raise UserError(f"{source}: holds {len(values)} values, expected {count}")
+        outside = [a for a in values if a >= count]
+        if outside:
+            missing = min(set(range(count)) - set(values))
+            raise UserError(f"{source}: address {min(outside):#x} is past the end "
+                            f"({count} values expected) and address {missing:#x} was never written")
+    n = max(values) + 1 if values else 0
+    if len(values) != n:
+        missing = min(set(range(n)) - set(values))
+        raise UserError(f"{source}: address {missing:#x} was never written")
+    ordered = [values[a] for a in range(n)]
+    if signed:
+        half = 1 << (width - 1)
+        ordered = [v - limit if v >= half else v for v in ordered]
+    dtype = np.int64 if width <= (64 if signed else 63) else object
+    return np.array(ordered, dtype=dtype)
+
+
+def read_hex(path: str | Path, width: int, signed: bool = True, count: int | None = None) -> np.ndarray:
+    """Read a `$readmemh` file (see parse_hex); UserError if it cannot be read."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"
+        raise UserError(f"{source}: cannot read: {reason}") from None
+    return parse_hex(text, width, signed=signed, count=count, source=source)

@@ -1,0 +1,216 @@
+"""Run the pending points of a sweep: in-process, on a local process pool, or on Dask.
+
+Points are grouped by their *work key* (trace, a_bits, w_bits, beta, granularity,
+strategy): a group shares the quantize + unpack of its trace, which the evaluator caches
+per worker process, so each group's unpacking runs at most once per worker rather than
+once per hardware point. Groups are cut into chunks (tasks) small enough to spread over
+the workers; every finished chunk is committed point by point through the store, so an
+interruption loses at most the chunks in flight.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from imsim.errors import UserError
+from imsim.sweep.spec import Point, SweepSpec
+from imsim.sweep.store import ResultStore, Tables
+
+# evaluator(points) -> [(point_hash, [gemm result dict, ...]), ...]; must be picklable
+Evaluator = Callable[[Sequence[Point]], list[tuple[str, list[dict[str, Any]]]]]
+MAX_POOL_RESTARTS = 3
+TASKS_PER_WORKER = 4
+MAX_CHUNK_POINTS = 16
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What a run did. `seconds` is wall time of this run (s)."""
+
+    out_dir: str
+    spec_name: str
+    spec_hash: str
+    points_total: int
+    points_already_done: int
+    points_computed: int
+    tasks: int
+    seconds: float
+    backend: str
+    tables: dict[str, str]
+    result_rows: int
+
+    @property
+    def points_per_second(self) -> float:
+        return self.points_computed / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": self.out_dir, "spec_name": self.spec_name, "spec_hash": self.spec_hash,
+                "points_total": self.points_total, "points_already_done": self.points_already_done,
+                "points_computed": self.points_computed, "tasks": self.tasks,
+                "seconds": round(self.seconds, 3), "points_per_second": round(self.points_per_second, 3),
+                "backend": self.backend, "result_rows": self.result_rows, "tables": self.tables}
+
+
+def default_evaluator() -> Evaluator:
+    from imsim.sweep.evaluate import evaluate_points
+
+    return evaluate_points
+
+
+def make_tasks(points: Sequence[Point], workers: int) -> list[tuple[Point, ...]]:
+    """Group points by work key (first-seen order) and cut groups into chunks.
+
+    Chunk size: about len(points) / (workers * TASKS_PER_WORKER), at least 1 and at most
+    MAX_CHUNK_POINTS, so every worker gets several tasks and a crash loses little work.
+    """
+    if not points:
+        return []
+    groups: dict[Any, list[Point]] = {}
+    for p in points:
+        groups.setdefault(p.group_key(), []).append(p)
+    size = max(1, min(MAX_CHUNK_POINTS, math.ceil(len(points) / (max(1, workers) * TASKS_PER_WORKER))))
+    tasks = []
+    for members in groups.values():
+        for i in range(0, len(members), size):
+            tasks.append(tuple(members[i:i + size]))
+    return tasks
+
+
+def _progress(spec: SweepSpec, done: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no monitor thread (the local pool forks)
+    return tqdm(total=len(spec.points), initial=done, desc=spec.name, unit="pt", file=sys.stderr,
+                disable=not enabled, dynamic_ncols=True, smoothing=0.05, mininterval=0.2)
+
+
+def _commit(store: ResultStore, by_hash: dict[str, Point], results: list[tuple[str, list[dict[str, Any]]]],
+            bar: Any) -> int:
+    for h, rows in results:
+        store.commit(by_hash[h], rows)
+    bar.update(len(results))
+    return len(results)
+
+
+def _worker_init() -> None:
+    """Pool worker setup: Ctrl-C goes to the parent only; die when the parent dies (Linux)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # parent already gone before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, store: ResultStore,
+                by_hash: dict[str, Point], bar: Any) -> int:
+    n = 0
+    for task in tasks:
+        n += _commit(store, by_hash, evaluator(task), bar)
+    return n
+
+
+def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator, store: ResultStore,
+              by_hash: dict[str, Point], bar: Any) -> int:
+    import multiprocessing as mp
+
+    n = 0
+    remaining = list(tasks)
+    restarts = 0
+    while remaining:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
+                                   initializer=_worker_init)
+        futures: dict[Future, tuple[Point, ...]] = {}
+        try:
+            for task in remaining:
+                futures[pool.submit(evaluator, task)] = task
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    result = fut.result()
+                    n += _commit(store, by_hash, result, bar)
+                    remaining.remove(futures[fut])
+        except BrokenProcessPool:
+            restarts += 1
+            if restarts > MAX_POOL_RESTARTS:
+                raise RuntimeError(f"the worker pool broke {restarts} times (a worker died); "
+                                   f"{store.dir} keeps every finished point: re-run to resume") from None
+            print(f"imsim: a sweep worker died; restarting the pool ({len(remaining)} tasks left)",
+                  file=sys.stderr)
+            remaining = [t for t in remaining if any(p.hash not in store.done_hashes() for p in t)]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return n
+
+
+def _run_dask(tasks: list[tuple[Point, ...]], address: str, evaluator: Evaluator, store: ResultStore,
+              by_hash: dict[str, Point], bar: Any) -> int:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UserError("--scheduler needs Dask: pip install 'imsim[dask]' (dask[distributed])") from None
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
+    n = 0
+    try:
+        futures = [client.submit(evaluator, task, pure=False) for task in tasks]
+        for fut in as_completed(futures):
+            n += _commit(store, by_hash, fut.result(), bar)
+            fut.release()
+    finally:
+        client.close()
+    return n
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
+              progress: bool = True, evaluator: Evaluator | None = None) -> tuple[SweepReport, Tables]:
+    """Compute every point of `spec` not yet in `out_dir`, then write the consolidated tables.
+
+    workers: local process-pool size (default: CPU count; 0 runs in this process).
+    scheduler: address of a Dask scheduler (tcp://host:port); overrides `workers`.
+    evaluator: picklable point function (default: the imsim pipeline, imsim.sweep.evaluate).
+    """
+    if workers is not None and workers < 0:
+        raise UserError(f"--workers = {workers}: must be 0 (in-process) or a positive integer")
+    evaluator = evaluator or default_evaluator()
+    start = time.perf_counter()
+    with ResultStore(out_dir, spec) as store:
+        pending = store.pending()
+        done_before = len(spec.points) - len(pending)
+        n_workers = workers if workers is not None else (os.cpu_count() or 1)
+        backend = f"dask:{scheduler}" if scheduler else ("inline" if n_workers == 0 else f"pool:{n_workers}")
+        tasks = make_tasks(pending, n_workers if not scheduler else max(2, n_workers))
+        by_hash = {p.hash: p for p in spec.points}
+        bar = _progress(spec, done_before, progress)
+        try:
+            if not tasks:
+                computed = 0
+            elif scheduler:
+                computed = _run_dask(tasks, scheduler, evaluator, store, by_hash, bar)
+            elif n_workers == 0 or len(tasks) == 1:
+                computed = _run_inline(tasks, evaluator, store, by_hash, bar)
+            else:
+                computed = _run_pool(tasks, min(n_workers, len(tasks)), evaluator, store, by_hash, bar)
+        finally:
+            bar.close()
+        tables = store.consolidate()
+    report = SweepReport(out_dir=str(out_dir), spec_name=spec.name, spec_hash=spec.hash,
+                         points_total=len(spec.points), points_already_done=done_before,
+                         points_computed=computed, tasks=len(tasks), seconds=time.perf_counter() - start,
+                         backend=backend, tables=tables.paths, result_rows=len(tables.results))
+    return report, tables

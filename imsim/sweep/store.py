@@ -1,0 +1,317 @@
+"""Resumable, crash-safe results store of a sweep (one output folder).
+
+Layout of the folder::
+
+    manifest.json        spec (normalized), spec hash, imsim version, every point's index + hash
+    parts/<hash>.json    one finished point: its GEMM result rows (committed atomically)
+    results.parquet/.csv one row per (point, GEMM), sorted by (point_index, gemm_index)
+    totals.parquet/.csv  one row per point: sums over its GEMMs (see `point_totals`)
+
+A point is committed by writing its part file under a temporary name, fsync-ing it and
+renaming it over the final name (`os.replace`, atomic on POSIX): after a crash a part is
+either complete or absent, so a re-run computes exactly the missing points. The final
+tables are rebuilt from the parts, so they do not depend on the order points finished.
+A folder whose manifest has a different spec hash is refused (UserError), never mixed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from imsim import __version__
+from imsim.errors import UserError
+from imsim.sweep.spec import Point, SweepSpec
+
+FORMAT = "imsim-sweep/1"
+MANIFEST = "manifest.json"
+PARTS = "parts"
+LOCK = ".lock"
+RESULTS = "results"
+TOTALS = "totals"
+
+# totals: columns summed over a point's GEMMs are recognised by name
+_ADDITIVE_NAMES = {"cycles", "macs", "useful_macs", "folds"}
+_ADDITIVE_SUFFIXES = ("_cycles", "_bytes", "_pj", "_macs", "_passes", "_count")
+_CYCLE_WEIGHTED = ("utilization", "mapping_efficiency")
+
+
+# ------------------------------------------------------------------------------- pure helpers
+
+def plain_value(value: Any) -> Any:
+    """A JSON/Parquet-friendly scalar: numpy scalars -> Python, containers -> JSON text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
+        obj = value.tolist() if hasattr(value, "tolist") else value
+        return json.dumps(obj, default=str, sort_keys=True)
+    return str(value)
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`plain_value` applied to every field of a result row."""
+    return {str(k): plain_value(v) for k, v in row.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_additive(column: str) -> bool:
+    """Whether a per-GEMM column adds up over a trace (cycles, energies, bytes, MACs)."""
+    if column.startswith("energy_per"):
+        return False
+    return column in _ADDITIVE_NAMES or column.endswith(_ADDITIVE_SUFFIXES)
+
+
+def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One totals row for a point from its GEMM rows.
+
+    Additive columns (cycles, *_cycles, *_pj, *_bytes, macs, ...) are summed; area columns
+    (*_um2, a property of the design) are taken from the first GEMM; `unpack_ratio` =
+    macs / useful_macs and `energy_per_useful_mac_pj` = energy_pj / useful_macs are
+    recomputed from the sums; `utilization` and `mapping_efficiency` are cycle-weighted
+    means; `exact` is true when every GEMM was exact; `gemms` counts the GEMMs.
+    """
+    out = dict(point_fields)
+    out["gemms"] = len(gemm_rows)
+    if not gemm_rows:
+        return out
+    columns: list[str] = []
+    for row in gemm_rows:
+        columns += [c for c in row if c not in columns]
+    for col in columns:
+        if col in point_fields or col == "gemm_index":
+            continue
+        values = [r.get(col) for r in gemm_rows]
+        numbers = [v for v in values if _is_number(v)]
+        if col == "exact":
+            out[col] = all(bool(v) for v in values)
+        elif col.endswith("_um2") and numbers:
+            out[col] = numbers[0]
+        elif is_additive(col) and numbers and len(numbers) == len(values):
+            out[col] = sum(numbers)
+    macs, useful = out.get("macs"), out.get("useful_macs")
+    if _is_number(macs) and _is_number(useful) and useful:
+        out["unpack_ratio"] = macs / useful
+    if _is_number(out.get("energy_pj")) and _is_number(useful) and useful:
+        out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful
+    cycles = [r.get("cycles") for r in gemm_rows]
+    if all(_is_number(c) for c in cycles) and sum(cycles) > 0:
+        for col in _CYCLE_WEIGHTED:
+            vals = [r.get(col) for r in gemm_rows]
+            if all(_is_number(v) for v in vals):
+                out[col] = sum(v * c for v, c in zip(vals, cycles)) / sum(cycles)
+    return out
+
+
+def merge_point_rows(point: Point, gemm_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Result rows of one point: the point's columns, `gemm_index`, then the GEMM's figures.
+
+    A result field that collides with a point column (e.g. `strategy`, resolved to
+    'auto(row,col)' for the 'auto' strategy) is kept as `<field>_used` when it differs
+    anywhere in the point; identical duplicates are dropped.
+    """
+    fields = point.fields()
+    differing = {k for r in gemm_rows for k, v in r.items() if k in fields and v != fields[k]}
+    rows = []
+    for i, r in enumerate(gemm_rows):
+        row = dict(fields)
+        row["gemm_index"] = i
+        for k, v in r.items():
+            if k in fields:
+                if k in differing:
+                    row[f"{k}_used"] = v
+            else:
+                row[k] = v
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------ store
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The consolidated tables (pandas DataFrames) and where they were written."""
+
+    results: Any
+    totals: Any
+    paths: dict[str, str]
+
+
+class ResultStore:
+    """The output folder of one sweep spec. Opening it refuses a folder of another spec."""
+
+    def __init__(self, out_dir: str | Path, spec: SweepSpec) -> None:
+        self.dir = Path(out_dir)
+        self.spec = spec
+        self.parts = self.dir / PARTS
+        self._lock_fh: Any = None
+        self._open()
+
+    # ---- opening ------------------------------------------------------------------------
+    def _open(self) -> None:
+        manifest_path = self.dir / MANIFEST
+        if self.dir.exists() and not self.dir.is_dir():
+            raise UserError(f"--out {self.dir}: exists and is not a folder")
+        if manifest_path.exists():
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except (OSError, ValueError):
+                raise UserError(f"--out {self.dir}: {MANIFEST} is unreadable; use another folder") from None
+            if manifest.get("spec_hash") != self.spec.hash:
+                raise UserError(
+                    f"--out {self.dir}: holds results of a different sweep spec "
+                    f"({manifest.get('spec_name')!r}, spec hash {manifest.get('spec_hash')}, this spec "
+                    f"{self.spec.hash}); use another --out folder or delete it")
+        elif self.dir.exists() and any(self.dir.iterdir()):
+            raise UserError(f"--out {self.dir}: folder is not empty and holds no sweep {MANIFEST}; "
+                            "use an empty or new folder")
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        for stale in self.parts.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        if not manifest_path.exists():
+            _write_atomic(manifest_path, self._manifest(complete=False).encode())
+
+    def _lock(self) -> None:
+        import fcntl
+
+        self._lock_fh = open(self.dir / LOCK, "w")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise UserError(f"--out {self.dir}: another sweep is writing to this folder") from None
+
+    def close(self) -> None:
+        """Release the folder lock."""
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _manifest(self, complete: bool, extra: dict[str, Any] | None = None) -> str:
+        data = {
+            "format": FORMAT,
+            "imsim_version": __version__,
+            "spec_name": self.spec.name,
+            "spec_source": self.spec.source,
+            "spec_hash": self.spec.hash,
+            "combinations": self.spec.combinations,
+            "spec": self.spec.normalized,
+            "points": [{"index": p.index, "hash": p.hash} for p in self.spec.points],
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "complete": complete,
+            **(extra or {}),
+        }
+        return json.dumps(data, indent=1, default=str)
+
+    # ---- points -------------------------------------------------------------------------
+    def part_path(self, point: Point) -> Path:
+        return self.parts / f"{point.hash}.json"
+
+    def done_hashes(self) -> set[str]:
+        """Hashes of points whose part file is committed."""
+        wanted = {p.hash for p in self.spec.points}
+        return {f.stem for f in self.parts.glob("*.json") if f.stem in wanted}
+
+    def pending(self) -> list[Point]:
+        """Points not yet committed, in spec order."""
+        done = self.done_hashes()
+        return [p for p in self.spec.points if p.hash not in done]
+
+    def commit(self, point: Point, gemm_rows: Iterable[dict[str, Any]]) -> None:
+        """Atomically record a finished point (its per-GEMM result dicts)."""
+        payload = {"point_index": point.index, "point_hash": point.hash,
+                   "rows": [plain_row(r) for r in gemm_rows]}
+        _write_atomic(self.part_path(point), json.dumps(payload, allow_nan=True).encode())
+
+    def read_part(self, point: Point) -> list[dict[str, Any]]:
+        try:
+            payload = json.loads(self.part_path(point).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--out {self.dir}: part of point {point.index} is unreadable ({exc}); "
+                            "delete it and re-run to recompute it") from None
+        return payload["rows"]
+
+    # ---- consolidation ------------------------------------------------------------------
+    def consolidate(self) -> Tables:
+        """Build and write results/totals (Parquet + CSV) from all parts; mark the manifest complete."""
+        import pandas as pd
+
+        missing = self.pending()
+        if missing:
+            raise UserError(f"--out {self.dir}: {len(missing)} points are not finished; re-run the sweep")
+        result_rows: list[dict[str, Any]] = []
+        total_rows: list[dict[str, Any]] = []
+        for point in self.spec.points:
+            gemm_rows = self.read_part(point)
+            merged = merge_point_rows(point, gemm_rows)
+            result_rows += merged
+            total_rows.append(point_totals(point.fields(), [
+                {k: v for k, v in m.items() if k not in point.fields()} for m in merged]))
+        results = pd.DataFrame(result_rows).sort_values(["point_index", "gemm_index"], kind="stable")
+        totals = pd.DataFrame(total_rows).sort_values(["point_index"], kind="stable")
+        results = results.reset_index(drop=True)
+        totals = totals.reset_index(drop=True)
+        paths = {}
+        for name, df in ((RESULTS, results), (TOTALS, totals)):
+            paths[f"{name}_parquet"] = str(self._write_table(df, name, "parquet"))
+            paths[f"{name}_csv"] = str(self._write_table(df, name, "csv"))
+        manifest = self._manifest(complete=True, extra={
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "result_rows": len(results), "tables": {k: Path(v).name for k, v in paths.items()}})
+        _write_atomic(self.dir / MANIFEST, manifest.encode())
+        return Tables(results=results, totals=totals, paths=paths)
+
+    def _write_table(self, df: Any, name: str, fmt: str) -> Path:
+        final = self.dir / f"{name}.{fmt}"
+        tmp = self.dir / f".{name}.{os.getpid()}.{fmt}.tmp"
+        if fmt == "parquet":
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, final)
+        return final
+
+
+def load_tables(out_dir: str | Path) -> Tables:
+    """Read the consolidated tables of a finished sweep folder (for plots and reports)."""
+    import pandas as pd
+
+    folder = Path(out_dir)
+    paths = {}
+    frames = {}
+    for name in (RESULTS, TOTALS):
+        parquet, csv = folder / f"{name}.parquet", folder / f"{name}.csv"
+        if parquet.is_file():
+            frames[name] = pd.read_parquet(parquet)
+            paths[f"{name}_parquet"] = str(parquet)
+        elif csv.is_file():
+            frames[name] = pd.read_csv(csv)
+            paths[f"{name}_csv"] = str(csv)
+        else:
+            raise UserError(f"{folder}: no {name}.parquet or {name}.csv; is it a finished sweep folder "
+                            "(run `imsim sweep SPEC --out DIR` to finish it)?")
+    return Tables(results=frames[RESULTS], totals=frames[TOTALS], paths=paths)

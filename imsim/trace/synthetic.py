@@ -1,0 +1,92 @@
+"""Synthetic GEMM traces with a documented heavy-hitter distribution, for any shape.
+
+For each (M, K, N):
+
+* A (activations, M x K): body N(0, 1). Then exactly round(heavy_fraction * M * K)
+  entries, chosen uniformly without replacement, are replaced by outliers
+  sign * outlier_scale * (1 + E), sign = +-1 with equal odds, E ~ Exponential(1); so every
+  outlier has |x| >= outlier_scale (default 20, far beyond the body's ~5 sigma).
+  With `channel_concentration = c` (an int), the outliers are placed only in c columns
+  (channels, the K axis) of A, chosen uniformly, as in transformer activations where a few
+  feature dimensions carry the large values; the count is capped at c * M.
+* B (weights, K x N): body N(0, 1/K), with `b_heavy_fraction` of outliers drawn the same way
+  (scaled by 1/sqrt(K)), spread over all entries.
+
+Everything is drawn from numpy's default_rng(seed): the same arguments give the same trace.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from imsim.errors import bad_value
+from imsim.trace.format import GemmRecord, Trace, make_record, open_trace, save_trace
+
+
+def _outliers(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
+    sign = rng.choice(np.array([-1.0, 1.0]), size=n)
+    return sign * scale * (1.0 + rng.exponential(1.0, size=n))
+
+
+def heavy_matrix(rng: np.random.Generator, rows: int, cols: int, heavy_fraction: float,
+                 outlier_scale: float = 20.0, channel_concentration: int | None = None,
+                 body_std: float = 1.0) -> np.ndarray:
+    """rows x cols float32 matrix: Gaussian body (std body_std) plus outliers (see module doc).
+
+    Outlier magnitudes are body_std * outlier_scale * (1 + E); with channel_concentration=c
+    they sit only in c columns.
+    """
+    X = rng.normal(0.0, body_std, size=(rows, cols))
+    count = int(round(heavy_fraction * rows * cols))
+    if channel_concentration is not None:
+        chans = np.sort(rng.choice(cols, size=min(channel_concentration, cols), replace=False))
+        cells = rows * chans.size
+        count = min(count, cells)
+        pick = rng.choice(cells, size=count, replace=False)
+        r, c = pick % rows, chans[pick // rows]
+    else:
+        pick = rng.choice(rows * cols, size=count, replace=False)
+        r, c = np.divmod(pick, cols)
+    X[r, c] = _outliers(rng, count, body_std * outlier_scale)
+    return X.astype(np.float32)
+
+
+def _check(shapes: list, heavy_fraction: float, b_heavy_fraction: float, outlier_scale: float,
+           channel_concentration: int | None) -> None:
+    for s in shapes:
+        if len(s) != 3 or any(int(v) < 1 for v in s):
+            raise bad_value(None, "shape", tuple(s), "must be (M, K, N) with positive integers")
+    for field, v in (("heavy_fraction", heavy_fraction), ("b_heavy_fraction", b_heavy_fraction)):
+        if not 0.0 <= v <= 1.0:
+            raise bad_value(None, field, v, "must be in [0, 1]")
+    if outlier_scale <= 0:
+        raise bad_value(None, "outlier_scale", outlier_scale, "must be > 0")
+    if channel_concentration is not None and channel_concentration < 1:
+        raise bad_value(None, "channel_concentration", channel_concentration, "must be a positive integer or None")
+
+
+def synthetic_trace(shapes: Iterable[tuple[int, int, int]], heavy_fraction: float = 0.01, seed: int = 0, *,
+                    channel_concentration: int | None = None, outlier_scale: float = 20.0,
+                    b_heavy_fraction: float = 0.0, kind: str = "linear", model: str = "synthetic",
+                    path: str | Path | None = None) -> Trace:
+    """A forward trace of one GEMM per shape (named synthetic0, synthetic1, ...).
+
+    In memory when `path` is None; otherwise written there (`.npz` or folder) and reopened
+    lazily from disk, so `.path` names the file.
+    """
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    _check(shapes, heavy_fraction, b_heavy_fraction, outlier_scale, channel_concentration)
+    rng = np.random.default_rng(seed)
+    records: list[GemmRecord] = []
+    for i, (M, K, N) in enumerate(shapes):
+        A = heavy_matrix(rng, M, K, heavy_fraction, outlier_scale, channel_concentration)
+        B = heavy_matrix(rng, K, N, b_heavy_fraction, outlier_scale, None, body_std=1.0 / np.sqrt(K))
+        meta = {"heavy_fraction": heavy_fraction, "b_heavy_fraction": b_heavy_fraction, "seed": seed,
+                "outlier_scale": outlier_scale, "channel_concentration": channel_concentration}
+        records.append(make_record(A, B, name=f"synthetic{i}", kind=kind, phase="fwd", model=model,
+                                   index=i, meta=meta))
+    if path is None:
+        return Trace(tuple(records), None)
+    return open_trace(save_trace(path, records))

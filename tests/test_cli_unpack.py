@@ -1,0 +1,63 @@
+"""`imsim unpack`: output, --json, and one-line user errors with exit status 2."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from imsim.cli import main
+
+
+@pytest.fixture
+def int_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "g.npz"
+    A = rng.integers(-7, 8, (16, 32))
+    A[2, 3] = 300
+    np.savez(p, A=A, B=rng.integers(-7, 8, (32, 8)))
+    return p
+
+
+def test_json_reports_each_strategy_exact(int_npz, capsys):
+    assert main(["unpack", str(int_npz), "--bits", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["strategy"][:4] for r in out["strategies"]] == ["row", "col", "both", "auto"]
+    assert out["exact"] and all(r["exact"] for r in out["strategies"])
+    assert out["strategies"][0]["unpack_ratio"] == pytest.approx(18 / 16)
+
+
+def test_quantize_floats(tmp_path, capsys):
+    p = tmp_path / "f.npz"
+    rng = np.random.default_rng(1)
+    np.savez(p, A=rng.normal(size=(8, 16)), B=rng.normal(size=(16, 4)))
+    assert main(["unpack", str(p), "--bits", "4", "--strategy", "both", "--quantize", "0.9"]) == 0
+    assert "True" in capsys.readouterr().out
+
+
+def _err(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_user_errors(tmp_path, int_npz, capsys):
+    f = tmp_path / "f.npz"
+    np.savez(f, A=np.ones((2, 3)), B=np.ones((3, 2)))
+    assert "--quantize" in _err(capsys, ["unpack", str(f), "--bits", "4"])
+    assert "2..16" in _err(capsys, ["unpack", str(int_npz), "--bits", "1"])
+    assert "2..16" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--w-bits", "17"])
+    m = tmp_path / "m.npz"
+    np.savez(m, A=np.ones((2, 3), dtype=int), B=np.ones((2, 2), dtype=int))
+    assert "shape mismatch" in _err(capsys, ["unpack", str(m), "--bits", "4"])
+    n = tmp_path / "n.npz"
+    np.savez(n, A=np.ones((2, 3), dtype=int))
+    assert "missing array B" in _err(capsys, ["unpack", str(n), "--bits", "4"])
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    assert "bad.npz" in _err(capsys, ["unpack", str(bad), "--bits", "4"])
+    assert "no such file" in _err(capsys, ["unpack", str(tmp_path / "nope.npz"), "--bits", "4"])
+    assert "--quantize" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--quantize", "2"])
+    assert "strategy" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--strategy", "diag"])
