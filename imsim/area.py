@@ -8,7 +8,8 @@ Formulas (docs/model-energy-area.md; entries from a technology table, imsim.tech
                (left barrel shifter from i to o bits; see shifter_mux_bits)
 - MAC          A_mult(a, w) + A_add(acc) [+ A_shift(a+w-1 -> acc) with shift-accumulate]
 - PE           MAC + A_reg(a + w + acc)
-- SRAM buffer  banks * KiB * 8192 * A_bitcell / efficiency; banks = 2 when double-buffered
+- SRAM buffer  KiB * 8192 * A_bitcell / efficiency (sram_*_kib is the whole buffer, both slots
+               when double-buffered, as in imsim.memory; no extra copy)
 - recombination lanes * (A_add(r) + A_shift(acc -> r) + A_reg(r)), r = recomb_acc_bits
 """
 from __future__ import annotations
@@ -62,8 +63,17 @@ def uses_shift_accumulate(hw: Any) -> bool:
 
 
 def sram_banks(hw: Any) -> int:
-    """Physical copies of each buffer: 2 when double-buffered (sram_*_kib is one bank's capacity)."""
+    """Banks a buffer is split into: 2 slots when double-buffered, as imsim.memory uses it.
+
+    sram_*_kib is the whole buffer; each slot is its own bank of sram_*_kib / banks KiB, which sets
+    the energy of an access (imsim.energy). The area counts the whole buffer once.
+    """
     return 2 if hw.double_buffered else 1
+
+
+def sram_bank_kib(hw: Any, kib: float) -> float:
+    """Capacity (KiB) of the bank an access of a kib-KiB buffer of `hw` goes to."""
+    return kib / sram_banks(hw)
 
 
 # ---- component areas ----
@@ -103,9 +113,9 @@ def pe_area_um2(tech: Technology, a_bits: int, w_bits: int, acc_bits: int,
             + register_area_um2(tech, pe_register_bits(a_bits, w_bits, acc_bits)))
 
 
-def sram_area_um2(tech: Technology, kib: float, banks: int = 1) -> float:
-    """Area (um^2) of `banks` SRAM macros of `kib` KiB each."""
-    return banks * kib * BITS_PER_KIB * tech["sram_bitcell_area"] / tech["sram_array_efficiency"]
+def sram_area_um2(tech: Technology, kib: float) -> float:
+    """Area (um^2) of kib KiB of SRAM (bit cells / array efficiency)."""
+    return kib * BITS_PER_KIB * tech["sram_bitcell_area"] / tech["sram_array_efficiency"]
 
 
 def recomb_lane_area_um2(tech: Technology, acc_bits: int, recomb_acc_bits: int) -> float:
@@ -145,10 +155,9 @@ def area_of_design(hw: Any, tech: Technology | None = None) -> AreaBreakdown:
     tech = tech if tech is not None else load_technology(hw.technology)
     pe = pe_area_um2(tech, hw.a_bits, hw.w_bits, hw.acc_bits, uses_shift_accumulate(hw))
     pe_array = hw.rows * hw.cols * pe
-    banks = sram_banks(hw)
-    sa = sram_area_um2(tech, hw.sram_a_kib, banks)
-    sb = sram_area_um2(tech, hw.sram_b_kib, banks)
-    sc = sram_area_um2(tech, hw.sram_c_kib, banks)
+    sa = sram_area_um2(tech, hw.sram_a_kib)
+    sb = sram_area_um2(tech, hw.sram_b_kib)
+    sc = sram_area_um2(tech, hw.sram_c_kib)
     recomb = hw.recomb_lanes * recomb_lane_area_um2(tech, hw.acc_bits, hw.recomb_acc_bits)
     return AreaBreakdown(pe_array_um2=pe_array, sram_a_um2=sa, sram_b_um2=sb, sram_c_um2=sc,
                          recomb_um2=recomb, area_um2=pe_array + sa + sb + sc + recomb)

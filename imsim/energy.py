@@ -7,7 +7,8 @@ Formulas (docs/model-energy-area.md; entries from imsim.tech):
 - MAC          E_mult(a, w) + E_add(acc); a shift-accumulate MAC adds E_shift(a+w-1 -> acc)
 - PE registers macs * (a + w + acc) * E_reg_write  +  cycles * R*C * (a + w + acc) * E_reg_clock
 - SRAM access  E64(C) * (f + (1 - f) * word_bits/64), E64(C) = k * C_KiB^q fitted through Horowitz's
-               8 KB / 32 KB / 1 MB points; writes x sram_write_read_ratio; accesses = bytes / word bytes
+               8 KB / 32 KB / 1 MB points, C = one bank (half the buffer when double-buffered);
+               writes x sram_write_read_ratio; accesses = bytes / word bytes
 - DRAM         bytes * 8 * (midpoint of 1.3-2.6 nJ) / 64
 - recombination recomb_ops * (E_add(r) + E_shift(acc -> r) + r * E_reg_write), r = recomb_acc_bits
 - leakage      leakage_power_density * area_um2 * cycles / clock
@@ -19,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from imsim.area import (area_of_design, pe_register_bits, recomb_mux_bits, shift_accumulate_mux_bits,
-                        uses_shift_accumulate)
+                        sram_bank_kib, uses_shift_accumulate)
 from imsim.tech import Technology, load_technology
 
 
@@ -183,9 +184,12 @@ def energy_of_run(hw: Any, activity: Activity, tech: Technology | None = None) -
               + act.cycles * hw.rows * hw.cols * reg_bits * tech["reg_bit_clock_energy"])
 
     word = hw.sram_word_bytes
-    sram_a = sram_traffic_energy_pj(tech, hw.sram_a_kib, word, act.sram_a_read_bytes, act.sram_a_write_bytes)
-    sram_b = sram_traffic_energy_pj(tech, hw.sram_b_kib, word, act.sram_b_read_bytes, act.sram_b_write_bytes)
-    sram_c = sram_traffic_energy_pj(tech, hw.sram_c_kib, word, act.sram_c_read_bytes, act.sram_c_write_bytes)
+    sram_a = sram_traffic_energy_pj(tech, sram_bank_kib(hw, hw.sram_a_kib), word, act.sram_a_read_bytes,
+                                    act.sram_a_write_bytes)
+    sram_b = sram_traffic_energy_pj(tech, sram_bank_kib(hw, hw.sram_b_kib), word, act.sram_b_read_bytes,
+                                    act.sram_b_write_bytes)
+    sram_c = sram_traffic_energy_pj(tech, sram_bank_kib(hw, hw.sram_c_kib), word, act.sram_c_read_bytes,
+                                    act.sram_c_write_bytes)
     dram = (act.dram_read_bytes + act.dram_write_bytes) * 8 * tech.dram_energy_per_bit_pj
     recomb = act.recomb_ops * recomb_op_energy_pj(tech, hw.acc_bits, hw.recomb_acc_bits)
     leakage = leakage_energy_pj(tech, area_of_design(hw, tech).area_um2, act.cycles, hw.clock_mhz)

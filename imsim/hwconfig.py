@@ -94,12 +94,19 @@ def _check_field(key: str, value: Any, source: str | None) -> Any:
             raise bad_value(source, key, value, f.allowed())
         if f.kind == "enum" and value not in f.choices:
             raise bad_value(source, key, value, f.allowed())
+        if key == "technology":
+            _check_technology(value, source)
         return value
     if f.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad_value(source, key, value, f.allowed())
         v: float = int(value)
     else:
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1.5e3 as a string: accept it
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad_value(source, key, value, f.allowed()) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad_value(source, key, value, f.allowed())
         v = float(value)
@@ -110,6 +117,20 @@ def _check_field(key: str, value: Any, source: str | None) -> Any:
     if f.hi is not None and v > f.hi:
         raise bad_value(source, key, value, f.allowed())
     return v
+
+
+def _check_technology(value: str, source: str | None) -> None:
+    """A technology is a shipped table name or a path to a YAML table (checked at load time)."""
+    from imsim.tech import available_technologies  # lazy: tech imports nothing from here
+
+    if value in available_technologies():
+        return
+    if value.endswith((".yaml", ".yml")) or "/" in value:
+        if Path(value).is_file():
+            return
+        raise bad_value(source, "technology", value, "no such technology file")
+    raise bad_value(source, "technology", value,
+                    f"must be one of {', '.join(available_technologies())} or a path to a .yaml table")
 
 
 def _unknown_key(key: Any, value: Any, source: str | None) -> UserError:
@@ -303,3 +324,21 @@ def load_hw_config(path: str | Path,
         return HwConfig.from_dict(data, source=source)
     _validate(sets, "--set")
     return HwConfig.from_dict({**data, **sets}, source=f"{source} with --set")
+
+
+HW_CONFIGS_DIR = Path(__file__).resolve().parent.parent / "hw_configs"
+
+
+def shipped_configs() -> list[Path]:
+    """The YAML files in the shipped `hw_configs/` folder (next to the package), sorted."""
+    return sorted(HW_CONFIGS_DIR.glob("*.yaml")) if HW_CONFIGS_DIR.is_dir() else []
+
+
+def find_hw_config(name: str) -> Path | None:
+    """Path of a shipped config given its name ('edge_16x16_int4' or 'edge_16x16_int4.yaml'),
+    or None if there is none."""
+    stem = name[:-5] if name.endswith(".yaml") else name
+    for path in shipped_configs():
+        if path.stem == stem:
+            return path
+    return None

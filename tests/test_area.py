@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imsim.area import (AreaBreakdown, area_of_design, equal_area_array, mac_area_um2, pe_area_um2,
-                        shifter_mux_bits, sram_area_um2)
+                        shifter_mux_bits, sram_area_um2, sram_bank_kib)
 from imsim.errors import UserError
 from imsim.hwconfig import HwConfig
 from imsim.tech import load_technology
@@ -83,10 +83,12 @@ def test_breakdown_sums_and_names():
 def test_sram_area_by_bits_and_double_buffering():
     # 64 KiB = 524288 bits of 0.346 um^2 at 70% array efficiency
     assert sram_area_um2(T45, 64) == pytest.approx(524288 * 0.346 / 0.7)
-    single = area_of_design(_hw(double_buffered=False), T45)
-    double = area_of_design(_hw(double_buffered=True), T45)
-    assert double.sram_a_um2 == pytest.approx(2 * single.sram_a_um2)
-    assert double.pe_array_um2 == single.pe_array_um2
+    single = area_of_design(_hw(double_buffered=False, sram_a_kib=64), T45)
+    double = area_of_design(_hw(double_buffered=True, sram_a_kib=64), T45)
+    # sram_a_kib is the whole buffer (both slots when double-buffered), as imsim.memory uses it
+    assert double.sram_a_um2 == pytest.approx(single.sram_a_um2) == pytest.approx(sram_area_um2(T45, 64))
+    assert sram_bank_kib(_hw(double_buffered=True, sram_a_kib=64), 64) == 32
+    assert sram_bank_kib(_hw(double_buffered=False, sram_a_kib=64), 64) == 64
 
 
 def test_shift_accumulate_costs_area_scale_passes_does_not():
@@ -142,3 +144,15 @@ def test_equal_area_array_refuses_when_nothing_fits():
         equal_area_array(ref, 16, 16, T45, acc_bits=31)
     with pytest.raises(UserError, match="acc_bits"):
         equal_area_array(ref, 16, 16, T45)
+
+
+def test_pe_and_recomb_area_by_hand():
+    alpha = (8 * 36 + 16 * 67 + 32 * 137) / (8 ** 2 + 16 ** 2 + 32 ** 2)  # um^2 per adder bit
+    # 8x8 PE, 24-bit accumulator: multiplier + adder + (8 + 8 + 24) flip-flops of 4.522 um^2
+    assert pe_area_um2(T45, 8, 8, 24) == pytest.approx(282 + alpha * 24 + 4.522 * 40)
+    # with shift-accumulate: + 15 -> 24 bit shifter, stages 0..4: 16 + 18 + 22 + 24 + 24 muxes of 1.9 um^2
+    assert pe_area_um2(T45, 8, 8, 24, True) - pe_area_um2(T45, 8, 8, 24) == pytest.approx(1.9 * 104)
+    # recombination: 32 lanes of a 64-bit adder, a 32 -> 64 bit shifter and a 64-bit register
+    hw = _hw(recomb_lanes=32, acc_bits=32, recomb_acc_bits=64)
+    lane = alpha * 64 + 1.9 * shifter_mux_bits(32, 64) + 4.522 * 64
+    assert area_of_design(hw, T45).recomb_um2 == pytest.approx(32 * lane)

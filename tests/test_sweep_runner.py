@@ -52,7 +52,7 @@ def test_make_tasks_groups_by_work_key():
         assert len({p.group_key() for p in task}) == 1
     # 8 work keys (a_bits x strategy x beta), 3 hardware points each: one task per key here
     assert len(tasks) == 8
-    many = make_tasks(spec.points, workers=4)
+    many = make_tasks(spec.points, workers=8)
     assert all(len(t) == 1 for t in many)
 
 
@@ -88,7 +88,7 @@ def test_dask_local_cluster_matches_pool(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = _spec()
     _, ref = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         report, tables = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address,
                                    progress=False, evaluator=fake_evaluator)

@@ -159,7 +159,8 @@ class ComputeTiming:
 
     pipelined: cycles = fill + stream + bubble + drain.
     scalesim:  cycles = fill + stream + drain - 1 (SCALE-Sim 3.0.0 reports the 0-based index
-               of the last cycle).
+               of the last cycle), at least 1. Like SCALE-Sim, utilization can then exceed 1
+               on a 1 x 1 array (F*K MACs in F*K - 1 cycles).
     """
 
     cycles: int
@@ -202,7 +203,9 @@ def fold_timing(mapping: Mapping, timing: str, fill: int, drain_pipelined: int,
         fold_cycles = fill + T + drain_scalesim
         bubble = 0
         fill_total, drain_total = F * fill, F * drain_scalesim
-        cycles = F * fold_cycles - 1
+        # SCALE-Sim reports the 0-based index of the last cycle; on a 1x1 array with
+        # M = K = N = 1 that is 0 (SCALE-Sim itself then divides by zero): floor at 1.
+        cycles = max(1, F * fold_cycles - 1)
     return ComputeTiming(cycles=cycles, folds=F, fold_cycles=fold_cycles,
                          fill_cycles=fill_total, stream_cycles=F * T, bubble_cycles=bubble,
                          drain_cycles=drain_total,

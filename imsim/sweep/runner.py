@@ -156,14 +156,37 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
     return n
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast, with one line, when nothing listens at a tcp:// scheduler address."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if "://" not in address:
+        address = f"tcp://{address}"
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "tls"):
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise UserError(f"--scheduler {address}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc.strerror or exc})") from None
+
+
 def _run_dask(tasks: list[tuple[Point, ...]], address: str, evaluator: Evaluator, store: ResultStore,
               by_hash: dict[str, Point], bar: Any) -> int:
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise UserError("--scheduler needs Dask: pip install 'imsim[dask]' (dask[distributed])") from None
+    _check_reachable(address)
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout="20s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
     n = 0

@@ -258,6 +258,18 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
     params = value["synthetic"]
     if not isinstance(params, dict):
         raise bad_value(source, f"{where}.synthetic", params, "must be a mapping of synthetic-trace parameters")
+    from imsim.sweep.evaluate import synthetic_parameters
+
+    allowed = synthetic_parameters()
+    for key in params:
+        if key not in allowed:
+            raise UserError(f"{source}: {where}.synthetic: unknown parameter {key!r}{closest(str(key), allowed)}; "
+                            f"allowed: {', '.join(allowed)}")
+    shapes = params.get("shapes")
+    if (not isinstance(shapes, list) or not shapes
+            or not all(isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                     and v >= 1 for v in s) for s in shapes)):
+        raise bad_value(source, f"{where}.synthetic.shapes", shapes, "must be a list of [M, K, N] positive integers")
     params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
     label = value.get("name", f"synthetic-{canonical_hash(params, 8)}")
     return TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)

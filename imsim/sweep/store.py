@@ -34,8 +34,8 @@ RESULTS = "results"
 TOTALS = "totals"
 
 # totals: columns summed over a point's GEMMs are recognised by name
-_ADDITIVE_NAMES = {"cycles", "macs", "useful_macs", "folds"}
-_ADDITIVE_SUFFIXES = ("_cycles", "_bytes", "_pj", "_macs", "_passes", "_count")
+_ADDITIVE_NAMES = {"cycles", "macs", "useful_macs", "folds", "passes"}
+_ADDITIVE_SUFFIXES = ("_cycles", "_bytes", "_pj", "_macs", "_passes", "_count", "_ops", "_overflows", "_us", "_s")
 _CYCLE_WEIGHTED = ("utilization", "mapping_efficiency")
 
 
@@ -72,11 +72,13 @@ def is_additive(column: str) -> bool:
 def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One totals row for a point from its GEMM rows.
 
-    Additive columns (cycles, *_cycles, *_pj, *_bytes, macs, ...) are summed; area columns
+    Additive columns (cycles, *_cycles, *_pj, *_bytes, *_us, macs, ...) are summed; peak_*
+    columns take the maximum; area columns
     (*_um2, a property of the design) are taken from the first GEMM; `unpack_ratio` =
     macs / useful_macs and `energy_per_useful_mac_pj` = energy_pj / useful_macs are
     recomputed from the sums; `utilization` and `mapping_efficiency` are cycle-weighted
-    means; `exact` is true when every GEMM was exact; `gemms` counts the GEMMs.
+    means (= useful work / (PEs x total cycles) for utilization); `exact` is true when every
+    executed GEMM was exact (None when none was executed); `gemms` counts the GEMMs.
     """
     out = dict(point_fields)
     out["gemms"] = len(gemm_rows)
@@ -91,7 +93,10 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
         values = [r.get(col) for r in gemm_rows]
         numbers = [v for v in values if _is_number(v)]
         if col == "exact":
-            out[col] = all(bool(v) for v in values)
+            executed = [v for v in values if v is not None]
+            out[col] = all(bool(v) for v in executed) if executed else None
+        elif col.startswith("peak_") and numbers:
+            out[col] = max(numbers)
         elif col.endswith("_um2") and numbers:
             out[col] = numbers[0]
         elif is_additive(col) and numbers and len(numbers) == len(values):

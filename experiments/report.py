@@ -1,0 +1,203 @@
+"""Turn a finished sweep folder into the markdown tables that docs/studies.md quotes.
+
+    python experiments/report.py unpack-overhead DIR [--out FILE.md]
+    python experiments/report.py hw-tradeoff DIR [--out FILE.md]
+    python experiments/report.py dataflow DIR [--out FILE.md]
+    python experiments/report.py equal-area --ref hw_configs/default.yaml --bits 2 3 4 6 8 16 [--check SPEC]
+
+Every table is computed from DIR/results.parquet and DIR/totals.parquet (written by `imsim sweep`)
+and headed by the inputs stated in DIR/manifest.json (spec, trace, imsim version). Unpack
+ratios over a group of GEMMs are MAC-weighted: sum of low-bit MACs / sum of useful MACs (M*K*N).
+`equal-area` prints the largest square b-bit array whose area is <= the reference design's
+(imsim.area.equal_area_array); with --check it fails (exit 1) if the spec's rows/cols differ.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "-"
+        if abs(v) >= 1e5:
+            return f"{v:.3e}"
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"
+    if hasattr(v, "item"):
+        return _fmt(v.item())
+    return str(v)
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table; floats with 3 significant digits (large values grouped or in e-notation)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def inputs_line(folder: Path, tables: Any) -> str:
+    """One line naming what produced the tables: spec, trace(s), imsim version, points."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    traces = sorted(set(map(str, tables.totals["trace"]))) if "trace" in tables.totals else []
+    return (f"Inputs: spec `{Path(manifest.get('spec_source', '?')).name}` "
+            f"(hash {manifest.get('spec_hash', '?')}, {len(manifest.get('points', []))} points), "
+            f"trace {', '.join(traces) or '?'}, imsim {manifest.get('imsim_version', '?')}; "
+            "RTN quantization is deterministic (no seed involved).")
+
+
+def _load(folder: str) -> tuple[Path, Any]:
+    from imsim.sweep.store import load_tables
+
+    path = Path(folder)
+    return path, load_tables(path)
+
+
+def _ratio(df: Any) -> float:
+    useful = float(df["useful_macs"].sum())
+    return float(df["macs"].sum()) / useful if useful else float("nan")
+
+
+# ------------------------------------------------------------------------------ study 1
+def report_unpack_overhead(folder: str) -> str:
+    """Unpack ratio (MAC-weighted) by bits x strategy x beta (whole trace), by kind, by strategy."""
+    path, t = _load(folder)
+    res = t.results
+    bits = sorted(int(b) for b in res["a_bits"].unique())
+    strategies = [s for s in ("row", "col", "both", "auto") if s in set(res["strategy"])]
+    betas = sorted(float(b) for b in res["beta"].unique())
+    out = ["### Unpack ratio of the whole trace (fwd + bwd), by bits", "", inputs_line(path, t), ""]
+    rows = []
+    for s in strategies:
+        for beta in betas:
+            sel = res[(res["strategy"] == s) & (res["beta"] == beta)]
+            rows.append([s, beta] + [_ratio(sel[sel["a_bits"] == b]) for b in bits])
+    out += [md_table(["strategy", "beta"] + [f"b={b}" for b in bits], rows), ""]
+    ref_beta = 0.99 if 0.99 in betas else betas[0]
+    groups = sorted({(str(p), str(k)) for p, k in zip(res["phase"], res["kind"])})
+    for s in ("auto",) if "auto" in strategies else strategies[:1]:
+        out += [f"### Unpack ratio by GEMM kind (strategy {s}, beta {ref_beta})", ""]
+        rows = []
+        for phase, kind in groups:
+            sel = res[(res["strategy"] == s) & (res["beta"] == ref_beta) & (res["phase"] == phase)
+                      & (res["kind"] == kind)]
+            n = int(len(sel) / max(1, len(bits)))
+            rows.append([phase, kind, n] + [_ratio(sel[sel["a_bits"] == b]) for b in bits])
+        out += [md_table(["phase", "kind", "GEMMs"] + [f"b={b}" for b in bits], rows), ""]
+    ref_bits = 4 if 4 in bits else bits[0]
+    out += [f"### Unpack ratio by GEMM kind and strategy (b = {ref_bits}, beta {ref_beta})", ""]
+    rows = []
+    for phase, kind in groups:
+        sel = res[(res["a_bits"] == ref_bits) & (res["beta"] == ref_beta) & (res["phase"] == phase)
+                  & (res["kind"] == kind)]
+        rows.append([phase, kind] + [_ratio(sel[sel["strategy"] == s]) for s in strategies])
+    out += [md_table(["phase", "kind"] + strategies, rows), ""]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------ study 2
+def report_hw_tradeoff(folder: str) -> str:
+    """Per equal-area design: cycles, energy, energy per useful MAC, throughput per mm^2, vs int8."""
+    path, t = _load(folder)
+    tot = t.totals.sort_values(["strategy", "a_bits"], ascending=[True, True], kind="stable")
+    ref = tot[(tot["strategy"] == "none") & (tot["a_bits"] == 8)]
+    ref_cycles = float(ref["cycles"].iloc[0]) if len(ref) else float("nan")
+    ref_energy = float(ref["energy_pj"].iloc[0]) if len(ref) else float("nan")
+    rows = []
+    for _, r in tot.iterrows():
+        mm2 = float(r["area_um2"]) / 1e6
+        thr = float(r["useful_macs"]) / float(r["cycles"]) / mm2
+        rows.append([f"int{int(r['a_bits'])}", f"{int(r['rows'])}x{int(r['cols'])}", r["strategy"], float(r["beta"]),
+                     float(r["unpack_ratio"]), float(r["cycles"]), float(r["energy_pj"]), mm2,
+                     float(r["energy_per_useful_mac_pj"]), thr, float(r["cycles"]) / ref_cycles,
+                     float(r["energy_pj"]) / ref_energy, bool(r["exact"])])
+    header = ["operands", "array", "strategy", "beta", "unpack ratio", "cycles", "energy (pJ)", "area (mm^2)",
+              "energy / useful MAC (pJ)", "useful MACs / cycle / mm^2", "cycles vs int8", "energy vs int8", "exact"]
+    return "\n".join(["### Equal-area designs on the whole trace (fwd + bwd)", "", inputs_line(path, t), "",
+                      md_table(header, rows), ""])
+
+
+# ------------------------------------------------------------------------------ study 3
+def report_dataflow(folder: str) -> str:
+    """Cycles per dataflow for each (bits, strategy), and the cycle growth over the same
+    dataflow's cycles for the operands' MACs (unpack ratio) to show which absorbs unpacking best."""
+    path, t = _load(folder)
+    tot = t.totals
+    flows = [d for d in ("os", "ws", "is") if d in set(tot["dataflow"])]
+    rows = []
+    for b in sorted(tot["a_bits"].unique(), reverse=True):
+        for s in ("row", "col", "both", "auto"):
+            sel = tot[(tot["a_bits"] == b) & (tot["strategy"] == s)]
+            if not len(sel):
+                continue
+            cyc = {d: float(sel[sel["dataflow"] == d]["cycles"].iloc[0]) for d in flows}
+            util = {d: float(sel[sel["dataflow"] == d]["utilization"].iloc[0]) if "utilization" in sel else float("nan")
+                    for d in flows}
+            best = min(cyc, key=cyc.get)
+            rows.append([f"int{int(b)}", s, float(sel["unpack_ratio"].iloc[0])] + [cyc[d] for d in flows]
+                        + [util[d] for d in flows] + [best, bool(sel["exact"].all())])
+    header = (["operands", "strategy", "unpack ratio"] + [f"cycles {d.upper()}" for d in flows]
+              + [f"util. {d.upper()}" for d in flows] + ["fastest", "exact"])
+    return "\n".join(["### Cycles per dataflow under unpacking (whole trace, fwd + bwd)", "", inputs_line(path, t),
+                      "", md_table(header, rows), ""])
+
+
+# ------------------------------------------------------------------------------ equal area
+def equal_area(ref_path: str, bits: Sequence[int], check: str | None) -> tuple[str, bool]:
+    """Table of equal-area square arrays per bit width; with `check`, compare to the spec's axes."""
+    import yaml
+
+    from imsim.area import area_of_design, equal_area_array
+    from imsim.hwconfig import load_hw_config
+
+    ref = load_hw_config(ref_path)
+    ref_area = area_of_design(ref).area_um2
+    sizes = {b: equal_area_array(ref, b, b) for b in bits}
+    rows = [[b, f"{n}x{m}", area_of_design(ref.replace(rows=n, cols=m, a_bits=b, w_bits=b)).area_um2 / 1e6,
+             ref_area / 1e6] for b, (n, m) in sizes.items()]
+    text = md_table(["bits", "array", "area (mm^2)", "reference area (mm^2)"], rows)
+    ok = True
+    if check:
+        axes = yaml.safe_load(Path(check).read_text())["axes"]
+        spec_sizes = {int(b): (int(r), int(c)) for b, r, c in zip(axes["a_bits"], axes["rows"], axes["cols"])}
+        wrong = {b: (spec_sizes.get(b), sizes[b]) for b in bits if spec_sizes.get(b) != sizes[b]}
+        ok = not wrong
+        text += "\n\n" + (f"{check}: rows/cols match imsim.area.equal_area_array" if ok else
+                          f"{check}: OUT OF DATE (bits: (spec, computed)) {wrong}")
+    return text, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    for name in ("unpack-overhead", "hw-tradeoff", "dataflow"):
+        p = sub.add_parser(name)
+        p.add_argument("dir")
+        p.add_argument("--out", default=None, help="write the markdown here as well as to stdout")
+    p = sub.add_parser("equal-area")
+    p.add_argument("--ref", required=True)
+    p.add_argument("--bits", type=int, nargs="+", required=True)
+    p.add_argument("--check", default=None, metavar="SPEC")
+    p.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    ok = True
+    if args.what == "equal-area":
+        text, ok = equal_area(args.ref, args.bits, args.check)
+    else:
+        fn = {"unpack-overhead": report_unpack_overhead, "hw-tradeoff": report_hw_tradeoff,
+              "dataflow": report_dataflow}[args.what]
+        text = fn(args.dir)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

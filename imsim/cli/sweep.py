@@ -1,0 +1,67 @@
+"""`imsim sweep SPEC.yaml --out DIR`: run (or resume) a design-space sweep."""
+from __future__ import annotations
+
+import argparse
+
+from imsim.cli.common import format_table, print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="run or resume a design-space sweep from a YAML spec",
+        description="Run every point of a sweep spec (experiments/*.yaml) and write results.parquet/.csv "
+                    "(one row per point and GEMM) and totals.parquet/.csv (one row per point) to --out. "
+                    "Re-running the same command after an interruption computes only the missing points.")
+    p.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it holds this spec)")
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="local worker processes (default: CPU count; 0 = run in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs imsim[dask])")
+    p.add_argument("--dry-run", action="store_true", help="validate and expand the spec, print the point count, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--json", action="store_true", help="print one JSON object (run summary)")
+    p.set_defaults(func=run)
+
+
+def _workers(text: str) -> int:
+    from imsim.errors import UserError
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"--workers = {text!r}: must be an integer >= 0") from None
+    if value < 0:
+        raise UserError(f"--workers = {value}: must be an integer >= 0")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from imsim.sweep import load_spec, run_sweep
+
+    spec = load_spec(args.spec)
+    if args.dry_run:
+        summary = spec.to_dict()
+        summary.pop("spec")
+        if args.json:
+            print_json(summary)
+        else:
+            print(f"{spec.name}: {len(spec.points)} points ({spec.combinations} combinations before filters), "
+                  f"spec hash {spec.hash}")
+        return 0
+    report, tables = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                               progress=not args.no_progress)
+    if args.json:
+        print_json(report.to_dict())
+        return 0
+    print(f"{spec.name}: {report.points_total} points ({report.points_computed} computed now, "
+          f"{report.points_already_done} already done) in {report.seconds:.1f} s on {report.backend}")
+    cols = [c for c in ("point_index", "trace", "rows", "cols", "a_bits", "w_bits", "strategy", "cycles",
+                        "energy_pj", "area_um2", "unpack_ratio") if c in tables.totals.columns]
+    head = tables.totals[cols].head(10).to_dict("records")
+    print(format_table(head, cols))
+    if len(tables.totals) > 10:
+        print(f"... {len(tables.totals) - 10} more points")
+    for key, path in report.tables.items():
+        print(f"{key}: {path}")
+    return 0

@@ -1,0 +1,186 @@
+"""The main job behind `imsim demo`: the bundled real trace on a few shipped designs.
+
+Designs (all 32 x 32 PEs, output-stationary, from `hw_configs/`):
+
+* ``32x32_int8``: `hw_configs/default.yaml`; operands RTN-quantized at 8 bits with beta = 1.0,
+  so every entry fits and the GEMMs run without unpacking (strategy ``none``);
+* ``32x32_int4``: `hw_configs/array_32x32_int4.yaml`; RTN at 4 bits with beta = 0.99, so the top
+  1 % of |x| per tensor are heavy hitters; run with each strategy row, col, both, auto;
+* ``32x32_int2``: the int4 file with ``a_bits = w_bits = 2``; RTN at 2 bits, beta = 0.99, each
+  strategy.
+
+Each (design, strategy) runs every GEMM of the trace through `imsim.simulate.simulate_gemm`
+(cycle model, memory model, exact execution) and the per-GEMM results are totalled like a sweep
+point (`imsim.sweep.store.point_totals`): cycles, energies, MACs summed; area of the design;
+unpack ratio = total low-bit MACs / total useful MACs; energy per useful MAC = total energy (pJ)
+/ total useful MACs. Quantization is done once per (GEMM, bit width) and shared by the strategies.
+The core here does no printing; `progress` (a callable taking one line) reports steps.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+DEMO_STRATEGIES = ("row", "col", "both", "auto")
+DEMO_BETA_LOW_BITS = 0.99
+SUMMARY_COLUMNS = ("design", "bits", "strategy", "unpack_ratio", "cycles", "energy_pj", "area_um2",
+                   "energy_per_useful_mac_pj", "exact")
+
+
+@dataclass(frozen=True)
+class DemoDesign:
+    """One demo design: a hardware config file (relative to the repo's hw_configs/), overrides,
+    the RTN threshold beta used to quantize operands to its width, and strategies to run."""
+
+    label: str
+    config: str
+    overrides: tuple[tuple[str, Any], ...]
+    beta: float
+    strategies: tuple[str, ...]
+
+
+DEMO_DESIGNS: tuple[DemoDesign, ...] = (
+    DemoDesign("32x32_int8", "default.yaml", (("name", "32x32_int8"),), 1.0, ("none",)),
+    DemoDesign("32x32_int4", "array_32x32_int4.yaml", (("name", "32x32_int4"),), DEMO_BETA_LOW_BITS,
+               DEMO_STRATEGIES),
+    DemoDesign("32x32_int2", "array_32x32_int4.yaml", (("name", "32x32_int2"), ("a_bits", 2), ("w_bits", 2)),
+               DEMO_BETA_LOW_BITS, DEMO_STRATEGIES),
+)
+
+
+def hw_configs_dir() -> Path:
+    """The shipped hardware configs folder (`hw_configs/` next to the `imsim` package)."""
+    return Path(__file__).resolve().parent.parent / "hw_configs"
+
+
+def load_design(design: DemoDesign) -> Any:
+    """The HwConfig of a demo design."""
+    from imsim.hwconfig import load_hw_config
+
+    return load_hw_config(hw_configs_dir() / design.config, dict(design.overrides))
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Totals per (design, strategy) (`rows`, dicts with units in the keys), the per-GEMM rows,
+    the trace used and the wall time (s)."""
+
+    trace: str
+    gemms: int
+    rows: tuple[dict[str, Any], ...]
+    gemm_rows: tuple[dict[str, Any], ...]
+    seconds: float
+
+    @property
+    def all_exact(self) -> bool:
+        return all(bool(r["exact"]) for r in self.rows)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """The summary table: one row per (design, strategy), the SUMMARY_COLUMNS only."""
+        return [{c: r.get(c) for c in SUMMARY_COLUMNS} for r in self.rows]
+
+
+def _totals(fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    from imsim.sweep.store import point_totals
+
+    return point_totals(fields, [{k: v for k, v in r.items() if k not in fields} for r in gemm_rows])
+
+
+def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
+             designs: Sequence[DemoDesign] = DEMO_DESIGNS,
+             progress: Callable[[str], None] = lambda line: None) -> DemoResult:
+    """Run the demo designs on a trace (default: the bundled MiniLM subset); first `max_gemms` GEMMs."""
+    from imsim import simulate
+    from imsim.trace.format import open_trace
+    from imsim.unpack import unpack_gemm
+
+    t0 = time.perf_counter()
+    if trace_path is None:
+        from imsim.trace import bundled_trace_path
+
+        trace_path = bundled_trace_path()
+    path = Path(trace_path)
+    trace = open_trace(path)
+    records = list(trace)[: max_gemms] if max_gemms else list(trace)
+    hws = {d.label: load_design(d) for d in designs}
+    jobs = [(d, s) for d in designs for s in d.strategies]
+    per_job: dict[tuple[str, str], list[dict[str, Any]]] = {(d.label, s): [] for d, s in jobs}
+    for gi, rec in enumerate(records):
+        A, B = rec.A, rec.B
+        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
+        quantized: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
+        for d in designs:
+            hw = hws[d.label]
+            key = (hw.a_bits, hw.w_bits, d.beta)
+            if key not in quantized:
+                quantized[key] = simulate.quantize_operands(A, B, hw.a_bits, hw.w_bits, quantize_beta=d.beta)
+            qa, qb = quantized[key]
+            for s in d.strategies:
+                ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy=s)
+                res = simulate.simulate_gemm(hw, ug, meta=meta)
+                row = res.to_dict()
+                row["gemm_index"] = gi
+                per_job[(d.label, s)].append(row)
+        progress(f"demo: GEMM {gi + 1}/{len(records)} {rec.name} ({rec.phase} {rec.kind}, "
+                 f"M,K,N = {','.join(map(str, rec.shape))}) done, {time.perf_counter() - t0:.1f} s")
+    rows = []
+    gemm_rows = []
+    for d, s in jobs:
+        hw = hws[d.label]
+        fields = {"design": d.label, "bits": hw.a_bits, "strategy": s, "beta": d.beta,
+                  "dataflow": hw.dataflow, "rows": hw.rows, "cols": hw.cols}
+        grs = per_job[(d.label, s)]
+        total = _totals(fields, grs)
+        used = sorted({str(r.get("strategy", s)) for r in grs})
+        total["strategies_used"] = ",".join(used)
+        total["throughput_macs_per_cycle_per_mm2"] = (
+            total["useful_macs"] / total["cycles"] / (total["area_um2"] / 1e6)
+            if total.get("cycles") and total.get("area_um2") else float("nan"))
+        rows.append(total)
+        gemm_rows += [{**fields, **{k: v for k, v in r.items() if k not in fields}} for r in grs]
+    return DemoResult(trace=str(path), gemms=len(records), rows=tuple(rows), gemm_rows=tuple(gemm_rows),
+                      seconds=time.perf_counter() - t0)
+
+
+def plot_demo(result: DemoResult, out_file: str | Path) -> Path:
+    """One trade-off figure: operand bits vs unpack ratio, cycles, energy (pJ) and energy per
+    useful MAC (pJ), one line per strategy; the int8 no-unpacking design as the reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = (("unpack_ratio", "unpack ratio (MACs run / useful MACs)", False),
+               ("cycles", "cycles (total over trace)", True),
+               ("energy_pj", "energy (pJ, total over trace)", True),
+               ("energy_per_useful_mac_pj", "energy per useful MAC (pJ)", False))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    axes = axes.flatten()
+    strategies = list(dict.fromkeys(r["strategy"] for r in result.rows))
+    markers = {"none": "s", "row": "o", "col": "^", "both": "D", "auto": "*"}
+    for ax, (col, label, logy) in zip(axes, metrics):
+        for s in strategies:
+            pts = sorted((r["bits"], r[col]) for r in result.rows if r["strategy"] == s)
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            name = "no unpacking" if s == "none" else s
+            ax.plot(xs, ys, marker=markers.get(s, "o"), linestyle="-" if len(xs) > 1 else "none",
+                    markersize=8 if s in ("none", "auto") else 6, label=name)
+        ax.set_xlabel("operand bits (a_bits = w_bits)")
+        ax.set_ylabel(label)
+        ax.set_xticks(sorted({r["bits"] for r in result.rows}))
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(title="strategy", fontsize=8)
+    fig.suptitle(f"imsim demo: 32x32 OS arrays on {Path(result.trace).name} ({result.gemms} GEMMs); "
+                 f"int8 at beta 1.0, int4/int2 at beta {DEMO_BETA_LOW_BITS}", fontsize=10)
+    fig.tight_layout()
+    out = Path(out_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,256 @@
+"""Plots of a sweep's results tables (matplotlib, Agg; no pyplot global state).
+
+Kinds (`KINDS`):
+
+* ``unpack-ratio``: bit width vs unpack ratio (MAC-weighted over GEMMs) per GEMM kind and strategy.
+* ``cost``: bit width vs cycles, energy (pJ), area (um^2) and energy per useful MAC (pJ),
+  one line per strategy (median over the other axes, band = min..max).
+* ``pareto``: area vs cycles (or any two point-total columns), every point coloured by bit
+  width, with the Pareto front (both minimised).
+* ``heatmap``: unpack ratio per layer (GEMM name) and configuration (bit width, strategy).
+
+Axes are labelled with units, a legend names every line, and an axis switches to a log
+scale when its values span more than a decade.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imsim.errors import UserError, bad_value
+
+KINDS = ("unpack-ratio", "cost", "pareto", "heatmap")
+FORMATS = (".png", ".pdf", ".svg")
+DECADE = 10.0
+LABELS = {
+    "cycles": "cycles", "energy_pj": "energy (pJ)", "area_um2": "area (um$^2$)",
+    "energy_per_useful_mac_pj": "energy per useful MAC (pJ)", "unpack_ratio": "unpack ratio (MACs run / useful MACs)",
+    "stall_cycles": "stall cycles", "dram_bytes": "DRAM traffic (bytes)", "sram_bytes": "SRAM traffic (bytes)",
+    "utilization": "PE utilization (fraction)", "macs": "MACs run", "latency_s": "latency (s)",
+}
+
+
+def label(column: str) -> str:
+    """Axis label with units for a results column."""
+    return LABELS.get(column, column.replace("_", " "))
+
+
+def spans_decades(values: Any) -> bool:
+    """True when positive `values` span more than a factor DECADE (use a log scale)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return v.size > 1 and v.max() / v.min() > DECADE
+
+
+def _need(df: Any, columns: list[str], table: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{table} table has no column(s) {', '.join(missing)}; available: {', '.join(df.columns)}")
+    if df.empty:
+        raise UserError(f"{table} table is empty: nothing to plot")
+
+
+def bit_axis(df: Any) -> tuple[Any, str]:
+    """The bit-width values to plot on x and their label.
+
+    a_bits when A and B widths are always equal ('bit width'), else 'a_bits/w_bits' pairs
+    are ordered by a_bits then w_bits and labelled as such.
+    """
+    _need(df, ["a_bits", "w_bits"], "results")
+    if (df["a_bits"] == df["w_bits"]).all():
+        return df["a_bits"].astype(int), "operand bit width (bits, a_bits = w_bits)"
+    if df["w_bits"].nunique() == 1:
+        return df["a_bits"].astype(int), f"A-side bit width a_bits (bits, w_bits = {int(df['w_bits'].iloc[0])})"
+    if df["a_bits"].nunique() == 1:
+        return df["w_bits"].astype(int), f"B-side bit width w_bits (bits, a_bits = {int(df['a_bits'].iloc[0])})"
+    return df["a_bits"] + df["w_bits"] / 100.0, "bit width a_bits.w_bits (bits)"
+
+
+def _new_figure(width: float = 7.0, height: float = 4.5, nrows: int = 1, ncols: int = 1) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _log_if_needed(ax: Any, values: Any, axis: str) -> None:
+    if spans_decades(values):
+        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+
+
+# --------------------------------------------------------------------------------- kinds
+
+def plot_unpack_ratio(results: Any) -> Any:
+    """Bit width vs unpack ratio (sum macs / sum useful_macs) per GEMM kind and strategy."""
+    _need(results, ["kind", "strategy", "macs", "useful_macs"], "results")
+    df = results.copy()
+    df["_bits"], xlabel = bit_axis(df)
+    fig, axes = _new_figure()
+    ax = axes[0][0]
+    kinds = sorted(df["kind"].astype(str).unique())
+    strategies = sorted(df["strategy"].astype(str).unique())
+    markers = "osD^v<>px*"
+    styles = ["-", "--", ":", "-."]
+    colors = _colors(len(kinds))
+    ys = []
+    for ki, kind in enumerate(kinds):
+        for si, strat in enumerate(strategies):
+            sub = df[(df["kind"].astype(str) == kind) & (df["strategy"].astype(str) == strat)]
+            if sub.empty:
+                continue
+            g = sub.groupby("_bits")[["macs", "useful_macs"]].sum().sort_index()
+            ratio = g["macs"] / g["useful_macs"]
+            ys += list(ratio)
+            ax.plot(g.index, ratio, color=colors[ki], linestyle=styles[si % len(styles)],
+                    marker=markers[si % len(markers)], label=f"{kind} / {strat}")
+    ax.axhline(1.0, color="0.6", linewidth=0.8, zorder=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(label("unpack_ratio"))
+    ax.set_title("IM-Unpack overhead by bit width (GEMM kind / strategy)")
+    _log_if_needed(ax, ys, "y")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", ncols=2 if len(kinds) * len(strategies) > 6 else 1)
+    return fig
+
+
+COST_COLUMNS = ("cycles", "energy_pj", "area_um2", "energy_per_useful_mac_pj")
+
+
+def plot_cost(totals: Any) -> Any:
+    """Bit width vs cycles, energy, area, energy per useful MAC; a line per strategy (median, min..max band)."""
+    _need(totals, ["strategy", *COST_COLUMNS], "totals")
+    df = totals.copy()
+    df["_bits"], xlabel = bit_axis(df)
+    fig, axes = _new_figure(10.0, 7.0, 2, 2)
+    strategies = sorted(df["strategy"].astype(str).unique())
+    colors = _colors(len(strategies))
+    for ax, col in zip(axes.flat, COST_COLUMNS):
+        for si, strat in enumerate(strategies):
+            g = df[df["strategy"].astype(str) == strat].groupby("_bits")[col]
+            med, lo, hi = g.median(), g.min(), g.max()
+            ax.plot(med.index, med.values, marker="o", color=colors[si], label=strat)
+            if (hi > lo).any():
+                ax.fill_between(med.index, lo.values, hi.values, color=colors[si], alpha=0.15, linewidth=0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label(col))
+        _log_if_needed(ax, df[col], "y")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(title="strategy", fontsize="small")
+    fig.suptitle("Cost by bit width (median over the other axes; band: min..max)")
+    return fig
+
+
+def pareto_front(x: Any, y: Any) -> np.ndarray:
+    """Indices of the points not dominated when minimising both x and y, ordered by x."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    order = np.lexsort((y, x))
+    front = []
+    best = np.inf
+    for i in order:
+        if y[i] < best:
+            front.append(i)
+            best = y[i]
+    return np.asarray(front, dtype=int)
+
+
+def plot_pareto(totals: Any, x: str = "area_um2", y: str = "cycles") -> Any:
+    """Scatter of every point (x vs y, coloured by bit width) with its Pareto front (both minimised)."""
+    _need(totals, [x, y], "totals")
+    df = totals.dropna(subset=[x, y])
+    fig, axes = _new_figure()
+    ax = axes[0][0]
+    color_vals, clabel = bit_axis(df) if {"a_bits", "w_bits"} <= set(df.columns) else (None, "")
+    sc = ax.scatter(df[x], df[y], c=color_vals, cmap="viridis", s=18, alpha=0.75, label="design points")
+    if color_vals is not None:
+        fig.colorbar(sc, ax=ax, label=clabel)
+    front = pareto_front(df[x], df[y])
+    ax.step(df[x].to_numpy()[front], df[y].to_numpy()[front], where="post", color="crimson", linewidth=1.5,
+            label=f"Pareto front ({len(front)} points)")
+    ax.scatter(df[x].to_numpy()[front], df[y].to_numpy()[front], facecolors="none", edgecolors="crimson", s=50)
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    _log_if_needed(ax, df[x], "x")
+    _log_if_needed(ax, df[y], "y")
+    ax.set_title(f"Pareto front: {label(x)} vs {label(y)} (lower is better)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_heatmap(results: Any) -> Any:
+    """Unpack ratio per layer (GEMM name, rows) and configuration (bit width / strategy, columns)."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    _need(results, ["name", "strategy", "macs", "useful_macs", "a_bits", "w_bits"], "results")
+    df = results.copy()
+    df["_config"] = (df["a_bits"].astype(int).astype(str) + "/" + df["w_bits"].astype(int).astype(str) + " b "
+                     + df["strategy"].astype(str))
+    df["_order"] = df["a_bits"] * 1000 + df["w_bits"]
+    layers = list(dict.fromkeys(df.sort_values(["gemm_index"] if "gemm_index" in df else ["name"])["name"].astype(str)))
+    configs = list(dict.fromkeys(df.sort_values(["_order", "strategy"], kind="stable")["_config"]))
+    g = df.groupby([df["name"].astype(str), "_config"])[["macs", "useful_macs"]].sum()
+    ratio = (g["macs"] / g["useful_macs"]).unstack("_config").reindex(index=layers, columns=configs)
+    values = ratio.to_numpy(dtype=float)
+    height = min(30.0, 2.0 + 0.22 * len(layers))
+    fig, axes = _new_figure(max(7.0, 2.5 + 0.5 * len(configs)), height)
+    ax = axes[0][0]
+    finite = values[np.isfinite(values)]
+    norm = LogNorm(vmin=max(1.0, finite.min()), vmax=max(finite.max(), 1.0 + 1e-9)) if spans_decades(finite) \
+        else Normalize(vmin=min(1.0, finite.min()), vmax=max(finite.max(), 1.0 + 1e-9))
+    im = ax.imshow(values, aspect="auto", cmap="magma_r", norm=norm, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="unpack ratio (MACs run / useful)")
+    if values.size <= 300:
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize="x-small",
+                        color="white" if norm(v) > 0.6 else "black")
+    ax.set_xticks(range(len(configs)), configs, rotation=60, ha="right", fontsize="small")
+    ax.set_yticks(range(len(layers)), layers, fontsize="x-small" if len(layers) > 30 else "small")
+    ax.set_xlabel("configuration (a_bits/w_bits bits, strategy)")
+    ax.set_ylabel("layer (GEMM)")
+    ax.set_title("Unpack ratio per layer")
+    return fig
+
+
+# ------------------------------------------------------------------------------- render
+
+def check_out_path(path: str | Path) -> Path:
+    """The output path, if its suffix is a supported image format (UserError otherwise)."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise bad_value(None, "--out", str(path), f"must end in one of {', '.join(FORMATS)}")
+    return path
+
+
+def make_figure(kind: str, results: Any, totals: Any, x: str = "area_um2", y: str = "cycles") -> Any:
+    """The figure of one plot kind from the sweep's results (per GEMM) and totals (per point) tables."""
+    if kind == "unpack-ratio":
+        return plot_unpack_ratio(results)
+    if kind == "cost":
+        return plot_cost(totals)
+    if kind == "pareto":
+        return plot_pareto(totals, x=x, y=y)
+    if kind == "heatmap":
+        return plot_heatmap(results)
+    raise bad_value(None, "--kind", kind, f"must be one of {', '.join(KINDS)} or all")
+
+
+def render(kind: str, results: Any, totals: Any, out: str | Path, **options: Any) -> Path:
+    """Draw one kind and save it to `out` (.png, .pdf or .svg); returns the path."""
+    out = check_out_path(out)
+    fig = make_figure(kind, results, totals, **options)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(max(n, 1))]

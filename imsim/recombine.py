@@ -1,0 +1,125 @@
+"""The recombination unit: a vector shift-and-add after the array (`recomb_lanes` elements per
+cycle, signed `recomb_acc_bits` accumulators) that folds the partial results of extra rows,
+extra columns and K scale passes back into C.
+
+Work (`recomb_ops`): one shift-and-add per array output element that is not a *base* element,
+i.e. not (row < M, col < N) of the first pass: ops = passes * M' * N' - M * N. Timing is in the
+memory pipeline (imsim.memory): an output tile's ops are done when the tile is final, while
+later folds compute; only what remains after the array's last fold is exposed.
+
+Values (`recombine_exact`): contributions are added level by level: pass by pass, then by row
+digit level (the base rows first, then each destination's first extra row, ...), then by column
+level. After each block the accumulator range is checked and the overflow policy applied.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imsim.errors import AccumulatorOverflow
+from imsim.execute import PassResult, acc_range, wrap_to
+
+_I64_SAFE = 1 << 62
+
+
+def block_ops(rows: int, base_rows: int, cols: int, base_cols: int) -> int:
+    """Shift-and-add ops for a block of final outputs: every element except base x base."""
+    return rows * cols - base_rows * base_cols
+
+
+def total_ops(passes: int, low_rows: int, low_cols: int, M: int, N: int) -> int:
+    """Ops for a whole unpacked GEMM: passes * M' * N' - M * N."""
+    return passes * low_rows * low_cols - M * N
+
+
+def exposed_cycles(spans: list, array_end: float) -> float:
+    """Recombination busy time after the array's end (cycles) from (start, end) busy spans."""
+    return sum(max(0.0, b - max(a, array_end)) for a, b in spans)
+
+
+def _levels(src: np.ndarray) -> np.ndarray:
+    """Level of each line within its destination group (0 for the first, in index order)."""
+    order = np.argsort(src, kind="stable")
+    s = src[order]
+    start = np.ones(s.size, dtype=bool)
+    start[1:] = s[1:] != s[:-1]
+    group_start = np.maximum.accumulate(np.where(start, np.arange(s.size), 0))
+    lvl = np.empty(s.size, dtype=np.int64)
+    lvl[order] = np.arange(s.size) - group_start
+    return lvl
+
+
+def _as_index(idx: np.ndarray):
+    """A slice when idx is a contiguous ascending range (cheap views), else idx itself."""
+    if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _grid(rows: np.ndarray, cols: np.ndarray):
+    r, c = _as_index(rows), _as_index(cols)
+    if isinstance(r, slice) and isinstance(c, slice):
+        return r, c
+    return np.ix_(rows, cols)
+
+
+@dataclass(frozen=True)
+class RecombResult:
+    """C rebuilt by the recombination unit and the accumulator overflows on the way."""
+
+    C: np.ndarray    # M x N, int64 (object when wider)
+    overflows: int   # element updates that left the recomb_acc_bits range
+
+
+def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits: int,
+                    policy: str, name: str = "gemm") -> RecombResult:
+    """Fold the pass results into C with the plan (shifts in bits) in recomb_acc_bits."""
+    lo, hi = acc_range(acc_bits)
+    row_src = np.asarray(plan.row_src, dtype=np.int64)
+    col_src = np.asarray(plan.col_src, dtype=np.int64)
+    row_shift = np.asarray(plan.row_shift, dtype=np.int64)
+    col_shift = np.asarray(plan.col_shift, dtype=np.int64)
+    rl, cl = _levels(row_src), _levels(col_src)
+    # cheap bound on every partial sum of the recombination
+    bound = 0
+    for p in passes:
+        m = int(np.abs(p.acc).max()) if p.acc.size else 0
+        rsum = sum(1 << int(row_shift[rl == lv].max()) for lv in range(int(rl.max()) + 1))
+        csum = sum(1 << int(col_shift[cl == lv].max()) for lv in range(int(cl.max()) + 1))
+        bound += (m << p.shift_bits) * rsum * csum
+    big = bound >= _I64_SAFE or any(p.acc.dtype == object for p in passes)
+    check = bound > hi
+    C = np.zeros((M, N), dtype=object if big else np.int64)
+    overflows = 0
+    row_groups = [np.flatnonzero(rl == lv) for lv in range(int(rl.max()) + 1)]
+    col_groups = [np.flatnonzero(cl == lv) for lv in range(int(cl.max()) + 1)]
+    for p in passes:
+        acc = p.acc.astype(object) if big else p.acc
+        for ri in row_groups:
+            for cj in col_groups:
+                block = acc[_grid(ri, cj)]
+                shifts = p.shift_bits + row_shift[ri][:, None] + col_shift[cj][None, :]
+                if big:
+                    f = np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
+                    block = block * f
+                elif np.any(shifts):
+                    block = block << shifts
+                ix = _grid(row_src[ri], col_src[cj])
+                new = C[ix] + block
+                if check:
+                    bad = (new > hi) | (new < lo)
+                    if np.any(bad):
+                        overflows += int(np.count_nonzero(bad))
+                        if policy == "error":
+                            a, b = np.argwhere(bad)[0]
+                            raise AccumulatorOverflow(
+                                f"{name}: recombination accumulator overflow at C[{int(row_src[ri][a])},"
+                                f"{int(col_src[cj][b])}]: value {int(new[a, b])} outside the {acc_bits}-bit "
+                                f"range [{lo}, {hi}]; raise recomb_acc_bits or set overflow=wrap|saturate")
+                        if policy == "wrap":
+                            new = wrap_to(new, acc_bits)
+                        else:
+                            new = np.clip(new, lo, hi)
+                C[ix] = new
+    return RecombResult(C, overflows)

@@ -1,0 +1,171 @@
+"""The core pipeline: an unpacked GEMM on a hardware design -> GemmResult.
+
+    prepare_gemm(A, B, a_bits, w_bits, strategy)      float/int operands -> UnpackedGemm
+    simulate_gemm(hw, ug, timing=..., execute=...)    array timing + memory + recombination
+                                                      + exact execution + energy/area
+    simulate_trace(hw, records, ...)                  one GemmResult per trace record
+
+With k_scale = scale_passes the array runs one pass per K scale class (each its own mapping,
+fill and drain) and the recombination unit shifts and adds the passes; with shift_accumulate
+one pass over all of K'. No I/O here.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping as TMapping, Optional
+
+import numpy as np
+
+from imsim.array import compute_timing
+from imsim.execute import run_passes
+from imsim.memory import MemoryParams, PassShape, simulate_memory
+from imsim.quantize import quantize_rtn
+from imsim.recombine import recombine_exact
+from imsim.results import GemmResult, totals
+from imsim.unpack import UnpackedGemm, exact_product, reference_gemm, unpack_gemm
+
+__all__ = ["quantize_operands", "prepare_gemm", "simulate_gemm", "simulate_trace", "totals"]
+
+
+def _as_int(X: np.ndarray, bits: int, beta: Optional[float], granularity: str, name: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.dtype.kind in "iu":
+        return X.astype(np.int64, copy=False)
+    return quantize_rtn(X, bits, 1.0 if beta is None else beta, granularity, name=name).q
+
+
+def quantize_operands(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int] = None,
+                      quantize_beta: Optional[float] = None, granularity: str = "tensor"
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Integer operands for the GEMM: float matrices are RTN-quantized (beta = quantize_beta,
+    default 1.0) at a_bits / w_bits; integer matrices pass through unchanged."""
+    w_bits = a_bits if w_bits is None else w_bits
+    return (_as_int(A, a_bits, quantize_beta, granularity, "A"),
+            _as_int(B, w_bits, quantize_beta, granularity, "B"))
+
+
+def prepare_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int] = None,
+                 strategy: str = "auto", quantize_beta: Optional[float] = None,
+                 granularity: str = "tensor") -> UnpackedGemm:
+    """RTN-quantize float operands (see quantize_operands) and unpack them for a_bits/w_bits."""
+    qa, qb = quantize_operands(A, B, a_bits, w_bits, quantize_beta, granularity)
+    return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy)
+
+
+def pass_shapes(hw, ug: UnpackedGemm, timing: str) -> tuple[list[PassShape], list]:
+    """The array passes of an unpacked GEMM and their compute timings."""
+    M, _, N = ug.shape
+    Mp, Kp, Np = ug.low_shape
+    k_shift = np.asarray(ug.plan.k_shift)
+    if hw.k_scale == "scale_passes" and ug.k_classes.size > 1:
+        ks = [int(np.count_nonzero(k_shift == t)) for t in ug.k_classes]
+    else:
+        ks = [Kp]
+    shapes, timings = [], []
+    for p, k in enumerate(ks):
+        ct = compute_timing(Mp, k, Np, hw.rows, hw.cols, hw.dataflow, timing)
+        timings.append(ct)
+        shapes.append(PassShape(M=Mp, K=k, N=Np, compute_cycles=ct.cycles, folds=ct.folds,
+                                base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0))
+    return shapes, timings
+
+
+def _nonzero_macs(ug: UnpackedGemm) -> int:
+    """MACs whose two operands are both non-zero: sum_k nnz(A[:,k]) nnz(B[k,:])."""
+    a = np.count_nonzero(ug.A, axis=0).astype(np.int64)
+    b = np.count_nonzero(ug.B, axis=1).astype(np.int64)
+    return int(a @ b)
+
+
+def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
+    from imsim.area import area_of_design
+    from imsim.energy import Activity, energy_of_run
+
+    Mp, Kp, Np = ug.low_shape
+    shift_k = int(np.count_nonzero(ug.plan.k_shift)) if hw.k_scale == "shift_accumulate" else 0
+    act = Activity(macs=ug.macs, nonzero_macs=_nonzero_macs(ug), cycles=cycles,
+                   sram_a_read_bytes=mem.sram_a_read_bytes, sram_a_write_bytes=mem.sram_a_write_bytes,
+                   sram_b_read_bytes=mem.sram_b_read_bytes, sram_b_write_bytes=mem.sram_b_write_bytes,
+                   sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
+                   dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
+                   recomb_ops=mem.recomb_ops, shift_acc_macs=shift_k * Mp * Np,
+                   useful_macs=ug.useful_macs)
+    return energy_of_run(hw, act).to_dict(), area_of_design(hw).to_dict()
+
+
+def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
+    diff = C != ref
+    if not np.any(diff):
+        return None
+    i, j = (int(x) for x in np.argwhere(diff)[0])
+    return (i, j, int(ref[i, j]), int(C[i, j]))
+
+
+def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: bool = True,
+                  meta: Optional[TMapping[str, Any]] = None, operands: Optional[tuple] = None,
+                  energy: bool = True) -> GemmResult:
+    """Simulate one unpacked GEMM on design `hw` (an imsim.hwconfig.HwConfig).
+
+    timing: 'pipelined' or 'scalesim' (array timing mode). execute: run the values through the
+    accumulators and compare with the reference (`reference_gemm(*operands)` when the integer
+    operands are given, else the unpack engine's exact product). meta: name/kind/phase/model.
+    """
+    meta = dict(meta or {})
+    name = str(meta.get("name", "gemm"))
+    M, K, N = ug.shape
+    Mp, Kp, Np = ug.low_shape
+    shapes, timings = pass_shapes(hw, ug, timing)
+    mem = simulate_memory(MemoryParams.from_hw(hw), shapes)
+
+    exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
+    if execute:
+        passes = run_passes(ug, hw, name=name)
+        rec = recombine_exact(passes, ug.plan, M, N, acc_bits=hw.recomb_acc_bits,
+                              policy=hw.overflow, name=name)
+        ref = reference_gemm(*operands) if operands is not None else exact_product(ug)
+        mismatch = _first_mismatch(rec.C, ref)
+        exact = mismatch is None
+        pe_over = sum(p.overflows for p in passes)
+        rc_over = rec.overflows
+        method = "+".join(sorted({p.method for p in passes}))
+
+    en, ar = _energy_area(hw, ug, mem, mem.cycles) if energy else ({}, {})
+    pes = hw.rows * hw.cols
+    return GemmResult(
+        name=name, kind=str(meta.get("kind", "")), phase=str(meta.get("phase", "")),
+        model=str(meta.get("model", "")), hw=hw.name, M=M, K=K, N=N, M_low=Mp, K_low=Kp, N_low=Np,
+        strategy=ug.strategy, a_bits=ug.a_bits, w_bits=ug.w_bits, acc_bits=hw.acc_bits,
+        dataflow=hw.dataflow, timing=timing, k_scale=hw.k_scale, rows=hw.rows, cols=hw.cols,
+        macs=ug.macs, useful_macs=ug.useful_macs, unpack_ratio=ug.unpack_ratio, passes=len(shapes),
+        cycles=mem.cycles, compute_cycles=mem.compute_cycles, stall_cycles=mem.stall_cycles,
+        recomb_cycles=mem.recomb_cycles, recomb_busy_cycles=mem.recomb_busy_cycles,
+        recomb_ops=mem.recomb_ops, folds=sum(t.folds for t in timings),
+        fill_cycles=sum(t.fill_cycles for t in timings), drain_cycles=sum(t.drain_cycles for t in timings),
+        utilization=ug.useful_macs / (pes * mem.cycles) if mem.cycles else 0.0,
+        mapping_efficiency=float(np.mean([t.mapping_efficiency for t in timings])),
+        latency_us=mem.cycles / hw.clock_mhz,
+        dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
+        dram_bytes=mem.dram_bytes, sram_bytes=mem.sram_bytes,
+        sram_a_read_bytes=mem.sram_a_read_bytes, sram_a_write_bytes=mem.sram_a_write_bytes,
+        sram_b_read_bytes=mem.sram_b_read_bytes, sram_b_write_bytes=mem.sram_b_write_bytes,
+        sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
+        peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
+        exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
+        exec_method=method, energy=en, area=ar,
+    )
+
+
+def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing: str = "pipelined",
+                   execute: bool = True, quantize_beta: float = 1.0, granularity: str = "tensor",
+                   energy: bool = True) -> list[GemmResult]:
+    """Simulate every record (with .A .B .name .kind .phase .model) of a trace on `hw`.
+
+    Float operands are RTN-quantized at hw.a_bits / hw.w_bits with `quantize_beta`.
+    """
+    out = []
+    for rec in records:
+        qa, qb = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits, quantize_beta, granularity)
+        ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy)
+        meta = {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
+        out.append(simulate_gemm(hw, ug, timing=timing, execute=execute, meta=meta,
+                                 operands=(qa, qb), energy=energy))
+    return out

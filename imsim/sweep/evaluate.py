@@ -1,0 +1,108 @@
+"""The per-point pipeline of a sweep: trace -> quantize + unpack (shared) -> simulate per design.
+
+`evaluate_points(points)` is the default evaluator of the runner. All points given to it
+share one work key (trace, a_bits, w_bits, beta, granularity, strategy) when they come from
+:func:`imsim.sweep.runner.make_tasks`; the prepared (quantized + unpacked) GEMMs of a work
+key are cached in the worker process (a small LRU), so the unpacking of a trace is done
+once per worker and key, however many hardware points use it.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from collections import OrderedDict
+from typing import Any, Sequence
+
+from imsim.errors import UserError
+from imsim.sweep.spec import Point, TraceSpec
+
+PREPARED_CACHE_SIZE = 4  # work keys kept per worker process
+_prepared: "OrderedDict[tuple, list[tuple[dict[str, Any], Any, tuple[Any, Any]]]]" = OrderedDict()
+_traces: dict[str, Any] = {}
+
+
+def synthetic_parameters() -> tuple[str, ...]:
+    """Keys accepted under `synthetic:` in a spec (the parameters of synthetic_trace)."""
+    from imsim.trace.synthetic import synthetic_trace
+
+    return tuple(p for p in inspect.signature(synthetic_trace).parameters if p != "path")
+
+
+def load_trace(spec: TraceSpec) -> Any:
+    """The trace of a TraceSpec (cached per process), with kinds/phases/limit applied."""
+    key = json.dumps({**spec.identity(), "path": spec.path}, sort_keys=True)
+    if key in _traces:
+        return _traces[key]
+    if spec.source == "bundled":
+        from imsim.trace import bundled_trace_path, open_trace
+
+        trace = open_trace(bundled_trace_path())
+    elif spec.source == "path":
+        from imsim.trace import open_trace
+
+        trace = open_trace(spec.path)
+    else:
+        from imsim.trace.synthetic import synthetic_trace
+
+        params = json.loads(spec.params)
+        if "shapes" in params:
+            params["shapes"] = [tuple(s) for s in params["shapes"]]
+        try:
+            trace = synthetic_trace(**params)
+        except TypeError as exc:
+            raise UserError(f"trace {spec.label!r}: synthetic: {exc}") from None
+    records = [r for r in trace
+               if (not spec.kinds or r.kind in spec.kinds) and (not spec.phases or r.phase in spec.phases)]
+    if spec.limit is not None:
+        records = records[:spec.limit]
+    if not records:
+        raise UserError(f"trace {spec.label!r}: no GEMM records left after kinds/phases/limit selection")
+    _traces[key] = records
+    return records
+
+
+def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any]]]:
+    """(meta, UnpackedGemm, integer operands) for every GEMM of the point's trace; cached by work key.
+
+    This is imsim.simulate.prepare_gemm split in its two steps, keeping the quantized
+    operands so that execution is checked against the true integer reference A @ B.
+    """
+    from imsim.simulate import quantize_operands
+    from imsim.unpack import unpack_gemm
+
+    key = point.group_key()
+    if key in _prepared:
+        _prepared.move_to_end(key)
+        return _prepared[key]
+    out = []
+    for rec in load_trace(point.trace):
+        A, B = rec.A, rec.B
+        qa, qb = quantize_operands(A, B, point.hw.a_bits, point.hw.w_bits, quantize_beta=point.beta,
+                                   granularity=point.granularity)
+        ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy)
+        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
+        out.append((meta, ug, (qa, qb)))
+    _prepared[key] = out
+    while len(_prepared) > PREPARED_CACHE_SIZE:
+        _prepared.popitem(last=False)
+    return out
+
+
+def evaluate_point(point: Point) -> list[dict[str, Any]]:
+    """Result rows (GemmResult.to_dict()) of every GEMM of one point, in trace order."""
+    from imsim.simulate import simulate_gemm
+
+    rows = []
+    for meta, ug, operands in prepared_gemms(point):
+        try:
+            result = simulate_gemm(point.hw, ug, timing=point.timing, execute=point.execute, meta=meta,
+                                   operands=operands)
+        except UserError as exc:
+            raise UserError(f"sweep point {point.index} ({point.hash}), GEMM {meta['name']!r}: {exc}") from None
+        rows.append(result.to_dict())
+    return rows
+
+
+def evaluate_points(points: Sequence[Point]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The runner's evaluator: [(point hash, rows)] for each point, in order."""
+    return [(p.hash, evaluate_point(p)) for p in points]

@@ -1,0 +1,318 @@
+"""Capture every GEMM a PyTorch nn.Module performs, forward and backward, as trace records.
+
+A TorchDispatchMode sees every aten `mm`, `addmm`, `bmm` and `baddbmm` call (`linear` and
+`matmul` decompose into them), below autograd, so backward GEMMs are caught too.
+
+Batched GEMMs (`bmm`, `baddbmm`, e.g. attention over batch x heads) are **split**: one record
+per batch element, named `...[b]`, with `meta["batch_index"]`, `meta["batch_size"]` and
+`meta["call"]` (the aten call they came from), so every record is a plain 2-D GEMM
+A (M x K) · B (K x N). For `addmm`/`baddbmm` the record holds the product only; the bias
+and beta/alpha are noted in meta.
+
+Labels. Forward kind: the innermost `gemm_label(kind)` context if the model uses one, else
+`linear` when an operand is a view of one of the model's parameters, else `attn_pv` when A
+is a softmax output, else `matmul`. Names are module paths (forward hooks track them): an
+nn.Linear's GEMM is named after the module, other GEMMs `<module path>.<kind>`, repeats get
+`#2`, `#3`. Backward GEMMs are tied to their forward call through the autograd node being
+run (`torch._C._current_autograd_node()`, tagged in forward via `grad_fn.metadata`), and
+which operand they differentiate is found by matching saved operands (storage, offset, shape,
+strides) against the forward ones. They are named `<forward name>/dA` or `/dB`; their kind is
+`grad_input` (gradient w.r.t. the activation operand) or `grad_weight` (w.r.t. a parameter)
+when the forward GEMM had a parameter operand, else `<forward kind>_grad` (e.g.
+`attn_qk_grad`). Unattributed backward GEMMs are `matmul_grad`.
+
+Operands are copied to numpy at once (float64 stays float64, other floats become float32),
+so later in-place updates (the optimizer step) do not change them. torch is imported lazily.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imsim.errors import UserError
+from imsim.trace.format import GemmRecord, Trace, make_record
+
+_labels = threading.local()
+
+
+@contextmanager
+def gemm_label(kind: str, name: str | None = None) -> Iterator[None]:
+    """Label the GEMMs run inside this block with `kind` (and optionally a name suffix)."""
+    stack = _labels.__dict__.setdefault("stack", [])
+    stack.append((kind, name))
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _current_label() -> tuple[str, str | None] | None:
+    stack = _labels.__dict__.get("stack", [])
+    return stack[-1] if stack else None
+
+
+def _torch():
+    try:
+        import torch  # noqa: PLC0415 (optional dependency)
+    except ImportError:
+        raise UserError("capturing needs PyTorch: pip install 'imsim[torch]' (torch==2.13.0)") from None
+    return torch
+
+
+def _key(t) -> tuple:
+    """Identity of a tensor view: storage, offset, shape, strides."""
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+
+
+def _key_t(t) -> tuple:
+    """Identity of the tensor's transpose over its last two dims."""
+    ptr, off, shape, stride = _key(t)
+    return (ptr, off, shape[:-2] + shape[-2:][::-1], stride[:-2] + stride[-2:][::-1])
+
+
+def _to_numpy(t) -> np.ndarray:
+    torch = _torch()
+    t = t.detach().cpu()
+    if t.dtype == torch.float64:
+        return t.numpy().copy()
+    if t.is_floating_point():
+        return t.to(torch.float32).numpy().copy()
+    return t.to(torch.int64).numpy().copy()
+
+
+@dataclass(frozen=True)
+class _FwdCall:
+    name: str
+    kind: str
+    key_a: tuple
+    key_b: tuple
+    a_param: bool
+    b_param: bool
+    mkn: tuple[int, int, int]
+    op: str
+
+
+def _which_grad(fwd: _FwdCall, A, B, seen: int) -> str:
+    """Which forward operand ("A" or "B") a backward GEMM (operands A, B) differentiates.
+
+    1. by shape: dA is M x K (or K x M when autograd builds its transpose), dB is K x N (or N x K);
+    2. by the saved operand it uses: dA = dC·B^T (or (B·dC^T)^T) uses forward B, dB = A^T·dC
+       (or (dC^T·A)^T) uses forward A, matched by storage, offset, shape and strides;
+    3. by autograd's order within the node: mm/bmm compute dB first, addmm/baddbmm dA first.
+    """
+    M, K, N = fwd.mkn
+    out = (A.shape[-2], B.shape[-1])
+    is_a, is_b = out in ((M, K), (K, M)), out in ((K, N), (N, K))
+    if is_a != is_b:
+        return "A" if is_a else "B"
+    is_a = _key_t(B) == fwd.key_b or _key(A) == fwd.key_b
+    is_b = _key_t(A) == fwd.key_a or _key(B) == fwd.key_a
+    if is_a != is_b:
+        return "A" if is_a else "B"
+    first, second = ("B", "A") if fwd.op in ("mm", "bmm") else ("A", "B")
+    return first if seen == 0 else second
+
+
+def _operands(packet_name: str, args: tuple, kwargs: dict) -> tuple[Any, Any, dict[str, Any]]:
+    """(A, B, meta) of one aten GEMM call."""
+    if packet_name in ("mm", "bmm"):
+        return args[0], args[1], {}
+    beta = kwargs.get("beta", args[3] if len(args) > 3 else 1)
+    alpha = kwargs.get("alpha", args[4] if len(args) > 4 else 1)
+    meta: dict[str, Any] = {"bias": True}
+    if beta != 1:
+        meta["beta"] = float(beta)
+    if alpha != 1:
+        meta["alpha"] = float(alpha)
+    return args[1], args[2], meta
+
+
+class _Recorder:
+    """State of one capture: the forward calls, the records, the module path stack."""
+
+    def __init__(self, model, model_name: str) -> None:
+        torch = _torch()
+        self.torch = torch
+        self.model_name = model_name
+        self.param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.modules: list[tuple[str, Any]] = []
+        self.records: list[GemmRecord] = []
+        self.calls: list[_FwdCall] = []
+        self.pending: list[tuple[Any, int]] = []
+        self.softmax_ptrs: set[int] = set()
+        self.names_seen: dict[tuple[str, str], int] = {}
+        self.bwd_order: dict[int, int] = {}
+        self.aten_calls = 0
+        aten = torch.ops.aten
+        self.gemm_ops = {aten.mm: "mm", aten.addmm: "addmm", aten.bmm: "bmm", aten.baddbmm: "baddbmm"}
+        self.softmax_ops = {getattr(aten, n) for n in ("_softmax", "softmax", "_safe_softmax") if hasattr(aten, n)}
+
+    # -- module paths
+    def hooks(self, model) -> list:
+        handles = []
+        for path, mod in model.named_modules():
+            def pre(m, inputs, _p=path):
+                self.modules.append((_p, m))
+
+            def post(m, inputs, output, _p=path):
+                if self.modules and self.modules[-1][0] == _p:
+                    self.modules.pop()
+
+            handles.append(mod.register_forward_pre_hook(pre))
+            handles.append(mod.register_forward_hook(post))
+        return handles
+
+    def resolve_pending(self) -> None:
+        """Tag autograd nodes of forward GEMM outputs with their call id.
+
+        Runs at the next dispatched op, when autograd has attached the node (outputs that got
+        none, e.g. under no_grad, are dropped)."""
+        for out, call in self.pending:
+            if out.grad_fn is not None:
+                out.grad_fn.metadata["imsim_call"] = call
+        self.pending = []
+
+    def _unique(self, phase: str, name: str) -> str:
+        n = self.names_seen.get((phase, name), 0) + 1
+        self.names_seen[(phase, name)] = n
+        return name if n == 1 else f"{name}#{n}"
+
+    def _is_param(self, t) -> bool:
+        return t.untyped_storage().data_ptr() in self.param_ptrs
+
+    def on_op(self, func, args: tuple, kwargs: dict, out) -> None:
+        packet = func.overloadpacket
+        if packet in self.softmax_ops:
+            self.softmax_ptrs.add(out.untyped_storage().data_ptr())
+            return
+        op = self.gemm_ops.get(packet)
+        if op is None:
+            return
+        A, B, meta = _operands(op, args, kwargs)
+        meta["aten"] = op
+        meta["call"] = self.aten_calls
+        self.aten_calls += 1
+        node = self.torch._C._current_autograd_node()
+        if node is None:
+            self._forward(A, B, meta, out)
+        else:
+            self._backward(node, A, B, meta)
+
+    def _forward(self, A, B, meta: dict, out) -> None:
+        label = _current_label()
+        a_param, b_param = self._is_param(A), self._is_param(B)
+        path, mod = self.modules[-1] if self.modules else ("", None)
+        if label is not None:
+            kind = label[0]
+            base = ".".join(x for x in (path, label[1] or kind) if x)
+        elif a_param or b_param:
+            kind = "linear"
+            is_linear = mod is not None and isinstance(mod, self.torch.nn.Linear)
+            base = path if (is_linear and path) else ".".join(x for x in (path, kind) if x)
+        else:
+            kind = "attn_pv" if A.untyped_storage().data_ptr() in self.softmax_ptrs else "matmul"
+            base = ".".join(x for x in (path, kind) if x)
+        name = self._unique("fwd", base)
+        call = len(self.calls)
+        mkn = (A.shape[-2], A.shape[-1], B.shape[-1])
+        self.calls.append(_FwdCall(name, kind, _key(A), _key(B), a_param, b_param, mkn, meta["aten"]))
+        self.pending.append((out, call))
+        meta.update(module=path)
+        self._emit(A, B, name, kind, "fwd", meta)
+
+    def _backward(self, node, A, B, meta: dict) -> None:
+        call = node.metadata.get("imsim_call") if hasattr(node, "metadata") else None
+        meta["node"] = node.name()
+        if call is None:
+            self._emit(A, B, self._unique("bwd", "backward.matmul"), "matmul_grad", "bwd", meta)
+            return
+        fwd = self.calls[call]
+        grad_of = _which_grad(fwd, A, B, self.bwd_order.get(call, 0))
+        self.bwd_order[call] = self.bwd_order.get(call, 0) + 1
+        if fwd.a_param or fwd.b_param:
+            wrt_param = fwd.a_param if grad_of == "A" else fwd.b_param
+            kind = "grad_weight" if wrt_param else "grad_input"
+        else:
+            kind = f"{fwd.kind}_grad"
+        meta.update(fwd_name=fwd.name, fwd_kind=fwd.kind, grad_of=grad_of)
+        self._emit(A, B, self._unique("bwd", f"{fwd.name}/d{grad_of}"), kind, "bwd", meta)
+
+    def _emit(self, A, B, name: str, kind: str, phase: str, meta: dict) -> None:
+        a, b = _to_numpy(A), _to_numpy(B)
+        if a.ndim == 2:
+            self._add(a, b, name, kind, phase, meta)
+            return
+        a = a.reshape(-1, *a.shape[-2:])
+        b = b.reshape(-1, *b.shape[-2:])
+        for i in range(a.shape[0]):
+            self._add(a[i], b[i], f"{name}[{i}]", kind, phase,
+                      dict(meta, batch_index=i, batch_size=a.shape[0]))
+
+    def _add(self, a, b, name, kind, phase, meta) -> None:
+        self.records.append(make_record(a, b, name=name, kind=kind, phase=phase, model=self.model_name,
+                                        index=len(self.records), meta=meta))
+
+
+def _mode_class():
+    from torch.utils._python_dispatch import TorchDispatchMode  # noqa: PLC0415
+
+    class _GemmMode(TorchDispatchMode):
+        def __init__(self, recorder: _Recorder) -> None:
+            super().__init__()
+            self.recorder = recorder
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            rec = self.recorder
+            if rec.pending:
+                rec.resolve_pending()
+            out = func(*args, **kwargs)
+            rec.on_op(func, args, kwargs, out)
+            return out
+
+    return _GemmMode
+
+
+def capture_gemms(model, step: Callable[[], Any], *, model_name: str = "model", backward: bool = True,
+                  optimizer=None) -> Trace:
+    """Run `step()` (the forward pass; returns the loss or output) on `model` and record its GEMMs.
+
+    With `backward`, the loss (the output summed if it is not a scalar) is back-propagated
+    under capture too; then `optimizer.step()` runs if given (one optimisation step).
+    Returns an in-memory Trace, records in execution order (index = position).
+    """
+    torch = _torch()
+    rec = _Recorder(model, model_name)
+    handles = rec.hooks(model)
+    try:
+        with _mode_class()(rec):
+            out = step()
+            if backward:
+                loss = out if out.dim() == 0 else out.sum()
+                loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+    if backward and optimizer is not None:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    del torch
+    return Trace(tuple(rec.records), None)
+
+
+def capture_module(model, *inputs, loss_fn: Callable[[Any], Any] | None = None, backward: bool = True,
+                   optimizer=None, model_name: str | None = None) -> Trace:
+    """Capture `model(*inputs)` (and, with `backward`, the backward of `loss_fn(output)`, default
+    the output's sum) as a trace; `optimizer.step()` follows if given."""
+
+    def step():
+        out = model(*inputs)
+        return loss_fn(out) if loss_fn is not None else out
+
+    return capture_gemms(model, step, model_name=model_name or type(model).__name__,
+                         backward=backward, optimizer=optimizer)

@@ -1,0 +1,92 @@
+"""Plots: every kind renders from a sweep folder to valid PNG/PDF/SVG files of sensible size."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imsim.cli import main
+from imsim.plot import KINDS, bit_axis, check_out_path, pareto_front, spans_decades
+from imsim.errors import UserError
+from imsim.sweep.spec import parse_spec
+from imsim.sweep.store import ResultStore
+
+LAYERS = [("q", "linear"), ("k", "linear"), ("qk", "attn_qk"), ("pv", "attn_pv"), ("dx", "grad_input")]
+
+
+def _fake_rows(point):
+    """GEMM rows whose unpack ratio falls with bit width and whose cost grows with the array."""
+    bits, r = point.hw.a_bits, point.hw.rows
+    rows = []
+    for i, (name, kind) in enumerate(LAYERS):
+        useful = 4096 * (i + 1)
+        ratio = 1.0 + (i + 1) * 2.0 ** (4 - bits) * (2.0 if point.strategy == "row" else 1.0)
+        macs = int(useful * ratio)
+        cycles = macs // (r * r) + 10 * i
+        rows.append({"name": name, "kind": kind, "phase": "fwd", "macs": macs, "useful_macs": useful,
+                     "unpack_ratio": macs / useful, "cycles": cycles, "energy_pj": macs * 0.05 * bits,
+                     "area_um2": 150.0 * r * r * bits, "energy_per_useful_mac_pj": macs * 0.05 * bits / useful,
+                     "exact": True})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    spec = parse_spec({"name": "plots", "axes": {"rows": [4, 16, 64], "cols": [4, 16, 64], "a_bits": [2, 4, 8],
+                                                 "w_bits": [2, 4, 8], "strategy": ["row", "both"]},
+                       "zip": [["rows", "cols"], ["a_bits", "w_bits"]]}, source="plots.yaml")
+    out = tmp_path_factory.mktemp("sweep")
+    with ResultStore(out, spec) as store:
+        for p in spec.points:
+            store.commit(p, _fake_rows(p))
+        store.consolidate()
+    return out
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_renders_png(sweep_dir, tmp_path, kind):
+    out = tmp_path / f"{kind}.png"
+    assert main(["plot", str(sweep_dir), "--kind", kind, "--out", str(out)]) == 0
+    w, h = png_size(out)
+    assert 400 <= w <= 5000 and 300 <= h <= 5000
+    assert out.stat().st_size > 10_000  # axes, labels and data, not an empty canvas
+
+
+def test_all_kinds_pdf_and_svg(sweep_dir, tmp_path, capsys):
+    assert main(["plot", str(sweep_dir), "--out", str(tmp_path / "p.pdf"), "--json"]) == 0
+    for kind in KINDS:
+        pdf = tmp_path / f"p-{kind}.pdf"
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000
+    assert main(["plot", str(sweep_dir), "--kind", "pareto", "--y", "energy_pj", "--out", str(tmp_path / "e.svg")]) == 0
+    text = (tmp_path / "e.svg").read_text()
+    assert "<svg" in text[:2000] and "</svg>" in text[-100:]
+    assert "energy (pJ)" in text or "energy" in text
+
+
+def test_bad_inputs_are_one_line_errors(sweep_dir, tmp_path, capsys):
+    assert main(["plot", str(sweep_dir), "--out", str(tmp_path / "x.jpg")]) == 2
+    assert main(["plot", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["plot", str(sweep_dir), "--kind", "pareto", "--x", "nonsense", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("imsim: error:") for line in err)
+    with pytest.raises(UserError):
+        check_out_path("a.gif")
+
+
+def test_pareto_front_and_helpers():
+    x = np.array([1.0, 2.0, 3.0, 2.0, 5.0])
+    y = np.array([5.0, 3.0, 4.0, 1.0, 0.5])
+    assert list(pareto_front(x, y)) == [0, 3, 4]
+    assert spans_decades([1, 200]) and not spans_decades([1, 9.9])
+    df = pd.DataFrame({"a_bits": [4, 8], "w_bits": [4, 8]})
+    vals, lab = bit_axis(df)
+    assert list(vals) == [4, 8] and "a_bits = w_bits" in lab

@@ -1,0 +1,157 @@
+"""Sweep spec: expansion (product, zip, filters), stable hashes, one-line errors, safe expressions."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from imsim.area import area_of_design
+from imsim.cli import main
+from imsim.errors import UserError
+from imsim.sweep.expr import parse_expr
+from imsim.sweep.spec import load_spec, parse_spec
+
+
+def spec_of(data, tmp_path=None):
+    return parse_spec(data, source="s.yaml", base_dir=tmp_path)
+
+
+def test_cartesian_product_in_axis_order():
+    s = spec_of({"axes": {"rows": [8, 16], "a_bits": [4, 6, 8], "strategy": ["row", "col"]}})
+    assert len(s.points) == 12 and s.combinations == 12
+    first = [(p.hw.rows, p.hw.a_bits, p.strategy) for p in s.points[:4]]
+    assert first == [(8, 4, "row"), (8, 4, "col"), (8, 6, "row"), (8, 6, "col")]
+    assert [p.index for p in s.points] == list(range(12))
+    assert len({p.hash for p in s.points}) == 12
+
+
+def test_zip_groups_advance_together():
+    s = spec_of({"axes": {"rows": [8, 16, 32], "cols": [4, 8, 16], "a_bits": [4, 8], "w_bits": [4, 8]},
+                 "zip": [["rows", "cols"], ["a_bits", "w_bits"]]})
+    assert len(s.points) == 6
+    assert {(p.hw.rows, p.hw.cols) for p in s.points} == {(8, 4), (16, 8), (32, 16)}
+    assert all(p.hw.a_bits == p.hw.w_bits for p in s.points)
+
+
+def test_filters_expression_and_area():
+    base = {"axes": {"rows": [4, 8, 16, 32], "cols": [4, 8, 16, 32], "a_bits": [4, 8]}}
+    s = spec_of({**base, "filters": ["rows * cols <= 256 and rows == cols"]})
+    assert sorted({(p.hw.rows, p.hw.cols) for p in s.points}) == [(4, 4), (8, 8), (16, 16)]
+    assert s.combinations == 32
+    full = spec_of(base)
+    areas = sorted(area_of_design(p.hw).area_um2 for p in full.points)
+    budget = areas[len(areas) // 2]
+    kept = spec_of({**base, "filters": [{"max_area_um2": budget}]})
+    assert 0 < len(kept.points) < len(full.points)
+    assert all(area_of_design(p.hw).area_um2 <= budget for p in kept.points)
+    same = spec_of({**base, "filters": [f"area_um2 <= {budget!r}"]})
+    assert [p.hash for p in same.points] == [p.hash for p in kept.points]
+
+
+def test_hashes_are_stable_and_content_based():
+    a = spec_of({"axes": {"rows": [8, 16], "strategy": "both"}})
+    b = spec_of({"description": "same points, other text", "axes": {"strategy": ["both"], "rows": [8, 16]}})
+    assert [p.hash for p in a.points] == [p.hash for p in b.points] and a.hash == b.hash
+    c = spec_of({"axes": {"rows": [8, 32], "strategy": "both"}})
+    assert a.points[0].hash == c.points[0].hash and a.points[1].hash != c.points[1].hash
+    assert a.hash != c.hash
+    assert len(a.points[0].hash) == 16 and int(a.points[0].hash, 16) >= 0
+
+
+def test_traces_quantization_and_fields(tmp_path):
+    s = spec_of({"axes": {"trace": ["bundled", {"synthetic": {"shapes": [[8, 16, 4]], "seed": 3}, "name": "syn"}],
+                          "beta": [1.0, 0.999], "granularity": ["tensor", "row"], "timing": "scalesim"}}, tmp_path)
+    assert len(s.points) == 8
+    p = s.points[-1]
+    f = p.fields()
+    assert f["trace"] == "syn" and f["beta"] == 0.999 and f["granularity"] == "row" and f["timing"] == "scalesim"
+    assert f["hw_name"] == p.hw.name and f["rows"] == p.hw.rows
+    assert p.group_key() != s.points[0].group_key()
+
+
+def test_base_config_file_and_inline(tmp_path):
+    (tmp_path / "mine.yaml").write_text("rows: 12\ncols: 10\n")
+    s = spec_of({"base": "mine.yaml", "axes": {"a_bits": [4, 8]}}, tmp_path)
+    assert {(p.hw.rows, p.hw.cols, p.hw.name) for p in s.points} == {(12, 10, "mine")}
+    s = spec_of({"base": {"config": "mine.yaml", "dataflow": "ws"}}, tmp_path)
+    assert s.points[0].hw.dataflow == "ws" and s.points[0].hw.rows == 12
+    s = spec_of({"base": {"rows": 6}})
+    assert s.points[0].hw.rows == 6
+
+
+@pytest.mark.parametrize("data,needle", [
+    ({"axes": {"rowz": [8]}}, "did you mean 'rows'"),
+    ({"axis": {"rows": [8]}}, "did you mean 'axes'"),
+    ({"axes": {"rows": []}}, "at least one value"),
+    ({"axes": {"rows": [0]}}, "axes.rows"),
+    ({"axes": {"dataflow": ["os", "xs"]}}, "dataflow"),
+    ({"axes": {"strategy": ["rows"]}}, "strategy"),
+    ({"axes": {"beta": [1.5]}}, "beta"),
+    ({"axes": {"granularity": ["channel"]}}, "granularity"),
+    ({"axes": {"rows": [8, 8]}}, "distinct"),
+    ({"axes": {"rows": [8, 16], "cols": [8]}, "zip": [["rows", "cols"]]}, "equal lengths"),
+    ({"axes": {"rows": [8]}, "zip": [["rows", "colz"]]}, "not an axis"),
+    ({"axes": {"rows": [8]}, "filters": ["rows > 10000"]}, "empty"),
+    ({"filters": ["rowz > 1"]}, "did you mean 'rows'"),
+    ({"filters": [{"max_area": 5}]}, "did you mean 'max_area_um2'"),
+    ({"base": {"rowz": 4}}, "rows"),
+    ({"base": "no_such_config"}, "base"),
+    ({"axes": {"a_bits": [16], "w_bits": [16], "acc_bits": [24]}}, "add a filter"),
+    ({"axes": {"trace": ["missing.npz"]}}, "trace not found"),
+    ({"axes": {"trace": [{"synthetic": {"shapez": [[1, 2, 3]]}}]}}, "did you mean 'shapes'"),
+    ({"axes": {"trace": [{"synthetic": {"shapes": [[1, 2]]}}]}}, "shapes"),
+    ({"axes": {"trace": [{"path": "bundled", "phases": ["sideways"]}]}}, "phases"),
+    ([1, 2], "mapping"),
+])
+def test_errors_are_one_line(tmp_path, data, needle):
+    with pytest.raises(UserError) as info:
+        spec_of(data, tmp_path)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("s.yaml") and needle in msg
+
+
+@pytest.mark.parametrize("text", ['__import__("os").system("true")', "rows.__class__", "[x for x in (1,)]",
+                                  "lambda: 1", "open('f')", "rows if (rows := 3) else 1", "2 ** 10000"])
+def test_expressions_cannot_run_code(text):
+    with pytest.raises(UserError):
+        parse_expr(text, {"rows"}, "f").evaluate({"rows": 2})
+
+
+def test_expression_values():
+    env = {"rows": 8, "cols": 4, "dataflow": "ws"}
+    assert parse_expr("rows * cols == 32 and dataflow in ('ws', 'os')", set(env), "f").evaluate(env)
+    assert parse_expr("max(rows, cols) // min(rows, cols) == 2", set(env), "f").evaluate(env)
+    assert not parse_expr("not (1 < rows <= 8)", set(env), "f").evaluate(env)
+    assert parse_expr("-rows + abs(-cols) if rows > cols else 0", set(env), "f").evaluate(env) == -4
+
+
+def test_load_spec_file_and_dry_run(tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: tiny
+        axes:
+          rows: [8, 16]
+          a_bits: [4, 8]
+        filters:
+          - "a_bits >= 4"
+        """))
+    s = load_spec(path)
+    assert s.name == "tiny" and len(s.points) == 4
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    assert "4 points" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes: {rows: [8,\n")
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "o2"), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.yaml" in err
+
+
+def test_shipped_experiment_specs_are_valid():
+    from pathlib import Path
+
+    specs = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
+    assert any(p.name == "smoke.yaml" for p in specs)
+    for path in specs:
+        s = load_spec(path)
+        assert len(s.points) >= 1
+    assert len(load_spec(specs[[p.name for p in specs].index("smoke.yaml")]).points) >= 50
