@@ -53,6 +53,8 @@ SPEC_DOC: dict[str, str] = {
     "zip": "list of lists of axis names that advance together instead of forming a product, e.g. [[rows, cols]]",
     "filters": "list of expressions over point fields that keep a point when true, or {max_area_um2: X} / "
                "{min_area_um2: X} (design area, um^2)",
+    "equal_area": "a reference design (name / path / mapping like `base`): each point's array becomes the largest "
+                  "square rows = cols whose design area (um^2) is <= the reference's; rows/cols may then not be axes",
     "execute": "true: exact value-by-value execution of every GEMM (sets `exact`); false: cycle/energy model only",
 }
 
@@ -93,6 +95,11 @@ def _check_coverage() -> None:
         raise SystemExit(f"gen_yaml_reference.py: update the tables here: undocumented {missing}, stale {stale}")
 
 
+def _esc(text: str) -> str:
+    """Escape pipes so table cells stay cells."""
+    return text.replace("|", "\\|")
+
+
 def _cell(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -115,18 +122,18 @@ def generate() -> str:
            "| key | unit | default | allowed | meaning |", "|---|---|---|---|---|"]
     for key, f in FIELDS.items():
         unit, meaning = HW_DOC[key]
-        out.append(f"| `{key}` | {unit} | {_cell(defaults[key])} | {f.allowed()} | {meaning} |")
+        out.append(f"| `{key}` | {unit} | {_cell(defaults[key])} | {f.allowed()} | {_esc(meaning)} |")
     out += ["", "Cross-key rule: `acc_bits >= a_bits + w_bits - 1` (a product must fit the accumulator).", "",
             "## Sweep specs (`experiments/*.yaml`)", "",
             "| key | meaning |", "|---|---|"]
-    out += [f"| `{k}` | {SPEC_DOC[k]} |" for k in sweep_spec.SPEC_KEYS]
+    out += [f"| `{k}` | {_esc(SPEC_DOC[k])} |" for k in sweep_spec.SPEC_KEYS]
     out += ["", "### Sweep fields (usable in `axes`, besides every hardware key)", "",
             "| field | default | allowed | meaning |", "|---|---|---|---|"]
     for k in sweep_spec.SWEEP_FIELDS:
-        out.append(f"| `{k}` | {_cell(sweep_spec.DEFAULTS.get(k, ''))} | {_allowed_values(k)} | {FIELD_DOC[k]} |")
+        out.append(f"| `{k}` | {_cell(sweep_spec.DEFAULTS.get(k, ''))} | {_allowed_values(k)} | {_esc(FIELD_DOC[k])} |")
     out += ["", "### Trace mapping keys (`axes: {trace: [{path: ..., kinds: ...}]}`)", "",
             "| key | meaning |", "|---|---|"]
-    out += [f"| `{k}` | {TRACE_DOC[k]} |" for k in sweep_spec.TRACE_KEYS]
+    out += [f"| `{k}` | {_esc(TRACE_DOC[k])} |" for k in sweep_spec.TRACE_KEYS]
     out += ["", "Filters may also use `hw_name`; `max_area_um2` / `min_area_um2` compare against "
             "`imsim.area.area_of_design` (um^2).", ""]
     return "\n".join(out)

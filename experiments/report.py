@@ -1,15 +1,12 @@
 """Turn a finished sweep folder into the markdown tables that docs/studies.md quotes.
 
-    python experiments/report.py unpack-overhead DIR [--out FILE.md]
+    python experiments/report.py unpack-overhead DIR [--out FILE.md] [--figure FILE.png]
     python experiments/report.py hw-tradeoff DIR [--out FILE.md]
     python experiments/report.py dataflow DIR [--out FILE.md]
-    python experiments/report.py equal-area --ref hw_configs/default.yaml --bits 2 3 4 6 8 16 [--check SPEC]
 
 Every table is computed from DIR/results.parquet and DIR/totals.parquet (written by `imsim sweep`)
 and headed by the inputs stated in DIR/manifest.json (spec, trace, imsim version). Unpack
 ratios over a group of GEMMs are MAC-weighted: sum of low-bit MACs / sum of useful MACs (M*K*N).
-`equal-area` prints the largest square b-bit array whose area is <= the reference design's
-(imsim.area.equal_area_array); with --check it fails (exit 1) if the spec's rows/cols differ.
 """
 from __future__ import annotations
 
@@ -26,6 +23,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if v != v:  # NaN
             return "-"
+        if abs(v) >= 1e5 and v.is_integer() and abs(v) < 1e12:
+            return f"{int(v):,}"
         if abs(v) >= 1e5:
             return f"{v:.3e}"
         return f"{v:.3g}" if abs(v) < 10 else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"
@@ -49,6 +48,12 @@ def inputs_line(folder: Path, tables: Any) -> str:
             f"(hash {manifest.get('spec_hash', '?')}, {len(manifest.get('points', []))} points), "
             f"trace {', '.join(traces) or '?'}, imsim {manifest.get('imsim_version', '?')}; "
             "RTN quantization is deterministic (no seed involved).")
+
+
+def executed(folder: Path) -> bool:
+    """Whether the sweep ran exact execution (spec key `execute`); `exact` is meaningless otherwise."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return bool(manifest.get("spec", {}).get("execute", True))
 
 
 def _load(folder: str) -> tuple[Path, Any]:
@@ -100,11 +105,54 @@ def report_unpack_overhead(folder: str) -> str:
     return "\n".join(out)
 
 
+def figure_unpack_overhead(folder: str, out_file: str) -> Path:
+    """Left: whole-trace unpack ratio vs bits, one line per (strategy, beta). Right: per (phase,
+    kind) at strategy auto, beta 0.99. MAC-weighted ratios, as in the tables."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, t = _load(folder)
+    res = t.results
+    bits = sorted(int(b) for b in res["a_bits"].unique())
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    styles = {0.95: "-", 0.99: "--", 0.999: ":", 1.0: "-."}
+    colors = {"row": "tab:orange", "col": "tab:green", "both": "tab:red", "auto": "tab:purple"}
+    for s in ("row", "col", "both", "auto"):
+        for beta in sorted(float(b) for b in res["beta"].unique()):
+            sel = res[(res["strategy"] == s) & (res["beta"] == beta)]
+            if len(sel) and beta < 1.0:
+                ax1.plot(bits, [_ratio(sel[sel["a_bits"] == b]) for b in bits], styles.get(beta, "-"),
+                         color=colors[s], marker="o", markersize=3, label=f"{s}, beta {beta}")
+    ax1.set_title("whole trace (fwd + bwd); beta 1.0 gives 1.0 everywhere")
+    ax1.set_xlabel("operand bits b (a_bits = w_bits)")
+    ax1.set_ylabel("unpack ratio (MACs run / useful MACs)")
+    ax1.legend(fontsize=7, ncol=2)
+    ax1.grid(True, alpha=0.3)
+    sel = res[(res["strategy"] == "auto") & (res["beta"] == 0.99)]
+    for (phase, kind), grp in sel.groupby(["phase", "kind"]):
+        ax2.plot(bits, [_ratio(grp[grp["a_bits"] == b]) for b in bits], marker="o", markersize=3,
+                 linestyle="-" if phase == "fwd" else "--", label=f"{phase} {kind}")
+    ax2.set_title("by GEMM kind (strategy auto, beta 0.99)")
+    ax2.set_xlabel("operand bits b (a_bits = w_bits)")
+    ax2.set_ylabel("unpack ratio (MACs run / useful MACs)")
+    ax2.legend(fontsize=7)
+    ax2.grid(True, alpha=0.3)
+    fig.tight_layout()
+    out = Path(out_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 # ------------------------------------------------------------------------------ study 2
 def report_hw_tradeoff(folder: str) -> str:
     """Per equal-area design: cycles, energy, energy per useful MAC, throughput per mm^2, vs int8."""
     path, t = _load(folder)
     tot = t.totals.sort_values(["strategy", "a_bits"], ascending=[True, True], kind="stable")
+    ran = executed(path)
     ref = tot[(tot["strategy"] == "none") & (tot["a_bits"] == 8)]
     ref_cycles = float(ref["cycles"].iloc[0]) if len(ref) else float("nan")
     ref_energy = float(ref["energy_pj"].iloc[0]) if len(ref) else float("nan")
@@ -115,7 +163,7 @@ def report_hw_tradeoff(folder: str) -> str:
         rows.append([f"int{int(r['a_bits'])}", f"{int(r['rows'])}x{int(r['cols'])}", r["strategy"], float(r["beta"]),
                      float(r["unpack_ratio"]), float(r["cycles"]), float(r["energy_pj"]), mm2,
                      float(r["energy_per_useful_mac_pj"]), thr, float(r["cycles"]) / ref_cycles,
-                     float(r["energy_pj"]) / ref_energy, bool(r["exact"])])
+                     float(r["energy_pj"]) / ref_energy, bool(r["exact"]) if ran else "not run"])
     header = ["operands", "array", "strategy", "beta", "unpack ratio", "cycles", "energy (pJ)", "area (mm^2)",
               "energy / useful MAC (pJ)", "useful MACs / cycle / mm^2", "cycles vs int8", "energy vs int8", "exact"]
     return "\n".join(["### Equal-area designs on the whole trace (fwd + bwd)", "", inputs_line(path, t), "",
@@ -124,52 +172,33 @@ def report_hw_tradeoff(folder: str) -> str:
 
 # ------------------------------------------------------------------------------ study 3
 def report_dataflow(folder: str) -> str:
-    """Cycles per dataflow for each (bits, strategy), and the cycle growth over the same
-    dataflow's cycles for the operands' MACs (unpack ratio) to show which absorbs unpacking best."""
+    """Cycles per dataflow for each (bits, strategy), and their growth over the same dataflow's
+    cycles without unpacking (strategy none, beta 1.0): which dataflow absorbs each strategy best."""
     path, t = _load(folder)
     tot = t.totals
     flows = [d for d in ("os", "ws", "is") if d in set(tot["dataflow"])]
+    ran = executed(path)
     rows = []
     for b in sorted(tot["a_bits"].unique(), reverse=True):
-        for s in ("row", "col", "both", "auto"):
+        base = tot[(tot["a_bits"] == b) & (tot["strategy"] == "none")]
+        base_cyc = {d: float(base[base["dataflow"] == d]["cycles"].iloc[0]) if len(base[base["dataflow"] == d])
+                    else float("nan") for d in flows}
+        for s in ("none", "row", "col", "both", "auto"):
             sel = tot[(tot["a_bits"] == b) & (tot["strategy"] == s)]
             if not len(sel):
                 continue
             cyc = {d: float(sel[sel["dataflow"] == d]["cycles"].iloc[0]) for d in flows}
-            util = {d: float(sel[sel["dataflow"] == d]["utilization"].iloc[0]) if "utilization" in sel else float("nan")
-                    for d in flows}
             best = min(cyc, key=cyc.get)
-            rows.append([f"int{int(b)}", s, float(sel["unpack_ratio"].iloc[0])] + [cyc[d] for d in flows]
-                        + [util[d] for d in flows] + [best, bool(sel["exact"].all())])
-    header = (["operands", "strategy", "unpack ratio"] + [f"cycles {d.upper()}" for d in flows]
-              + [f"util. {d.upper()}" for d in flows] + ["fastest", "exact"])
+            least = min(flows, key=lambda d: cyc[d] / base_cyc[d])
+            rows.append([f"int{int(b)}", s, float(sel["beta"].iloc[0]), float(sel["unpack_ratio"].iloc[0])]
+                        + [cyc[d] for d in flows] + [cyc[d] / base_cyc[d] for d in flows]
+                        + [best, least if s != "none" else "-",
+                           bool(sel["exact"].all()) if ran else "not run"])
+    header = (["operands", "strategy", "beta", "unpack ratio"] + [f"cycles {d.upper()}" for d in flows]
+              + [f"x {d.upper()} none" for d in flows] + ["fastest", "least growth", "exact"])
     return "\n".join(["### Cycles per dataflow under unpacking (whole trace, fwd + bwd)", "", inputs_line(path, t),
-                      "", md_table(header, rows), ""])
-
-
-# ------------------------------------------------------------------------------ equal area
-def equal_area(ref_path: str, bits: Sequence[int], check: str | None) -> tuple[str, bool]:
-    """Table of equal-area square arrays per bit width; with `check`, compare to the spec's axes."""
-    import yaml
-
-    from imsim.area import area_of_design, equal_area_array
-    from imsim.hwconfig import load_hw_config
-
-    ref = load_hw_config(ref_path)
-    ref_area = area_of_design(ref).area_um2
-    sizes = {b: equal_area_array(ref, b, b) for b in bits}
-    rows = [[b, f"{n}x{m}", area_of_design(ref.replace(rows=n, cols=m, a_bits=b, w_bits=b)).area_um2 / 1e6,
-             ref_area / 1e6] for b, (n, m) in sizes.items()]
-    text = md_table(["bits", "array", "area (mm^2)", "reference area (mm^2)"], rows)
-    ok = True
-    if check:
-        axes = yaml.safe_load(Path(check).read_text())["axes"]
-        spec_sizes = {int(b): (int(r), int(c)) for b, r, c in zip(axes["a_bits"], axes["rows"], axes["cols"])}
-        wrong = {b: (spec_sizes.get(b), sizes[b]) for b in bits if spec_sizes.get(b) != sizes[b]}
-        ok = not wrong
-        text += "\n\n" + (f"{check}: rows/cols match imsim.area.equal_area_array" if ok else
-                          f"{check}: OUT OF DATE (bits: (spec, computed)) {wrong}")
-    return text, ok
+                      "", "`x <DF> none`: cycles / the same dataflow's cycles without unpacking (strategy none, "
+                      "beta 1.0, same bits).", "", md_table(header, rows), ""])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,25 +208,26 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("dir")
         p.add_argument("--out", default=None, help="write the markdown here as well as to stdout")
-    p = sub.add_parser("equal-area")
-    p.add_argument("--ref", required=True)
-    p.add_argument("--bits", type=int, nargs="+", required=True)
-    p.add_argument("--check", default=None, metavar="SPEC")
-    p.add_argument("--out", default=None)
+        if name == "unpack-overhead":
+            p.add_argument("--figure", default=None, help="also draw the study's figure (PNG/PDF/SVG)")
     args = ap.parse_args(argv)
-    ok = True
-    if args.what == "equal-area":
-        text, ok = equal_area(args.ref, args.bits, args.check)
-    else:
-        fn = {"unpack-overhead": report_unpack_overhead, "hw-tradeoff": report_hw_tradeoff,
-              "dataflow": report_dataflow}[args.what]
-        text = fn(args.dir)
+    fn = {"unpack-overhead": report_unpack_overhead, "hw-tradeoff": report_hw_tradeoff,
+          "dataflow": report_dataflow}[args.what]
+    text = fn(args.dir)
+    if getattr(args, "figure", None):
+        figure_unpack_overhead(args.dir, args.figure)
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from imsim.errors import UserError
+
+    try:
+        sys.exit(main())
+    except UserError as exc:
+        print(f"report.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)

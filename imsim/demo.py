@@ -90,13 +90,45 @@ def _totals(fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict
     return point_totals(fields, [{k: v for k, v in r.items() if k not in fields} for r in gemm_rows])
 
 
-def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
-             designs: Sequence[DemoDesign] = DEMO_DESIGNS,
-             progress: Callable[[str], None] = lambda line: None) -> DemoResult:
-    """Run the demo designs on a trace (default: the bundled MiniLM subset); first `max_gemms` GEMMs."""
+def _gemm_rows(record: Any, gi: int, designs: Sequence[DemoDesign], hws: dict[str, Any]
+               ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Result rows of one GEMM on every (design, strategy); quantization shared per (bits, beta)."""
     from imsim import simulate
-    from imsim.trace.format import open_trace
     from imsim.unpack import unpack_gemm
+
+    A, B = record.A, record.B
+    meta = {"name": record.name, "kind": record.kind, "phase": record.phase, "model": record.model}
+    quantized: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in designs:
+        hw = hws[d.label]
+        key = (hw.a_bits, hw.w_bits, d.beta)
+        if key not in quantized:
+            quantized[key] = simulate.quantize_operands(A, B, hw.a_bits, hw.w_bits, quantize_beta=d.beta)
+        qa, qb = quantized[key]
+        for s in d.strategies:
+            ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy=s)
+            row = simulate.simulate_gemm(hw, ug, meta=meta).to_dict()
+            row["gemm_index"] = gi
+            out[(d.label, s)] = row
+    return out
+
+
+def _worker_job(trace_path: str, gi: int, designs: Sequence[DemoDesign]) -> tuple[int, dict]:
+    """One GEMM in a worker process (opens the trace lazily: headers, then this record's arrays)."""
+    from imsim.trace.format import open_trace
+
+    hws = {d.label: load_design(d) for d in designs}
+    return gi, _gemm_rows(open_trace(trace_path)[gi], gi, designs, hws)
+
+
+def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
+             designs: Sequence[DemoDesign] = DEMO_DESIGNS, workers: int = 1,
+             progress: Callable[[str], None] = lambda line: None) -> DemoResult:
+    """Run the demo designs on a trace (default: the bundled MiniLM subset); first `max_gemms` GEMMs.
+
+    workers > 1 spreads the GEMMs over a local process pool (results are identical)."""
+    from imsim.trace.format import open_trace
 
     t0 = time.perf_counter()
     if trace_path is None:
@@ -108,25 +140,27 @@ def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
     records = list(trace)[: max_gemms] if max_gemms else list(trace)
     hws = {d.label: load_design(d) for d in designs}
     jobs = [(d, s) for d in designs for s in d.strategies]
-    per_job: dict[tuple[str, str], list[dict[str, Any]]] = {(d.label, s): [] for d, s in jobs}
-    for gi, rec in enumerate(records):
-        A, B = rec.A, rec.B
-        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
-        quantized: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
-        for d in designs:
-            hw = hws[d.label]
-            key = (hw.a_bits, hw.w_bits, d.beta)
-            if key not in quantized:
-                quantized[key] = simulate.quantize_operands(A, B, hw.a_bits, hw.w_bits, quantize_beta=d.beta)
-            qa, qb = quantized[key]
-            for s in d.strategies:
-                ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy=s)
-                res = simulate.simulate_gemm(hw, ug, meta=meta)
-                row = res.to_dict()
-                row["gemm_index"] = gi
-                per_job[(d.label, s)].append(row)
-        progress(f"demo: GEMM {gi + 1}/{len(records)} {rec.name} ({rec.phase} {rec.kind}, "
+    per_gemm: dict[int, dict[tuple[str, str], dict[str, Any]]] = {}
+
+    def done(gi: int) -> None:
+        rec = records[gi]
+        progress(f"demo: GEMM {len(per_gemm)}/{len(records)} {rec.name} ({rec.phase} {rec.kind}, "
                  f"M,K,N = {','.join(map(str, rec.shape))}) done, {time.perf_counter() - t0:.1f} s")
+
+    if workers > 1 and len(records) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(records))) as pool:
+            futures = [pool.submit(_worker_job, str(path), gi, tuple(designs)) for gi in range(len(records))]
+            for fut in as_completed(futures):
+                gi, rows_gi = fut.result()
+                per_gemm[gi] = rows_gi
+                done(gi)
+    else:
+        for gi, rec in enumerate(records):
+            per_gemm[gi] = _gemm_rows(rec, gi, designs, hws)
+            done(gi)
+    per_job = {(d.label, s): [per_gemm[gi][(d.label, s)] for gi in range(len(records))] for d, s in jobs}
     rows = []
     gemm_rows = []
     for d, s in jobs:

@@ -27,10 +27,12 @@ import numpy as np
 
 from imsim.errors import AccumulatorOverflow
 
-_F32_EXACT = 1 << 24
+F32_EXACT = 1 << 24
+_F32_EXACT = F32_EXACT
 _F64_EXACT = 1 << 53
 _I64_SAFE = 1 << 62
 POLICIES = ("error", "wrap", "saturate")
+METHODS = ("float32", "float64", "int64", "object")  # product paths, fastest first
 
 
 def acc_range(bits: int) -> tuple[int, int]:
@@ -51,7 +53,7 @@ def wrap_to(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _absmax(X: np.ndarray) -> int:
-    return int(np.abs(X.astype(np.int64)).max()) if X.size else 0
+    return max(int(X.max()), -int(X.min())) if X.size else 0
 
 
 def exact_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> tuple[np.ndarray, str]:
@@ -172,8 +174,7 @@ def run_pass(A: np.ndarray, B: np.ndarray, k_shift: np.ndarray, *, acc_bits: int
         idx = np.flatnonzero(k_shift == t)
         Ai, Bi = (A, B) if idx.size == K else (A[:, idx], B[idx])
         part, m = exact_matmul(Ai, Bi, idx.size * ma * mw)
-        method = m if ("float32", "float64", "int64", "object").index(m) > \
-            ("float32", "float64", "int64", "object").index(method) else method
+        method = max(method, m, key=METHODS.index)  # report the slowest path used
         if big:
             part = part.astype(object) * (1 << int(t))
         elif t:

@@ -2,7 +2,7 @@
 
 Stages (one simpy process each, see docs/model-memory.md):
 
-    loader   DRAM -> SRAM A/B (and C partial-sum reloads), one transfer per step;
+    loader   DRAM -> SRAM A/B, one transfer per step;
              a transfer holds the DRAM channel for bytes / dram_bw cycles, then lands
              dram_latency cycles later (latencies of back-to-back transfers overlap).
     array    computes a step once its operands landed (and an output slot is free);
@@ -12,8 +12,10 @@ Stages (one simpy process each, see docs/model-memory.md):
 
 A *step* is one chunk of one fold: folds follow imsim.array's order (column folds outer, row
 folds inner) and the temporal axis of a fold is split into chunks that fit the SRAM buffers
-(re-tiling of the transfers; the array's folds are unchanged). Buffer slots: 2 per buffer when
-double-buffered (the next step's loads overlap the current step's compute), else 1.
+(re-tiling of the transfers; the array's folds are unchanged). ws/is cut the temporal axis
+into bands when a column fold's partial sums would not fit the C buffer (each band is mapped
+and timed on its own). Buffer slots: 2 per buffer when double-buffered (the next step's loads
+overlap the current step's compute), else 1.
 
 Speed: the step sequence is a tree of repeated identical blocks (`Rep`). Every repeat is
 simulated for at most `max_iterations` iterations; once a repeat has reached its periodic
@@ -30,6 +32,7 @@ from typing import Sequence, Union
 import numpy as np
 import simpy
 
+from imsim.array import compute_timing
 from imsim.errors import UserError
 from imsim.recombine import block_ops, exposed_cycles
 
@@ -44,7 +47,7 @@ ROLES = {
 }
 
 COUNTERS = (
-    "dram_a_read_bytes", "dram_b_read_bytes", "dram_c_read_bytes", "dram_write_bytes",
+    "dram_a_read_bytes", "dram_b_read_bytes", "dram_write_bytes",
     "sram_a_read_bytes", "sram_a_write_bytes", "sram_b_read_bytes", "sram_b_write_bytes",
     "sram_c_read_bytes", "sram_c_write_bytes",
 )
@@ -95,15 +98,13 @@ class MemoryParams:
 
 @dataclass(frozen=True)
 class PassShape:
-    """One array pass: a low-bit GEMM (M x K x N) run in `compute_cycles` array cycles over
-    `folds` folds. `base_rows` / `base_cols` = leading rows / columns of C that need no
-    recombination (the original lines, in the first pass); 0 in later scale passes."""
+    """One array pass: a low-bit GEMM (M x K x N). `base_rows` / `base_cols` = leading rows /
+    columns of C that need no recombination (the original lines, in the first pass); 0 in
+    later scale passes."""
 
     M: int
     K: int
     N: int
-    compute_cycles: float
-    folds: int
     base_rows: int
     base_cols: int
 
@@ -143,12 +144,16 @@ class MemoryResult:
     steps: int                       # fold chunks in the full schedule
     simulated_steps: int             # steps actually run through simpy
     chunk_len: tuple                 # temporal chunk length per pass (elements)
+    bands: tuple                     # temporal bands per pass (ws/is C panel re-tiling; 1 = none)
+    folds: int                       # array folds over all passes and bands
+    fill_cycles: int                 # exposed array fill cycles (array timing model)
+    drain_cycles: int                # exposed array drain cycles
+    mapping_efficiency: float        # fold-weighted mean mapping efficiency
     peak_bw_demand_bytes_per_cycle: float   # max over steps of DRAM bytes to hide / compute cycles
     dram_read_bytes: int
     dram_write_bytes: int
     dram_a_read_bytes: int
     dram_b_read_bytes: int
-    dram_c_read_bytes: int
     sram_a_read_bytes: int
     sram_a_write_bytes: int
     sram_b_read_bytes: int
@@ -168,6 +173,7 @@ class MemoryResult:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["chunk_len"] = list(self.chunk_len)
+        d["bands"] = list(self.bands)
         d["dram_bytes"] = self.dram_bytes
         d["sram_bytes"] = self.sram_bytes
         return d
@@ -218,91 +224,115 @@ def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
     return max(1, min([T] + limits))
 
 
-def build_schedule(p: MemoryParams, shape: PassShape) -> tuple[Rep, int]:
-    """The step tree of one pass and its temporal chunk length.
+TEMPORAL = {"os": "K", "ws": "M", "is": "N"}
+SPATIAL = {"os": ("M", "N"), "ws": ("K", "N"), "is": ("K", "M")}  # (row axis, column axis)
 
-    Loop order: column folds (outer) > row folds (inner) > temporal chunks, as imsim.array.
-    Reuse: the rt operand (depends on row fold and chunk) is loaded once if the whole operand
-    fits its buffer slot, else every fold; the ct input (depends on column fold and chunk, os's
-    B) is loaded once per column fold if its panel fits, else every fold; the stationary rc
-    input (ws's B, is's A) is loaded at each fold's first chunk. Outputs: os writes each fold's
-    C tile after its last chunk; ws/is accumulate C partial sums (acc_bits) across the row
-    folds (K) in the C buffer if the panel fits (written once, final), else spill every fold.
+
+def band_len(p: MemoryParams, shape: PassShape) -> int:
+    """Temporal band length of a pass: ws/is keep the C partial sums of one column fold
+    (cols x band x acc_bits) in one C buffer slot across all K folds, so the temporal axis is cut
+    into bands that fit; os (outputs stay in the PEs) and panels that fit use one band."""
+    T = {"M": shape.M, "K": shape.K, "N": shape.N}[TEMPORAL[p.dataflow]]
+    if p.dataflow == "os" or packed_bytes(p.acc_bits, p.cols * T) <= p.capacity("C"):
+        return T
+    return max(1, min(T, int(p.capacity("C") // (p.acc_bits * p.cols / 8))))
+
+
+def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined") -> tuple[Rep, int, list]:
+    """The step tree of one pass, its temporal chunk length and [(ComputeTiming, count)] of its
+    bands.
+
+    Loop order: temporal bands (ws/is only, see band_len) > column folds > row folds > temporal
+    chunks; the folds inside a band follow imsim.array (column folds outer, row folds inner)
+    and each band is mapped and timed on its own (own fills and drains). Chunks: the temporal
+    axis of a fold is cut into chunks whose streamed tiles fit one buffer slot (transfers only;
+    the array streams on). Reuse: the rt operand (row axis x temporal) is loaded once per band
+    if the band's whole operand fits its slot, else every fold; os's B panel (column fold x K)
+    once per column fold if it fits, else every fold; the stationary input tile (ws's B, is's
+    A) at each fold's first chunk. Outputs: os writes each fold's C tile after its last chunk;
+    ws/is add each fold's partial sums (acc_bits) into the C buffer and write the final chunk
+    after the last row fold (K) of the column fold.
     """
     roles = ROLES[p.dataflow]
-    axis = {"os": ("M", "N", "K"), "ws": ("K", "N", "M"), "is": ("K", "M", "N")}[p.dataflow]
+    row_ax, col_ax = SPATIAL[p.dataflow]
+    t_ax = TEMPORAL[p.dataflow]
     ext = {"M": shape.M, "K": shape.K, "N": shape.N}
     base = {"M": shape.base_rows, "N": shape.base_cols, "K": 0}
-    R_tot, C_tot, T = ext[axis[0]], ext[axis[1]], ext[axis[2]]
+    R_tot, C_tot, T = ext[row_ax], ext[col_ax], ext[t_ax]
     ch = _chunk_len(p, roles, T)
+    band = band_len(p, shape)
     rt, ct, rc = roles["rt"], roles["ct"], roles["rc"]
     out_is_rc = rc == "C"
-    rt_resident = packed_bytes(p.bits(rt), R_tot * T) <= p.capacity(rt)
-    ct_panel_fits = packed_bytes(p.bits(ct), p.cols * T) <= p.capacity(ct)
-    per_step = shape.compute_cycles / max(1, shape.folds) / T  # cycles per temporal element
+    ct_panel_fits = ct == "C" or packed_bytes(p.bits(ct), p.cols * T) <= p.capacity(ct)
 
-    outer = _segments(C_tot, p.cols, base[axis[1]], ("first",))
-    inner = _segments(R_tot, p.rows, base[axis[0]], ("first", "last"))
-    chunks = _segments(T, ch, base[axis[2]], ("first", "last"))
+    def band_tree(Tb: int, base_t: int) -> tuple[Rep, object]:
+        dims = dict(ext)
+        dims[t_ax] = Tb
+        ctm = compute_timing(dims["M"], dims["K"], dims["N"], p.rows, p.cols, p.dataflow, timing)
+        per_elem = ctm.cycles / ctm.folds / Tb  # array cycles per temporal element of a fold
+        rt_resident = packed_bytes(p.bits(rt), R_tot * Tb) <= p.capacity(rt)
+        outer = _segments(C_tot, p.cols, base[col_ax], ("first",))
+        inner = _segments(R_tot, p.rows, base[row_ax], ("first", "last"))
+        chunks = _segments(Tb, min(ch, Tb), base_t, ("first", "last"))
 
-    def step(o: tuple, i: tuple, c: tuple) -> Step:
-        csize, cbase, o_first, _ = o
-        rsize, rbase, i_first, i_last = i
-        tsize, tbase, t_first, t_last = c
-        cnt = [0] * len(COUNTERS)
-        load = 0
-        rt_bytes = packed_bytes(p.bits(rt), rsize * tsize)
-        if not rt_resident or o_first:
-            load += rt_bytes
-            cnt[_IDX[f"dram_{rt.lower()}_read_bytes"]] += rt_bytes
-            cnt[_IDX[f"sram_{rt.lower()}_write_bytes"]] += rt_bytes
-        cnt[_IDX[f"sram_{rt.lower()}_read_bytes"]] += rt_bytes
-        write = 0
-        recomb = 0
-        ct_bytes = packed_bytes(p.bits(ct), csize * tsize)
-        if ct != "C":  # os: B panel, reused across the row folds of a column fold
-            if not ct_panel_fits or i_first:
-                load += ct_bytes
-                cnt[_IDX[f"dram_{ct.lower()}_read_bytes"]] += ct_bytes
-                cnt[_IDX[f"sram_{ct.lower()}_write_bytes"]] += ct_bytes
-            cnt[_IDX[f"sram_{ct.lower()}_read_bytes"]] += ct_bytes
-        else:  # ws/is: C partial sums of this chunk, accumulated over the row folds (K)
-            cnt[_IDX["sram_c_write_bytes"]] += ct_bytes
-            if not i_first:
-                cnt[_IDX["sram_c_read_bytes"]] += ct_bytes  # read-modify-write
-                if not ct_panel_fits:  # spilled partials come back from DRAM
-                    load += ct_bytes
-                    cnt[_IDX["dram_c_read_bytes"]] += ct_bytes
-                    cnt[_IDX["sram_c_write_bytes"]] += ct_bytes
-            if i_last or not ct_panel_fits:
-                write += ct_bytes
-                cnt[_IDX["sram_c_read_bytes"]] += ct_bytes
-            if i_last:  # final: C[chunk rows or cols] of this column fold
-                rows_, brows = (tsize, tbase) if p.dataflow == "ws" else (csize, cbase)
-                cols_, bcols = (csize, cbase) if p.dataflow == "ws" else (tsize, tbase)
-                recomb += block_ops(rows_, brows, cols_, bcols)
-        rc_bytes = packed_bytes(p.bits(rc), rsize * csize)
-        if not out_is_rc:  # stationary input tile enters the PEs at the fold's first chunk
-            if t_first:
-                load += rc_bytes
-                cnt[_IDX[f"dram_{rc.lower()}_read_bytes"]] += rc_bytes
-                cnt[_IDX[f"sram_{rc.lower()}_write_bytes"]] += rc_bytes
-                cnt[_IDX[f"sram_{rc.lower()}_read_bytes"]] += rc_bytes
-        elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk
-            write += rc_bytes
-            cnt[_IDX["sram_c_write_bytes"]] += rc_bytes
-            cnt[_IDX["sram_c_read_bytes"]] += rc_bytes
-            recomb += block_ops(rsize, rbase, csize, cbase)
-        cnt[_IDX["dram_write_bytes"]] += write
-        return Step(load_bytes=load, compute_cycles=per_step * tsize, recomb_ops=recomb,
-                    write_bytes=write, counters=tuple(cnt))
+        def step(o: tuple, i: tuple, c: tuple) -> Step:
+            csize, cbase, o_first, _ = o
+            rsize, rbase, i_first, i_last = i
+            tsize, tbase, t_first, t_last = c
+            cnt = [0] * len(COUNTERS)
+            load = write = recomb = 0
 
-    tree = Rep(1, tuple(
-        Rep(on, tuple(
-            Rep(inn, tuple(Rep(cn, (step(o, i, c),)) for c, cn in chunks))
-            for i, inn in inner))
-        for o, on in outer))
-    return tree, ch
+            def fetch(op: str, nbytes: int) -> int:
+                cnt[_IDX[f"dram_{op.lower()}_read_bytes"]] += nbytes
+                cnt[_IDX[f"sram_{op.lower()}_write_bytes"]] += nbytes
+                return nbytes
+
+            rt_bytes = packed_bytes(p.bits(rt), rsize * tsize)
+            if not rt_resident or o_first:
+                load += fetch(rt, rt_bytes)
+            cnt[_IDX[f"sram_{rt.lower()}_read_bytes"]] += rt_bytes
+            ct_bytes = packed_bytes(p.bits(ct), csize * tsize)
+            if ct != "C":  # os: B panel, reused across the row folds of a column fold
+                if not ct_panel_fits or i_first:
+                    load += fetch(ct, ct_bytes)
+                cnt[_IDX[f"sram_{ct.lower()}_read_bytes"]] += ct_bytes
+            else:  # ws/is: C partial sums of this chunk, accumulated over the row folds (K)
+                cnt[_IDX["sram_c_write_bytes"]] += ct_bytes
+                if not i_first:
+                    cnt[_IDX["sram_c_read_bytes"]] += ct_bytes  # read-modify-write
+                if i_last:  # final: written back, recombined on the way
+                    write += ct_bytes
+                    cnt[_IDX["sram_c_read_bytes"]] += ct_bytes
+                    rows_, brows = (tsize, tbase) if p.dataflow == "ws" else (csize, cbase)
+                    cols_, bcols = (csize, cbase) if p.dataflow == "ws" else (tsize, tbase)
+                    recomb += block_ops(rows_, brows, cols_, bcols)
+            rc_bytes = packed_bytes(p.bits(rc), rsize * csize)
+            if not out_is_rc:  # stationary input tile enters the PEs at the fold's first chunk
+                if t_first:
+                    load += fetch(rc, rc_bytes)
+                    cnt[_IDX[f"sram_{rc.lower()}_read_bytes"]] += rc_bytes
+            elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk
+                write += rc_bytes
+                cnt[_IDX["sram_c_write_bytes"]] += rc_bytes
+                cnt[_IDX["sram_c_read_bytes"]] += rc_bytes
+                recomb += block_ops(rsize, rbase, csize, cbase)
+            cnt[_IDX["dram_write_bytes"]] += write
+            return Step(load_bytes=load, compute_cycles=per_elem * tsize, recomb_ops=recomb,
+                        write_bytes=write, counters=tuple(cnt))
+
+        tree = Rep(1, tuple(
+            Rep(on, tuple(
+                Rep(inn, tuple(Rep(cn, (step(o, i, c),)) for c, cn in chunks))
+                for i, inn in inner))
+            for o, on in outer))
+        return tree, ctm
+
+    reps, timings = [], []
+    for (Tb, bb, _, _), count in _segments(T, band, base[t_ax], ()):
+        tree, ctm = band_tree(Tb, bb)
+        reps.append(Rep(count, (tree,)))
+        timings.append((ctm, count))
+    return Rep(1, tuple(reps)), min(ch, band), timings
 
 
 def _totals(node: Node) -> tuple[np.ndarray, int, float, int]:
@@ -336,7 +366,10 @@ class _Inst:
 
 def _flatten(node: Rep, out: list, max_iter: int) -> _Inst:
     inst = _Inst(node.count, [])
-    for _ in range(min(node.count, max_iter)):
+    c = min(node.count, max_iter)
+    if (node.count - c) % 2:
+        c += 1  # skip an even number of iterations: keeps the phase of an alternating steady state
+    for _ in range(c):
         lo = len(out)
         kids = []
         for child in node.body:
@@ -348,128 +381,175 @@ def _flatten(node: Rep, out: list, max_iter: int) -> _Inst:
     return inst
 
 
-def _skipped(inst: _Inst, end: np.ndarray, stall_cum: np.ndarray) -> tuple[float, float]:
-    """(time, stall) of the iterations not simulated, from the steady-state period.
+def _skipped(inst: _Inst, times: np.ndarray, stall_cum: np.ndarray) -> tuple[float, float, bool]:
+    """(time, stall, steady) of the iterations not simulated, from the steady-state period.
 
-    Iteration j's real duration = simulated span + what its nested repeats skipped; the
-    period is taken from the second-to-last simulated iteration (the last one is followed by
-    a different block in the simulation, exactly as the real last iteration is).
+    Iteration j's real duration = simulated span + what its nested repeats skipped. The period
+    is the mean of iterations c-3 and c-2 (the last simulated one, c-1, is followed by a
+    different block, exactly as the real last iteration is; pairs absorb a steady state that
+    alternates). `steady` is False when the pair before (c-4, c-3) disagrees: the transient has
+    not died out and the caller simulates more iterations.
     """
     t_skip = s_skip = 0.0
+    steady = True
     inner_t, inner_s = [], []
     for _, _, kids in inst.iters:
         t = s = 0.0
         for k in kids:
-            kt, ks = _skipped(k, end, stall_cum)
+            kt, ks, ok = _skipped(k, times, stall_cum)
             t += kt
             s += ks
+            steady = steady and ok
         inner_t.append(t)
         inner_s.append(s)
         t_skip += t
         s_skip += s
     c = len(inst.iters)
     if inst.count > c:
-        # average over two iterations: the steady state may alternate (cyclicity 2)
-        j0, j1 = c - 3, c - 2
-        ref_hi = inst.iters[j0 - 1][1]
-        lo, hi = inst.iters[j0][0], inst.iters[j1][1]
-        period = ((end[hi] - end[ref_hi]) + inner_t[j0] + inner_t[j1]) / 2
-        stall = ((stall_cum[hi + 1] - stall_cum[lo]) + inner_s[j0] + inner_s[j1]) / 2
+        def marks(j: int) -> np.ndarray:
+            """When iteration j's last step was computed / landed, and its last write-back."""
+            lo, hi, _ = inst.iters[j]
+            w = times[2, lo:hi + 1]
+            return np.array([times[0, hi], times[1, hi], np.nanmax(w) if np.any(~np.isnan(w)) else np.nan])
+
+        def pair(j0: int) -> tuple[np.ndarray, float]:
+            """Mean period of iterations j0, j0+1 per process (array, loader, writer), and stalls."""
+            lo, hi = inst.iters[j0][0], inst.iters[j0 + 1][1]
+            period = ((marks(j0 + 1) - marks(j0 - 1)) + inner_t[j0] + inner_t[j0 + 1]) / 2
+            stall = ((stall_cum[hi + 1] - stall_cum[lo]) + inner_s[j0] + inner_s[j0 + 1]) / 2
+            return period, stall
+
+        periods, stall = pair(c - 3)
+        before, _ = pair(c - 4)
+        period = float(periods[0])
+        tol = 1e-6 * max(1.0, abs(period))
+        with np.errstate(invalid="ignore"):
+            same = (np.isnan(periods) & np.isnan(before)) | (np.abs(periods - before) <= tol)
+            aligned = np.isnan(periods) | (np.abs(periods - period) <= tol)
+        steady = steady and bool(np.all(same)) and bool(np.all(aligned))
         t_skip += (inst.count - c) * period
         s_skip += (inst.count - c) * stall
-    return t_skip, s_skip
+    return t_skip, s_skip, steady
 
 
 def _simulate(steps: Sequence[Step], p: MemoryParams) -> tuple[np.ndarray, np.ndarray, float, float, list]:
-    """Run the steps through simpy. Returns per-step compute end times and stall cycles, the
-    array's end time, the overall end time and the recombination busy intervals."""
+    """Run the steps through simpy. Returns per-step times (rows: compute end, operands landed,
+    write-back done or NaN), stall cycles, the array's end time, the overall end time and the
+    recombination busy intervals.
+
+    Buffer slots are expressed as event dependencies: the load of step i waits for the compute
+    of step i - slots (its slot is then free); the compute of the j-th output-producing step
+    waits for the write-back of output j - slots (its C slot is then free).
+    """
     env = simpy.Environment()
-    dram = simpy.Resource(env, capacity=1)
     slots = 2 if p.double_buffered else 1
-    in_slots = simpy.Container(env, capacity=slots, init=slots)
-    out_slots = simpy.Container(env, capacity=slots, init=slots)
-    outbox = simpy.Store(env)
     n = len(steps)
     landed = [env.event() for _ in range(n)]
+    done = [env.event() for _ in range(n)]
+    out_steps = [i for i, s in enumerate(steps) if s.write_bytes or s.recomb_ops]
+    out_ready = [env.event() for _ in out_steps]
+    written = [env.event() for _ in out_steps]
     end = np.zeros(n)
     stall = np.zeros(n)
+    land_t = np.zeros(n)
+    write_t = np.full(n, np.nan)
     recomb_spans: list = []
     bw, lat, lanes = p.dram_bw_bytes_per_cycle, p.dram_latency_cycles, p.recomb_lanes
-    n_out = sum(1 for s in steps if s.write_bytes or s.recomb_ops)
+
+    channel = [0.0]  # DRAM channel reservation calendar: when it is next free (FIFO)
+
+    def transfer(nbytes: float):
+        """Hold the DRAM channel for nbytes / bw cycles, after the transfers already booked."""
+        start = max(env.now, channel[0])
+        channel[0] = start + nbytes / bw
+        return env.timeout(channel[0] - env.now)
 
     def loader():
         for i, st in enumerate(steps):
-            yield in_slots.get(1)
+            if i >= slots and not done[i - slots].triggered:
+                yield done[i - slots]
             if st.load_bytes:
-                with dram.request() as req:
-                    yield req
-                    yield env.timeout(st.load_bytes / bw)
+                yield transfer(st.load_bytes)
                 if lat:
+                    land_t[i] = env.now + lat
                     env.timeout(lat).callbacks.append(lambda _e, ev=landed[i]: ev.succeed())
-                else:
-                    landed[i].succeed()
-            else:
-                landed[i].succeed()
+                    continue
+            land_t[i] = env.now
+            landed[i].succeed()
 
     def array():
+        j = 0
         for i, st in enumerate(steps):
             t0 = env.now
             if not landed[i].triggered:
                 yield landed[i]
-            has_out = bool(st.write_bytes or st.recomb_ops)
-            if has_out:
-                yield out_slots.get(1)
+            has_out = j < len(out_steps) and out_steps[j] == i
+            if has_out and j >= slots and not written[j - slots].triggered:
+                yield written[j - slots]
             stall[i] = env.now - t0
             yield env.timeout(st.compute_cycles)
             end[i] = env.now
-            yield in_slots.put(1)
+            done[i].succeed()
             if has_out:
-                yield outbox.put(st)
+                out_ready[j].succeed()
+                j += 1
 
     def writer():
-        for _ in range(n_out):
-            st = yield outbox.get()
+        for j, i in enumerate(out_steps):
+            if not out_ready[j].triggered:
+                yield out_ready[j]
+            st = steps[i]
             if st.recomb_ops:
                 t0 = env.now
                 yield env.timeout(st.recomb_ops / lanes)
                 recomb_spans.append((t0, env.now))
             if st.write_bytes:
-                with dram.request() as req:
-                    yield req
-                    yield env.timeout(st.write_bytes / bw)
-            yield out_slots.put(1)
+                yield transfer(st.write_bytes)
+            write_t[i] = env.now
+            written[j].succeed()
 
     env.process(loader())
     env.process(array())
     env.process(writer())
     env.run()
-    return end, stall, float(end[-1]) if n else 0.0, float(env.now), recomb_spans
+    return (np.stack([end, land_t, write_t]), stall, float(end[-1]) if n else 0.0, float(env.now),
+            recomb_spans)
 
 
-def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, max_iterations: int = 6) -> MemoryResult:
+def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str = "pipelined",
+                    max_iterations: int = 6) -> MemoryResult:
     """Simulate the pipeline for a sequence of array passes (one per K scale class, or one).
 
-    max_iterations (>= 4): iterations of each repeated block run through simpy before the
-    steady-state period is extrapolated (a larger value only costs time).
+    timing: the array timing mode ('pipelined' or 'scalesim') for the compute of each band.
+    max_iterations (>= 6): iterations of each repeated block run through simpy before the
+    steady-state period is extrapolated; doubled until every block is steady.
     """
-    if max_iterations < 4:
-        raise ValueError("max_iterations must be >= 4")
-    trees, chunk = [], []
+    if max_iterations < 6:
+        raise ValueError("max_iterations must be >= 6")
+    trees, chunk, timings, bands = [], [], [], []
     for shape in passes:
-        tree, ch = build_schedule(p, shape)
+        tree, ch, tms = build_schedule(p, shape, timing)
         trees.append(tree)
         chunk.append(ch)
+        timings += tms
+        bands.append(sum(n for _, n in tms))
     root = Rep(1, tuple(trees))
-    cnt, ops, comp, n_steps = _totals(root)
-    flat: list[Step] = []
-    inst = _flatten(root, flat, max_iterations)
-    end, stall, array_end, sim_end, spans = _simulate(flat, p)
-    stall_cum = np.concatenate([[0.0], np.cumsum(stall)])
-    t_skip, _ = _skipped(inst, end, stall_cum)
+    cnt, ops, _, n_steps = _totals(root)
+    folds = sum(t.folds * n for t, n in timings)
+    iterations = max_iterations
+    while True:  # more iterations until every truncated repeat reached its steady state
+        flat: list[Step] = []
+        inst = _flatten(root, flat, iterations)
+        times, stall, array_end, sim_end, spans = _simulate(flat, p)
+        stall_cum = np.concatenate([[0.0], np.cumsum(stall)])
+        t_skip, _, steady = _skipped(inst, times, stall_cum)
+        if steady or len(flat) >= n_steps:
+            break
+        iterations *= 2
     total = sim_end + t_skip
     recomb_tail = exposed_cycles(spans, array_end)
     cycles = int(round(total))
-    compute = int(round(comp))
+    compute = sum(t.cycles * n for t, n in timings)
     recomb_exposed = int(round(recomb_tail))
     stall_cycles = max(0, cycles - compute - recomb_exposed)
     peak = 0.0
@@ -482,10 +562,13 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, max_iterati
         cycles=cycles, compute_cycles=compute, stall_cycles=stall_cycles,
         recomb_cycles=recomb_exposed, recomb_busy_cycles=int(math.ceil(ops / p.recomb_lanes)),
         recomb_ops=int(ops), steps=int(n_steps), simulated_steps=len(flat), chunk_len=tuple(chunk),
+        bands=tuple(bands), folds=folds, fill_cycles=sum(t.fill_cycles * n for t, n in timings),
+        drain_cycles=sum(t.drain_cycles * n for t, n in timings),
+        mapping_efficiency=sum(t.mapping_efficiency * t.folds * n for t, n in timings) / max(1, folds),
         peak_bw_demand_bytes_per_cycle=float(peak),
-        dram_read_bytes=c["dram_a_read_bytes"] + c["dram_b_read_bytes"] + c["dram_c_read_bytes"],
+        dram_read_bytes=c["dram_a_read_bytes"] + c["dram_b_read_bytes"],
         dram_write_bytes=c["dram_write_bytes"], dram_a_read_bytes=c["dram_a_read_bytes"],
-        dram_b_read_bytes=c["dram_b_read_bytes"], dram_c_read_bytes=c["dram_c_read_bytes"],
+        dram_b_read_bytes=c["dram_b_read_bytes"],
         sram_a_read_bytes=c["sram_a_read_bytes"], sram_a_write_bytes=c["sram_a_write_bytes"],
         sram_b_read_bytes=c["sram_b_read_bytes"], sram_b_write_bytes=c["sram_b_write_bytes"],
         sram_c_read_bytes=c["sram_c_read_bytes"], sram_c_write_bytes=c["sram_c_write_bytes"],

@@ -78,6 +78,12 @@ def _new_figure(width: float = 7.0, height: float = 4.5, nrows: int = 1, ncols: 
     return fig, axes
 
 
+def _integer_ticks(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _log_if_needed(ax: Any, values: Any, axis: str) -> None:
     if spans_decades(values):
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
@@ -109,6 +115,7 @@ def plot_unpack_ratio(results: Any) -> Any:
             ax.plot(g.index, ratio, color=colors[ki], linestyle=styles[si % len(styles)],
                     marker=markers[si % len(markers)], label=f"{kind} / {strat}")
     ax.axhline(1.0, color="0.6", linewidth=0.8, zorder=0)
+    _integer_ticks(ax.xaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(label("unpack_ratio"))
     ax.set_title("IM-Unpack overhead by bit width (GEMM kind / strategy)")
@@ -136,6 +143,7 @@ def plot_cost(totals: Any) -> Any:
             ax.plot(med.index, med.values, marker="o", color=colors[si], label=strat)
             if (hi > lo).any():
                 ax.fill_between(med.index, lo.values, hi.values, color=colors[si], alpha=0.15, linewidth=0)
+        _integer_ticks(ax.xaxis)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label(col))
         _log_if_needed(ax, df[col], "y")
@@ -167,7 +175,8 @@ def plot_pareto(totals: Any, x: str = "area_um2", y: str = "cycles") -> Any:
     color_vals, clabel = bit_axis(df) if {"a_bits", "w_bits"} <= set(df.columns) else (None, "")
     sc = ax.scatter(df[x], df[y], c=color_vals, cmap="viridis", s=18, alpha=0.75, label="design points")
     if color_vals is not None:
-        fig.colorbar(sc, ax=ax, label=clabel)
+        cbar = fig.colorbar(sc, ax=ax, label=clabel)
+        _integer_ticks(cbar.ax.yaxis)
     front = pareto_front(df[x], df[y])
     ax.step(df[x].to_numpy()[front], df[y].to_numpy()[front], where="post", color="crimson", linewidth=1.5,
             label=f"Pareto front ({len(front)} points)")
@@ -196,7 +205,7 @@ def plot_heatmap(results: Any) -> Any:
     g = df.groupby([df["name"].astype(str), "_config"])[["macs", "useful_macs"]].sum()
     ratio = (g["macs"] / g["useful_macs"]).unstack("_config").reindex(index=layers, columns=configs)
     values = ratio.to_numpy(dtype=float)
-    height = min(30.0, 2.0 + 0.22 * len(layers))
+    height = min(30.0, max(3.5, 2.0 + 0.22 * len(layers)))
     fig, axes = _new_figure(max(7.0, 2.5 + 0.5 * len(configs)), height)
     ax = axes[0][0]
     finite = values[np.isfinite(values)]

@@ -72,6 +72,22 @@ class RecombResult:
     overflows: int   # element updates that left the recomb_acc_bits range
 
 
+def _policy(new: np.ndarray, lo: int, hi: int, acc_bits: int, policy: str, name: str,
+            where) -> tuple[np.ndarray, int]:
+    """Apply the overflow policy to freshly updated accumulators; `where(a, b)` names C's index."""
+    bad = (new > hi) | (new < lo)
+    if not np.any(bad):
+        return new, 0
+    if policy == "error":
+        a, b = (int(x) for x in np.argwhere(bad)[0])
+        r, c = where(a, b)
+        raise AccumulatorOverflow(
+            f"{name}: recombination accumulator overflow at C[{r},{c}]: value {int(new[a, b])} outside "
+            f"the {acc_bits}-bit range [{lo}, {hi}]; raise recomb_acc_bits or set overflow=wrap|saturate")
+    n = int(np.count_nonzero(bad))
+    return (wrap_to(new, acc_bits) if policy == "wrap" else np.clip(new, lo, hi)), n
+
+
 def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits: int,
                     policy: str, name: str = "gemm") -> RecombResult:
     """Fold the pass results into C with the plan (shifts in bits) in recomb_acc_bits."""
@@ -81,45 +97,44 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
     row_shift = np.asarray(plan.row_shift, dtype=np.int64)
     col_shift = np.asarray(plan.col_shift, dtype=np.int64)
     rl, cl = _levels(row_src), _levels(col_src)
+    row_groups = [np.flatnonzero(rl == lv) for lv in range(int(rl.max()) + 1)]
+    col_groups = [np.flatnonzero(cl == lv) for lv in range(int(cl.max()) + 1)]
     # cheap bound on every partial sum of the recombination
+    rsum = sum(1 << int(row_shift[g].max()) for g in row_groups)
+    csum = sum(1 << int(col_shift[g].max()) for g in col_groups)
     bound = 0
     for p in passes:
-        m = int(np.abs(p.acc).max()) if p.acc.size else 0
-        rsum = sum(1 << int(row_shift[rl == lv].max()) for lv in range(int(rl.max()) + 1))
-        csum = sum(1 << int(col_shift[cl == lv].max()) for lv in range(int(cl.max()) + 1))
+        m = max(int(p.acc.max()), -int(p.acc.min())) if p.acc.size else 0
         bound += (m << p.shift_bits) * rsum * csum
     big = bound >= _I64_SAFE or any(p.acc.dtype == object for p in passes)
     check = bound > hi
-    C = np.zeros((M, N), dtype=object if big else np.int64)
+    C = None
     overflows = 0
-    row_groups = [np.flatnonzero(rl == lv) for lv in range(int(rl.max()) + 1)]
-    col_groups = [np.flatnonzero(cl == lv) for lv in range(int(cl.max()) + 1)]
+    n_blocks = len(passes) * len(row_groups) * len(col_groups)
     for p in passes:
-        acc = p.acc.astype(object) if big else p.acc
+        acc = p.acc.astype(object) if big else p.acc.astype(np.int64, copy=False)
         for ri in row_groups:
             for cj in col_groups:
                 block = acc[_grid(ri, cj)]
                 shifts = p.shift_bits + row_shift[ri][:, None] + col_shift[cj][None, :]
                 if big:
-                    f = np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
-                    block = block * f
+                    block = block * np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
                 elif np.any(shifts):
                     block = block << shifts
                 ix = _grid(row_src[ri], col_src[cj])
-                new = C[ix] + block
+                if C is None:  # the first block lands on zeros
+                    if block.shape == (M, N) and isinstance(ix[0], slice) and isinstance(ix[1], slice):
+                        C = block.copy() if n_blocks > 1 and np.may_share_memory(block, acc) else block
+                        new = C
+                    else:
+                        C = np.zeros((M, N), dtype=object if big else np.int64)
+                        new = block
+                else:
+                    new = C[ix] + block
                 if check:
-                    bad = (new > hi) | (new < lo)
-                    if np.any(bad):
-                        overflows += int(np.count_nonzero(bad))
-                        if policy == "error":
-                            a, b = np.argwhere(bad)[0]
-                            raise AccumulatorOverflow(
-                                f"{name}: recombination accumulator overflow at C[{int(row_src[ri][a])},"
-                                f"{int(col_src[cj][b])}]: value {int(new[a, b])} outside the {acc_bits}-bit "
-                                f"range [{lo}, {hi}]; raise recomb_acc_bits or set overflow=wrap|saturate")
-                        if policy == "wrap":
-                            new = wrap_to(new, acc_bits)
-                        else:
-                            new = np.clip(new, lo, hi)
-                C[ix] = new
+                    new, n = _policy(new, lo, hi, acc_bits, policy, name,
+                                     lambda a, b: (int(row_src[ri][a]), int(col_src[cj][b])))
+                    overflows += n
+                if new is not C:
+                    C[ix] = new
     return RecombResult(C, overflows)

@@ -47,6 +47,7 @@ class GemmResult:
     recomb_busy_cycles: int
     recomb_ops: int
     folds: int
+    bands: int
     fill_cycles: int
     drain_cycles: int
     utilization: float
@@ -97,7 +98,7 @@ class GemmResult:
 
 
 _SUMMED = ("macs", "useful_macs", "cycles", "compute_cycles", "stall_cycles", "recomb_cycles",
-           "recomb_busy_cycles", "recomb_ops", "folds", "dram_read_bytes", "dram_write_bytes",
+           "recomb_busy_cycles", "recomb_ops", "folds", "bands", "dram_read_bytes", "dram_write_bytes",
            "dram_bytes", "sram_bytes", "sram_a_read_bytes", "sram_a_write_bytes", "sram_b_read_bytes",
            "sram_b_write_bytes", "sram_c_read_bytes", "sram_c_write_bytes", "pe_overflows",
            "recomb_overflows", "latency_us")

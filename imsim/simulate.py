@@ -15,8 +15,7 @@ from typing import Any, Iterable, Mapping as TMapping, Optional
 
 import numpy as np
 
-from imsim.array import compute_timing
-from imsim.execute import run_passes
+from imsim.execute import F32_EXACT as _F32_EXACT, exact_matmul, run_passes
 from imsim.memory import MemoryParams, PassShape, simulate_memory
 from imsim.quantize import quantize_rtn
 from imsim.recombine import recombine_exact
@@ -51,8 +50,9 @@ def prepare_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int
     return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy)
 
 
-def pass_shapes(hw, ug: UnpackedGemm, timing: str) -> tuple[list[PassShape], list]:
-    """The array passes of an unpacked GEMM and their compute timings."""
+def pass_shapes(hw, ug: UnpackedGemm) -> list[PassShape]:
+    """The array passes of an unpacked GEMM: one over all of K', or one per K scale class
+    (k_scale = scale_passes). Only the first pass holds base (non-recombined) outputs."""
     M, _, N = ug.shape
     Mp, Kp, Np = ug.low_shape
     k_shift = np.asarray(ug.plan.k_shift)
@@ -60,13 +60,8 @@ def pass_shapes(hw, ug: UnpackedGemm, timing: str) -> tuple[list[PassShape], lis
         ks = [int(np.count_nonzero(k_shift == t)) for t in ug.k_classes]
     else:
         ks = [Kp]
-    shapes, timings = [], []
-    for p, k in enumerate(ks):
-        ct = compute_timing(Mp, k, Np, hw.rows, hw.cols, hw.dataflow, timing)
-        timings.append(ct)
-        shapes.append(PassShape(M=Mp, K=k, N=Np, compute_cycles=ct.cycles, folds=ct.folds,
-                                base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0))
-    return shapes, timings
+    return [PassShape(M=Mp, K=k, N=Np, base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0)
+            for p, k in enumerate(ks)]
 
 
 def _nonzero_macs(ug: UnpackedGemm) -> int:
@@ -92,11 +87,36 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
     return energy_of_run(hw, act).to_dict(), area_of_design(hw).to_dict()
 
 
+def _plain(ug: UnpackedGemm, passes: list, operands: tuple) -> bool:
+    """True when the low-bit GEMM is the original one (identity plan, no K shifts, operands
+    equal) and its single pass had no accumulator overflow."""
+    A, B = operands
+    plan = ug.plan
+    return (len(passes) == 1 and passes[0].overflows == 0 and passes[0].shift_bits == 0
+            and ug.low_shape == ug.shape and not np.any(plan.k_shift)
+            and not np.any(plan.row_shift) and not np.any(plan.col_shift)
+            and np.array_equal(plan.row_src, np.arange(ug.shape[0]))
+            and np.array_equal(plan.col_src, np.arange(ug.shape[2]))
+            and np.array_equal(ug.A, A) and np.array_equal(ug.B, B))
+
+
+def _reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """The int64 reference A @ B: `imsim.unpack.reference_gemm`, or the same exact integers
+    from float32 BLAS when K max|A| max|B| < 2^24 proves every partial sum exact."""
+    A, B = np.asarray(A), np.asarray(B)
+    if A.dtype.kind in "iu" and B.dtype.kind in "iu" and A.ndim == B.ndim == 2 and A.size and B.size \
+            and A.shape[1] == B.shape[0]:
+        ma = max(int(A.max()), -int(A.min()))
+        mb = max(int(B.max()), -int(B.min()))
+        if A.shape[1] * ma * mb < _F32_EXACT:
+            return exact_matmul(A, B, A.shape[1] * ma * mb)[0]
+    return reference_gemm(A, B)
+
+
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
-    diff = C != ref
-    if not np.any(diff):
+    if np.array_equal(C, ref):
         return None
-    i, j = (int(x) for x in np.argwhere(diff)[0])
+    i, j = (int(x) for x in np.argwhere(C != ref)[0])
     return (i, j, int(ref[i, j]), int(C[i, j]))
 
 
@@ -113,15 +133,20 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     name = str(meta.get("name", "gemm"))
     M, K, N = ug.shape
     Mp, Kp, Np = ug.low_shape
-    shapes, timings = pass_shapes(hw, ug, timing)
-    mem = simulate_memory(MemoryParams.from_hw(hw), shapes)
+    shapes = pass_shapes(hw, ug)
+    mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
 
     exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
     if execute:
         passes = run_passes(ug, hw, name=name)
         rec = recombine_exact(passes, ug.plan, M, N, acc_bits=hw.recomb_acc_bits,
                               policy=hw.overflow, name=name)
-        ref = reference_gemm(*operands) if operands is not None else exact_product(ug)
+        if operands is not None and _plain(ug, passes, operands):
+            # nothing was unpacked and nothing overflowed: the array's accumulators hold the exact
+            # integer product of exactly these operands, i.e. the reference itself
+            ref = passes[0].acc
+        else:
+            ref = _reference(*operands) if operands is not None else exact_product(ug)
         mismatch = _first_mismatch(rec.C, ref)
         exact = mismatch is None
         pe_over = sum(p.overflows for p in passes)
@@ -138,10 +163,10 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         macs=ug.macs, useful_macs=ug.useful_macs, unpack_ratio=ug.unpack_ratio, passes=len(shapes),
         cycles=mem.cycles, compute_cycles=mem.compute_cycles, stall_cycles=mem.stall_cycles,
         recomb_cycles=mem.recomb_cycles, recomb_busy_cycles=mem.recomb_busy_cycles,
-        recomb_ops=mem.recomb_ops, folds=sum(t.folds for t in timings),
-        fill_cycles=sum(t.fill_cycles for t in timings), drain_cycles=sum(t.drain_cycles for t in timings),
+        recomb_ops=mem.recomb_ops, folds=mem.folds, fill_cycles=mem.fill_cycles,
+        drain_cycles=mem.drain_cycles, bands=sum(mem.bands),
         utilization=ug.useful_macs / (pes * mem.cycles) if mem.cycles else 0.0,
-        mapping_efficiency=float(np.mean([t.mapping_efficiency for t in timings])),
+        mapping_efficiency=mem.mapping_efficiency,
         latency_us=mem.cycles / hw.clock_mhz,
         dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
         dram_bytes=mem.dram_bytes, sram_bytes=mem.sram_bytes,

@@ -61,3 +61,15 @@ def test_user_errors(tmp_path, int_npz, capsys):
     assert "no such file" in _err(capsys, ["unpack", str(tmp_path / "nope.npz"), "--bits", "4"])
     assert "--quantize" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--quantize", "2"])
     assert "strategy" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--strategy", "diag"])
+
+
+def test_format_turns_floats_into_an_exact_integer_gemm(tmp_path, capsys):
+    p = tmp_path / "f.npz"
+    rng = np.random.default_rng(2)
+    np.savez(p, A=rng.normal(size=(8, 16)), B=rng.normal(size=(16, 4)))
+    assert main(["unpack", str(p), "--format", "e2m3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["a_bits"] == 5 and out["format"]["format_a"] == "e2m3"  # significand width Y + 2
+    assert out["exact"]
+    assert "--format" in _err(capsys, ["unpack", str(p), "--format", "e2m3", "--quantize", "1"])
+    assert "e9m9" in _err(capsys, ["unpack", str(p), "--format", "e9m9"])

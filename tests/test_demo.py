@@ -131,14 +131,14 @@ def test_demo_exits_1_when_a_result_is_not_exact(tmp_path, capsys, monkeypatch):
         return dataclasses.replace(res, exact=False) if hw.a_bits == 2 else res
 
     monkeypatch.setattr(imsim.simulate, "simulate_gemm", broken)
-    rc = main(["demo", "--trace", str(_tiny_trace(tmp_path)), "--out", str(tmp_path / "o")])
+    rc = main(["demo", "--trace", str(_tiny_trace(tmp_path)), "--out", str(tmp_path / "o"), "--workers", "1"])
     cap = capsys.readouterr()
     assert rc == 1
     assert "all exact: NO" in cap.out
     assert "not exact" in cap.err and "32x32_int2/row" in cap.err
 
 
-@pytest.mark.parametrize("argv", [["--max-gemms", "0"], ["--max-gemms", "x"], ["--trace", "/nonexistent.npz"]])
+@pytest.mark.parametrize("argv", [["--max-gemms", "0"], ["--max-gemms", "x"], ["--workers", "0"], ["--trace", "/nonexistent.npz"]])
 def test_demo_user_errors(tmp_path, capsys, argv):
     rc = main(["demo", "--out", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err
@@ -150,3 +150,20 @@ def test_demo_out_must_be_a_folder(tmp_path, capsys):
     f.write_text("x")
     assert main(["demo", "--out", str(f), "--max-gemms", "1"]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_yaml_reference_is_generated_from_the_code():
+    """docs/yaml-reference.md is the output of experiments/gen_yaml_reference.py (no drift)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen_yaml_reference", root / "experiments" / "gen_yaml_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.generate()
+    from imsim.hwconfig import FIELDS
+
+    assert all(f"| `{key}` |" in text for key in FIELDS)
+    assert (root / "docs" / "yaml-reference.md").read_text() == text, \
+        "docs/yaml-reference.md is stale: run python experiments/gen_yaml_reference.py"

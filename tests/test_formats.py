@@ -228,7 +228,7 @@ def _exact(q):
     return np.vectorize(lambda a, b: Fraction(int(a)) * Fraction(2) ** int(b), otypes=[object])(n, e - k)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(M=st.integers(1, 5), K=st.integers(1, 9), N=st.integers(1, 5),
        fa=st.sampled_from(GEMM_FORMATS), fb=st.sampled_from(GEMM_FORMATS),
        gran=st.sampled_from(["tensor", "outer", "inner", "block", "row", "column", ("row", "block"),

@@ -7,6 +7,8 @@ Skips (with the reason) when iverilog/vvp or cocotb are missing; .ci/run install
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -89,25 +91,28 @@ def test_verilog_testbench_passes_compare(size: int, width: int, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     folder = _exports_for(tmp_path, size, width)[0]
     manifest = json.loads((folder / "manifest.json").read_text())
-    vvp = compile_testbench(manifest["testbench"]["parameters"], tmp_path / "tb.vvp")
-    run = run_testbench(vvp, folder)
-    assert run.tiles == manifest["tile_loop"]["tiles"] == len(run.tile_cycles)
-    assert run.results.read_text().startswith("//")  # Icarus's $writememh header comment
-    code = main(["rtl", "compare", str(folder), str(run.results), "--cycles", str(run.total_cycles),
+    assert main(["rtl", "sim", str(folder), "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["tiles"] == manifest["tile_loop"]["tiles"] == len(run["tile_cycles"])
+    k_lens = [p["k_len"] for p in manifest["passes"] for _ in range(run["tiles"] // len(manifest["passes"]))]
+    assert run["tile_cycles"] == [tile_cycles(size, size, k) for k in k_lens]
+    results = Path(run["results"])
+    assert results.read_text().startswith("//")  # Icarus's $writememh header comment
+    code = main(["rtl", "compare", str(folder), str(results), "--cycles", str(run["cycles"]),
                  "--exact-cycles", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["exact"] and report["cycle_diff"] == 0
-    assert report["expected_cycles"] == manifest["cycles"]["expected_total"] == run.total_cycles
+    assert report["expected_cycles"] == manifest["cycles"]["expected_total"] == run["cycles"]
 
 
 def _broken_source(tmp: Path) -> Path:
     """The real array with A zero- instead of sign-extended in every PE."""
     text = ARRAY_SOURCE.read_text()
-    good = "wire signed [ACC_W-1:0] a_ext = a_in;"
+    good = "{{(ACC_W-A_W){a_in[A_W-1]}}, a_in}"
     assert text.count(good) == 1
     broken = tmp / "systolic_os_zero_extend.v"
-    broken.write_text(text.replace(good, "wire signed [ACC_W-1:0] a_ext = $unsigned(a_in);"))
+    broken.write_text(text.replace(good, "{{(ACC_W-A_W){1'b0}}, a_in}"))
     return broken
 
 
@@ -128,3 +133,32 @@ def test_broken_rtl_is_caught_with_first_mismatch(tmp_path: Path, capsys: pytest
     assert line in out
     assert f"{int(np.count_nonzero(got != want))} of {want.size} psum values differ" in out
     assert "difference +0" in out  # the timing is unaffected by the datapath bug
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="Verilator (optional) not on PATH")
+def test_verilator_lint_is_clean() -> None:
+    for params in ({"ROWS": 4, "COLS": 4, "A_W": 2, "B_W": 2, "ACC_W": 12},
+                   {"ROWS": 16, "COLS": 8, "A_W": 8, "B_W": 3, "ACC_W": 24}):
+        cmd = ["verilator", "--lint-only", "-Wall", "--top-module", "imsim_systolic_os",
+               *[f"-G{k}={v}" for k, v in params.items()], str(ARRAY_SOURCE)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_cocotb_check_fails_on_broken_rtl(tmp_path: Path) -> None:
+    """The cocotb test is not vacuous: the zero-extending variant fails it, naming the first mismatch."""
+    runner_mod = pytest.importorskip("cocotb_tools.runner", reason="RTL tests need cocotb 2.x (pip install cocotb==2.1.0)")
+    from cocotb_tools.check_results import get_results
+
+    folder = _export(tmp_path, _hw(4, 3), (5, 6, 4), "row", seed=9)
+    runner = runner_mod.get_runner("icarus")
+    runner.build(sources=[_broken_source(tmp_path)], hdl_toplevel="imsim_systolic_os",
+                 parameters={"ROWS": 4, "COLS": 4, "A_W": 3, "B_W": 3, "ACC_W": _hw(4, 3).acc_bits},
+                 build_dir=tmp_path / "sim_build", build_args=["-g2005"])
+    results_xml = (tmp_path / "results.xml").resolve()
+    with pytest.raises(SystemExit):  # cocotb's runner exits under pytest when a test fails
+        runner.test(test_module="imsim.rtl.cocotb_tb", hdl_toplevel="imsim_systolic_os",
+                    build_dir=tmp_path / "sim_build", test_dir=tmp_path, results_xml=str(results_xml),
+                    extra_env={"IMSIM_RTL_EXPORTS": str(folder)})
+    assert get_results(results_xml) == (1, 1)
+    assert "PE results differ, first at (pass, row, col)" in results_xml.read_text()

@@ -85,16 +85,27 @@ def test_pool_survives_a_dying_worker(tmp_path, monkeypatch):
 
 
 def test_dask_local_cluster_matches_pool(tmp_path):
+    """The real pipeline on a Dask LocalCluster (2 worker processes, loopback) = the local pool."""
     distributed = pytest.importorskip("distributed")
-    spec = _spec()
-    _, ref = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    spec = parse_spec({"base": {"rows": 8, "cols": 8},
+                       "axes": {"trace": {"synthetic": {"shapes": [[24, 40, 16], [16, 24, 32]], "seed": 4,
+                                                        "heavy_fraction": 0.03}},
+                                "rows": [4, 8], "dataflow": ["os", "ws", "is"], "a_bits": [3, 4],
+                                "strategy": ["row", "both"], "beta": 0.99}}, source="dask.yaml")
+    assert len(spec.points) == 24
+    _, ref = run_sweep(spec, tmp_path / "pool", workers=2, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp://",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
         report, tables = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address,
-                                   progress=False, evaluator=fake_evaluator)
-    assert report.backend.startswith("dask:tcp://127.0.0.1")
+                                   progress=False)
+        # a fake evaluator (this module is importable by the workers through pickling by value)
+        _, fake = run_sweep(spec, tmp_path / "dask-fake", scheduler=cluster.scheduler_address,
+                            progress=False, evaluator=fake_evaluator)
+    assert report.backend.startswith("dask:tcp://127.0.0.1") and report.points_computed == 24
     pd.testing.assert_frame_equal(ref.results, tables.results)
     pd.testing.assert_frame_equal(ref.totals, tables.totals)
+    _, fake_ref = run_sweep(spec, tmp_path / "inline-fake", workers=0, progress=False, evaluator=fake_evaluator)
+    pd.testing.assert_frame_equal(fake_ref.results, fake.results)
 
 
 def test_bad_scheduler_is_a_user_error(tmp_path):
@@ -104,3 +115,119 @@ def test_bad_scheduler_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot connect"):
         run_sweep(_spec(), tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False,
                   evaluator=fake_evaluator)
+
+
+# ------------------------------------------------------------------ the real pipeline, killed
+
+
+KILL_SPEC = """\
+name: killme
+base: {rows: 8, cols: 8}
+axes:
+  trace:
+    - {path: bundled, name: bundled-pv, phases: [fwd], kinds: [attn_pv, loss], limit: 5}
+  rows: [4, 8, 16]
+  cols: [4, 8, 16]
+  a_bits: [3, 4, 6]
+  w_bits: [3, 4, 6]
+  strategy: [row, col, both]
+  beta: [0.99, 0.999]
+  dataflow: [os, ws]
+zip:
+  - [rows, cols]
+  - [a_bits, w_bits]
+"""
+
+
+def _imsim(*args):
+    import sys
+
+    return [sys.executable, "-m", "imsim", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
+    import random
+    import signal
+    import subprocess
+    import time
+
+    spec_path = tmp_path / "kill.yaml"
+    spec_path.write_text(KILL_SPEC)
+    from imsim.sweep import load_spec
+
+    spec = load_spec(spec_path)
+    n = len(spec.points)
+    assert n >= 100
+    _, ref = run_sweep(spec, tmp_path / "ref", workers=2, progress=False)
+
+    out = tmp_path / "out"
+    parts = out / "parts"
+    rng = random.Random(6)
+    kills, progress = 0, []
+    for attempt in range(5):
+        proc = subprocess.Popen(_imsim("sweep", str(spec_path), "--out", str(out), "--workers", "2", "--no-progress"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        if attempt == 0:
+            time.sleep(rng.uniform(0.1, 1.0))  # anywhere, start-up included
+        else:  # after a random number of further commits, then a random delay
+            before = len(list(parts.glob("*.json")))
+            want = before + rng.randint(1, max(2, n // 10))
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline and len(list(parts.glob("*.json"))) < want:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.3))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)  # the sweep process only; its workers must follow
+            kills += 1
+        proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # clean up anything left in the session
+        except ProcessLookupError:
+            pass
+        progress.append(len(list(parts.glob("*.json"))) if parts.exists() else 0)
+    print("parts after each kill:", progress)
+    assert kills >= 4, f"the sweep finished too early to be killed: {progress}"
+    assert progress[-1] < n, f"every point was done before the last kill: {progress}"
+    assert len(set(progress[1:])) >= 3, f"kills did not interrupt a running sweep: {progress}"
+    assert progress == sorted(progress)
+    done = subprocess.run(_imsim("sweep", str(spec_path), "--out", str(out), "--workers", "2", "--json",
+                                 "--no-progress"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    report = json.loads(done.stdout)
+    assert report["points_already_done"] == progress[-1]
+    assert report["points_computed"] == n - progress[-1]
+    results = pd.read_parquet(out / "results.parquet")
+    totals = pd.read_parquet(out / "totals.parquet")
+    assert len(results) == 5 * n and not results.duplicated(["point_hash", "gemm_index"]).any()
+    pd.testing.assert_frame_equal(results, ref.results)
+    pd.testing.assert_frame_equal(totals, ref.totals)
+    assert (results["exact"] == True).all()  # noqa: E712
+    assert sorted(p.stem for p in parts.glob("*.json")) == sorted(p.hash for p in spec.points)
+    assert not list(parts.glob(".*.tmp"))
+
+
+def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
+    import imsim.unpack
+    from imsim.sweep import evaluate
+
+    calls = []
+    real = imsim.unpack.unpack_gemm
+
+    def counting(*args, **kwargs):
+        calls.append(args[2:4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imsim.unpack, "unpack_gemm", counting)
+    evaluate._prepared.clear()
+    spec = parse_spec({"base": {"rows": 4, "cols": 4},
+                       "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 2}},
+                                "rows": [4, 8, 16], "dataflow": ["os", "ws"], "a_bits": [3, 5],
+                                "beta": 0.99}}, source="share.yaml")
+    assert len(spec.points) == 12
+    _, tables = run_sweep(spec, tmp_path / "o", workers=0, progress=False)
+    assert len(tables.results) == 24 and tables.results["exact"].all()
+    # 2 work keys (a_bits 3, 5) x 2 GEMMs, not 12 points x 2 GEMMs
+    assert len(calls) == 4

@@ -5,6 +5,7 @@ Exit 1 if any result is not exact."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,20 +31,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"output folder for the plot and tables (default: ./{DEFAULT_OUT})")
     p.add_argument("--trace", default=None, metavar="PATH",
                    help="a trace (.npz file or folder) instead of the bundled one")
-    p.add_argument("--max-gemms", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--max-gemms", type=_positive_int_flag("--max-gemms"), default=None, metavar="N",
                    help="use only the first N GEMMs of the trace (quick look)")
+    p.add_argument("--workers", type=_positive_int_flag("--workers"), default=None, metavar="N",
+                   help="local worker processes over the GEMMs (default: CPU count, at most 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UserError(f"--max-gemms = {text!r}: must be a positive integer") from None
-    if value < 1:
-        raise UserError(f"--max-gemms = {value}: must be a positive integer")
-    return value
+def _positive_int_flag(flag: str):
+    """argparse `type=` for a positive integer with the standard one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise UserError(f"{flag} = {text!r}: must be a positive integer") from None
+        if value < 1:
+            raise UserError(f"{flag} = {value}: must be a positive integer")
+        return value
+
+    return parse
 
 
 def _progress(line: str) -> None:
@@ -60,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    result = run_demo(trace_path=args.trace, max_gemms=args.max_gemms, progress=_progress)
+    workers = args.workers if args.workers is not None else min(4, os.cpu_count() or 1)
+    result = run_demo(trace_path=args.trace, max_gemms=args.max_gemms, workers=workers, progress=_progress)
     plot = plot_demo(result, out / PLOT_NAME)
     totals_csv = out / TOTALS_NAME
     pd.DataFrame(list(result.rows)).to_csv(totals_csv, index=False)

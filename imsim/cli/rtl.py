@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from imsim.cli.common import bits_arg, print_json
-from imsim.errors import UserError, bad_value
+from imsim.errors import bad_value
 from imsim.unpack import STRATEGIES
 
 

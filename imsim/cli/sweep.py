@@ -56,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{spec.name}: {report.points_total} points ({report.points_computed} computed now, "
           f"{report.points_already_done} already done) in {report.seconds:.1f} s on {report.backend}")
-    cols = [c for c in ("point_index", "trace", "rows", "cols", "a_bits", "w_bits", "strategy", "cycles",
-                        "energy_pj", "area_um2", "unpack_ratio") if c in tables.totals.columns]
+    varied = [k for k, v in spec.normalized["axes"].items() if len(v) > 1]
+    if spec.normalized.get("equal_area"):
+        varied += ["rows", "cols"]
+    figures = ["cycles", "energy_pj", "area_um2", "unpack_ratio", "exact"]
+    cols = [c for c in dict.fromkeys(["point_index", *varied, *figures]) if c in tables.totals.columns]
     head = tables.totals[cols].head(10).to_dict("records")
     print(format_table(head, cols))
     if len(tables.totals) > 10:

@@ -22,12 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "product equals the int64 reference exactly.")
     p.add_argument("file", metavar="FILE.npz", help="file holding integer arrays A (M x K) and B (K x N) "
                                                     "(or floats, with --quantize)")
-    p.add_argument("--bits", type=bits_arg("--bits"), required=True, help="A-side operand width, 2..16")
+    p.add_argument("--bits", type=bits_arg("--bits"), default=None,
+                   help="A-side operand width, 2..16 (required unless --format gives it)")
     p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width (default: --bits)")
     p.add_argument("--strategy", choices=STRATEGY_CHOICES, default=None,
                    help="one strategy (default: report row, col, both and auto)")
     p.add_argument("--quantize", type=_beta_arg, default=None, metavar="BETA",
                    help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
+    p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
+                   help="quantize float A (and B) to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and "
+                        "align exponents into an exact integer GEMM; --bits defaults to the format's significand width")
+    p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -67,11 +72,26 @@ def run(args: argparse.Namespace) -> int:
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
             raise bad_value(args.file, name, f"shape {X.shape}", "must be a 2-D matrix")
-        if X.dtype.kind == "f" and args.quantize is None:
+        if X.dtype.kind == "f" and args.quantize is None and args.fmt is None:
             raise bad_value(args.file, name, f"dtype {X.dtype}",
-                            "floats need --quantize BETA (e.g. --quantize 1.0); or store integers")
+                            "floats need --quantize BETA (e.g. --quantize 1.0) or --format eXmY; or store integers")
         if X.dtype.kind not in "fiu":
             raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
+    if args.fmt is None and args.w_format is not None:
+        raise UserError("--w-format needs --format (the A-side format)")
+    if args.fmt is not None and args.quantize is not None:
+        raise UserError("--format and --quantize both choose how floats become integers; give one of them")
+    fmt_info = None
+    if args.fmt is not None:
+        from imsim.formats import parse_format, quantize_operands_exmy
+
+        fa, fb = parse_format(args.fmt), parse_format(args.w_format or args.fmt)
+        args.bits = args.bits or fa.significand_bits
+        args.w_bits = args.w_bits or (fb.significand_bits if args.w_format else args.bits)
+        A, B, info = quantize_operands_exmy(A.astype(np.float64), B.astype(np.float64), fa, fb)
+        fmt_info = info.to_dict()
+    if args.bits is None:
+        raise UserError("--bits is required (or --format, which implies it)")
     w_bits = args.w_bits or args.bits
     if args.quantize is not None:
         A = quantize_rtn(A, args.bits, beta=args.quantize, name="A").q if A.dtype.kind == "f" else A
@@ -88,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
     if args.json:
         print_json({"file": args.file, "a_bits": args.bits, "w_bits": w_bits, "quantize_beta": args.quantize,
-                    "strategies": rows, "exact": all(r["exact"] for r in rows)})
+                    "format": fmt_info, "strategies": rows, "exact": all(r["exact"] for r in rows)})
     else:
         M, K, N = rows[0]["M"], rows[0]["K"], rows[0]["N"]
         print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={args.bits}, w_bits={w_bits}, useful MACs {M * K * N}")

@@ -101,11 +101,9 @@ def _tokens(text: str, source: str) -> list[tuple[int, str]]:
 
 
 def _parse_number(token: str, source: str, line: int, what: str) -> int:
-    if token[:2] in ("0x", "0X"):
-        raise UserError(f"{source}:{line}: {what} {token!r} is not a hex number "
-                        f"($readmemh takes bare hex digits, no 0x prefix)")
     if any(c in _UNKNOWN for c in token):
-        raise UserError(f"{source}:{line}: {what} {token!r} has x/z (unknown) digits; "
+        hint = " (or a 0x prefix, which $readmemh does not take)" if token[:2] in ("0x", "0X") else ""
+        raise UserError(f"{source}:{line}: {what} {token!r} has x/z (unknown) digits{hint}; "
                         f"the RTL left it undriven or uninitialised")
     digits = token.replace("_", "")
     if not digits or not set(token) <= _HEX or token.startswith("_"):

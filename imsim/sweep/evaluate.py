@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -19,6 +20,7 @@ from imsim.sweep.spec import Point, TraceSpec
 PREPARED_CACHE_SIZE = 4  # work keys kept per worker process
 _prepared: "OrderedDict[tuple, list[tuple[dict[str, Any], Any, tuple[Any, Any]]]]" = OrderedDict()
 _traces: dict[str, Any] = {}
+_lock = threading.Lock()  # Dask workers may run several threads in one process
 
 
 def synthetic_parameters() -> tuple[str, ...]:
@@ -31,8 +33,9 @@ def synthetic_parameters() -> tuple[str, ...]:
 def load_trace(spec: TraceSpec) -> Any:
     """The trace of a TraceSpec (cached per process), with kinds/phases/limit applied."""
     key = json.dumps({**spec.identity(), "path": spec.path}, sort_keys=True)
-    if key in _traces:
-        return _traces[key]
+    with _lock:
+        if key in _traces:
+            return _traces[key]
     if spec.source == "bundled":
         from imsim.trace import bundled_trace_path, open_trace
 
@@ -57,7 +60,8 @@ def load_trace(spec: TraceSpec) -> Any:
         records = records[:spec.limit]
     if not records:
         raise UserError(f"trace {spec.label!r}: no GEMM records left after kinds/phases/limit selection")
-    _traces[key] = records
+    with _lock:
+        _traces[key] = records
     return records
 
 
@@ -71,9 +75,10 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
     from imsim.unpack import unpack_gemm
 
     key = point.group_key()
-    if key in _prepared:
-        _prepared.move_to_end(key)
-        return _prepared[key]
+    with _lock:
+        if key in _prepared:
+            _prepared.move_to_end(key)
+            return _prepared[key]
     out = []
     for rec in load_trace(point.trace):
         A, B = rec.A, rec.B
@@ -82,9 +87,10 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
         ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy)
         meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
         out.append((meta, ug, (qa, qb)))
-    _prepared[key] = out
-    while len(_prepared) > PREPARED_CACHE_SIZE:
-        _prepared.popitem(last=False)
+    with _lock:
+        _prepared[key] = out
+        while len(_prepared) > PREPARED_CACHE_SIZE:
+            _prepared.popitem(last=False)
     return out
 
 

@@ -178,8 +178,8 @@ def _check_reachable(address: str) -> None:
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc.strerror or exc})") from None
 
 
-def _run_dask(tasks: list[tuple[Point, ...]], address: str, evaluator: Evaluator, store: ResultStore,
-              by_hash: dict[str, Point], bar: Any) -> int:
+def _run_dask(points: Sequence[Point], address: str, evaluator: Evaluator, store: ResultStore,
+              by_hash: dict[str, Point], bar: Any) -> tuple[int, int]:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -191,13 +191,15 @@ def _run_dask(tasks: list[tuple[Point, ...]], address: str, evaluator: Evaluator
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
     n = 0
     try:
+        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+        tasks = make_tasks(points, max(1, threads))
         futures = [client.submit(evaluator, task, pure=False) for task in tasks]
         for fut in as_completed(futures):
             n += _commit(store, by_hash, fut.result(), bar)
             fut.release()
     finally:
         client.close()
-    return n
+    return n, len(tasks)
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
@@ -217,23 +219,30 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         done_before = len(spec.points) - len(pending)
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         backend = f"dask:{scheduler}" if scheduler else ("inline" if n_workers == 0 else f"pool:{n_workers}")
-        tasks = make_tasks(pending, n_workers if not scheduler else max(2, n_workers))
+        tasks = make_tasks(pending, n_workers)
         by_hash = {p.hash: p for p in spec.points}
         bar = _progress(spec, done_before, progress)
+        computed, n_tasks = 0, len(tasks)
         try:
             if not tasks:
                 computed = 0
             elif scheduler:
-                computed = _run_dask(tasks, scheduler, evaluator, store, by_hash, bar)
+                computed, n_tasks = _run_dask(pending, scheduler, evaluator, store, by_hash, bar)
             elif n_workers == 0 or len(tasks) == 1:
                 computed = _run_inline(tasks, evaluator, store, by_hash, bar)
             else:
                 computed = _run_pool(tasks, min(n_workers, len(tasks)), evaluator, store, by_hash, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            done = len(spec.points) - len(store.pending())
+            print(f"imsim: sweep interrupted with {done} of {len(spec.points)} points committed in {out_dir}; "
+                  "re-run the same command to resume", file=sys.stderr)
+            raise
         finally:
             bar.close()
         tables = store.consolidate()
     report = SweepReport(out_dir=str(out_dir), spec_name=spec.name, spec_hash=spec.hash,
                          points_total=len(spec.points), points_already_done=done_before,
-                         points_computed=computed, tasks=len(tasks), seconds=time.perf_counter() - start,
+                         points_computed=computed, tasks=n_tasks, seconds=time.perf_counter() - start,
                          backend=backend, tables=tables.paths, result_rows=len(tables.results))
     return report, tables

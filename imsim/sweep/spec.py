@@ -27,7 +27,7 @@ import yaml
 from imsim.errors import UserError, bad_value
 from imsim.sweep.expr import Expr, closest, parse_expr
 
-SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute")
+SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute", "equal_area")
 SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing")
 STRATEGIES = ("none", "row", "col", "both", "auto")
 TIMINGS = ("pipelined", "scalesim")
@@ -157,15 +157,21 @@ def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
     base = _load_base(data.get("base", "default"), source, base_dir)
     known_hw = hw_keys()
     axes = _parse_axes(data.get("axes", {}), source, base_dir, base, known_hw)
+    equal_area = None
+    if data.get("equal_area") is not None:
+        equal_area = _load_base(data["equal_area"], source, base_dir, field_name="equal_area")
+        clash = [k for k in ("rows", "cols") if k in axes]
+        if clash:
+            raise UserError(f"{source}: equal_area sizes the array itself: remove axes.{clash[0]}")
     groups = _parse_zip(data.get("zip", []), axes, source)
     filters = _parse_filters(data.get("filters", []), source, set(known_hw) | set(SWEEP_FIELDS) | {"hw_name"})
 
-    points, combinations = _expand(base, axes, groups, filters, execute, source)
+    points, combinations = _expand(base, axes, groups, filters, execute, source, equal_area)
     normalized = {
         "name": name, "description": data.get("description", ""), "base": base.to_dict(),
         "axes": {k: [_plain(v) for v in vals] for k, vals in axes.items()},
         "zip": [list(g) for g in groups], "filters": _filter_texts(filters),
-        "execute": execute,
+        "execute": execute, "equal_area": equal_area.to_dict() if equal_area is not None else None,
     }
     spec_hash = canonical_hash([p.hash for p in points])
     return SweepSpec(name=name, source=source, normalized=normalized, points=tuple(points),
@@ -198,7 +204,7 @@ def _resolve_config_path(text: str, base_dir: Path) -> Path | None:
     return None
 
 
-def _load_base(value: Any, source: str, base_dir: Path) -> Any:
+def _load_base(value: Any, source: str, base_dir: Path, field_name: str = "base") -> Any:
     """The base HwConfig: a config name/path, or a mapping of hw keys (optionally `config:`)."""
     from imsim.hwconfig import HwConfig, load_hw_config
 
@@ -207,21 +213,22 @@ def _load_base(value: Any, source: str, base_dir: Path) -> Any:
         if path is None and value == "default":
             return HwConfig.from_dict({}, source=f"{source}: base")
         if path is None:
-            raise bad_value(source, "base", value, "must name a hardware config (a YAML path, or a config in hw_configs/)")
+            raise bad_value(source, field_name, value,
+                            "must name a hardware config (a YAML path, or a config in hw_configs/)")
         return load_hw_config(path)
     if isinstance(value, dict):
         overrides = dict(value)
         start = overrides.pop("config", None)
         if start is not None:
-            base = _load_base(start, source, base_dir)
+            base = _load_base(start, source, base_dir, field_name)
         else:
-            base = HwConfig.from_dict({}, source=f"{source}: base")
+            base = HwConfig.from_dict({}, source=f"{source}: {field_name}")
         known = hw_keys()
         for key in overrides:
             if key not in known:
-                raise UserError(f"{source}: base: unknown hardware key {key!r}{closest(str(key), known)}")
-        return HwConfig.from_dict({**base.to_dict(), **overrides}, source=f"{source}: base")
-    raise bad_value(source, "base", value, "must be a hardware config name/path or a mapping of hardware keys")
+                raise UserError(f"{source}: {field_name}: unknown hardware key {key!r}{closest(str(key), known)}")
+        return HwConfig.from_dict({**base.to_dict(), **overrides}, source=f"{source}: {field_name}")
+    raise bad_value(source, field_name, value, "must be a hardware config name/path or a mapping of hardware keys")
 
 
 def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSpec:
@@ -430,8 +437,28 @@ def _passes(flt: _Filter, env: _Env) -> bool:
     return not (flt.min_area_um2 is not None and area < flt.min_area_um2)
 
 
+def equal_area_size(hw: Any, budget_um2: float) -> int:
+    """Largest n such that `hw` with an n x n array has area <= budget_um2 (0 if none fits)."""
+    from dataclasses import replace
+
+    from imsim.area import MAX_ARRAY_DIM, area_of_design
+
+    def fits(n: int) -> bool:
+        return area_of_design(replace(hw, rows=n, cols=n)).area_um2 <= budget_um2 * (1 + 1e-12)
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, MAX_ARRAY_DIM
+    if fits(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
 def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]], filters: list[_Filter],
-            execute: bool, source: str) -> tuple[list[Point], int]:
+            execute: bool, source: str, equal_area: Any = None) -> tuple[list[Point], int]:
     # dimensions in the order the axes are written; a zip group sits at its first member
     grouped = {key: g for g in groups for key in g}
     dims: list[tuple[str, ...]] = []
@@ -445,6 +472,11 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
     from imsim.hwconfig import HwConfig
 
     base_dict = base.to_dict()
+    budget = 0.0
+    if equal_area is not None:
+        from imsim.area import area_of_design
+
+        budget = area_of_design(equal_area).area_um2
     base_fields = {("hw_name" if k == "name" else k): v for k, v in base.to_dict().items()}
     points: list[Point] = []
     seen: dict[str, int] = {}
@@ -458,8 +490,10 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
         hw_over = {k: v for k, v in values.items() if k not in SWEEP_FIELDS}
         fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS}}
         fields["trace"] = values["trace"].label
+        early = [f for f in filters if not f.needs_hw and equal_area is None]
+        late = [f for f in filters if f not in early]
         env = _Env(fields, None)
-        if not all(_passes(f, env) for f in filters if not f.needs_hw):
+        if not all(_passes(f, env) for f in early):
             continue
         if hw_over:
             shown = ", ".join(f"{k}={v!r}" for k, v in hw_over.items())
@@ -469,8 +503,15 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
                 raise UserError(f"{exc}; add a filter to skip such points") from None
         else:
             hw = base
+        if equal_area is not None:
+            n = equal_area_size(hw, budget)
+            if n == 0:
+                raise UserError(f"{source}: equal_area: even a 1x1 array of {hw.a_bits}x{hw.w_bits}-bit PEs with this "
+                                f"point's buffers exceeds the reference area {budget:.4g} um^2")
+            hw = HwConfig.from_dict({**hw.to_dict(), "rows": n, "cols": n}, source=f"{source}: equal_area")
+            fields.update(rows=n, cols=n)
         env = _Env(fields, hw)
-        if not all(_passes(f, env) for f in filters if f.needs_hw):
+        if not all(_passes(f, env) for f in late):
             continue
         ident = {"hw": hw.to_dict(), "trace": values["trace"].identity(), "strategy": values["strategy"],
                  "beta": values["beta"], "granularity": values["granularity"], "timing": values["timing"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,9 @@ class ResultStore:
                     f"--out {self.dir}: holds results of a different sweep spec "
                     f"({manifest.get('spec_name')!r}, spec hash {manifest.get('spec_hash')}, this spec "
                     f"{self.spec.hash}); use another --out folder or delete it")
+            if manifest.get("imsim_version") != __version__:
+                print(f"imsim: warning: --out {self.dir} was started by imsim {manifest.get('imsim_version')}, "
+                      f"this is {__version__}; points computed by both will be mixed", file=sys.stderr)
         elif self.dir.exists() and any(self.dir.iterdir()):
             raise UserError(f"--out {self.dir}: folder is not empty and holds no sweep {MANIFEST}; "
                             "use an empty or new folder")

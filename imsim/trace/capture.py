@@ -174,7 +174,7 @@ class _Recorder:
         none, e.g. under no_grad, are dropped)."""
         for out, call in self.pending:
             if out.grad_fn is not None:
-                out.grad_fn.metadata["imsim_call"] = call
+                out.grad_fn.metadata["imsim_call"] = (id(self), call)
         self.pending = []
 
     def _unique(self, phase: str, name: str) -> str:
@@ -226,7 +226,8 @@ class _Recorder:
         self._emit(A, B, name, kind, "fwd", meta)
 
     def _backward(self, node, A, B, meta: dict) -> None:
-        call = node.metadata.get("imsim_call") if hasattr(node, "metadata") else None
+        tag = node.metadata.get("imsim_call") if hasattr(node, "metadata") else None
+        call = tag[1] if isinstance(tag, tuple) and tag[0] == id(self) else None  # tagged by this capture
         meta["node"] = node.name()
         if call is None:
             self._emit(A, B, self._unique("bwd", "backward.matmul"), "matmul_grad", "bwd", meta)
@@ -286,8 +287,7 @@ def capture_gemms(model, step: Callable[[], Any], *, model_name: str = "model", 
     under capture too; then `optimizer.step()` runs if given (one optimisation step).
     Returns an in-memory Trace, records in execution order (index = position).
     """
-    torch = _torch()
-    rec = _Recorder(model, model_name)
+    rec = _Recorder(model, model_name)  # raises UserError without torch
     handles = rec.hooks(model)
     try:
         with _mode_class()(rec):
@@ -300,8 +300,6 @@ def capture_gemms(model, step: Callable[[], Any], *, model_name: str = "model", 
             h.remove()
     if backward and optimizer is not None:
         optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    del torch
     return Trace(tuple(rec.records), None)
 
 

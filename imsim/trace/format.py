@@ -4,7 +4,9 @@ A trace is one `.npz` file or a folder of them (read in sorted file-name order).
 holds the arrays of its records plus one header entry `__imsim_trace__`: a 0-d string array
 with JSON ``{"format": "imsim-trace", "version": 1, "records": [...]}``. Every header record
 gives name, kind, phase (`fwd`/`bwd`), model, index (position in the original capture),
-meta (free JSON), shape (M, K, N) and, for A and B, the array key and `scale_log2`.
+meta (free JSON), shape (M, K, N) and, for A and B, the array key, `scale_log2` and `transpose`. The writer stores a
+tensor once per file: an operand equal to an earlier one (or to its transpose, e.g. a weight W^T
+in forward and W in grad_input) refers to the same key (with `transpose: true`).
 
 Float operands are stored as float16 scaled per tensor by a power of two (so the largest
 |x| lands in [2^14, 2^15)): gradients are tiny and plain float16 would flush many of them to
@@ -17,8 +19,11 @@ sits in memory whole. Malformed files raise `UserError` naming the file and what
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
+import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -65,6 +70,21 @@ class _Member:
     key: str
     scale_log2: int | None
     shape: tuple[int, int]
+    transpose: bool = False
+
+
+@functools.lru_cache(maxsize=8)
+def _npz(path: str, mtime_ns: int, size: int, pid: int) -> np.lib.npyio.NpzFile:
+    """An open NpzFile, cached: reading a zip's directory costs O(members), so reopening it
+    for every array would make a many-record file quadratic. Keyed by mtime and size (a
+    rewritten file is reopened) and process id (forked workers never share a file offset).
+    Only the directory is held; arrays are read on access."""
+    return np.load(path, allow_pickle=False)
+
+
+def _read_member(path: Path, key: str) -> np.ndarray:
+    st = path.stat()
+    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())[key]
 
 
 @dataclass(frozen=True)
@@ -78,12 +98,14 @@ class NpzArrays:
     def load(self, which: str) -> np.ndarray:
         member = self.a if which == "A" else self.b
         try:
-            with np.load(self.path, allow_pickle=False) as npz:
-                arr = npz[member.key]
+            arr = _read_member(self.path, member.key)
         except _READ_ERRORS as exc:
             raise UserError(f"{self.path}: array '{member.key}' is corrupt or truncated ({_why(exc)})") from None
-        if arr.shape != member.shape:
-            raise UserError(f"{self.path}: array '{member.key}' has shape {arr.shape}, header says {member.shape}")
+        want = member.shape[::-1] if member.transpose else member.shape
+        if arr.shape != want:
+            raise UserError(f"{self.path}: array '{member.key}' has shape {arr.shape}, header says {want}")
+        if member.transpose:
+            arr = np.ascontiguousarray(arr.T)
         if member.scale_log2 is not None:
             arr = np.ldexp(arr.astype(np.float32), member.scale_log2).astype(np.float32)
         arr.setflags(write=False)
@@ -206,6 +228,13 @@ def _encode(arr: np.ndarray, float_dtype: str) -> tuple[np.ndarray, int | None]:
     return np.ldexp(arr, -exp).astype(np.float16), int(exp)
 
 
+def _digest(arr: np.ndarray, exp: int | None) -> bytes:
+    """Content hash of an array as stored (dtype, shape, scale, C-order bytes)."""
+    h = hashlib.blake2b(f"{arr.dtype.str}{arr.shape}{exp}".encode(), digest_size=20)
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.digest()
+
+
 class TraceWriter:
     """Streams records into a trace: one `.npz` file, or a folder of `part-NNNNN.npz` files.
 
@@ -224,6 +253,7 @@ class TraceWriter:
         self.single = self.path.suffix == ".npz"
         self._zip: zipfile.ZipFile | None = None
         self._headers: list[dict[str, Any]] = []
+        self._stored: dict[bytes, tuple[str, bool]] = {}  # digest -> (key, transposed) in this file
         self._bytes = 0
         self._part = 0
         self._count = 0
@@ -254,10 +284,17 @@ class TraceWriter:
             if arr.ndim != 2:
                 raise UserError(f"{record.name}: operand {which} must be 2-D, got shape {arr.shape}")
             stored, exp = _encode(arr, self.float_dtype)
-            key = f"r{n}_{which}"
-            self._put(zf, key, stored)
-            self._bytes += stored.nbytes
-            head[which] = {"key": key, "scale_log2": exp, "dtype": str(stored.dtype)}
+            seen = self._stored.get(_digest(stored, exp))
+            if seen is not None:  # same tensor (or its transpose) already in this file
+                key, transpose = seen
+            else:
+                key, transpose = f"r{n}_{which}", False
+                self._put(zf, key, stored)
+                self._bytes += stored.nbytes
+                self._stored[_digest(stored, exp)] = (key, False)
+                if stored.shape[0] != stored.shape[1] or not np.array_equal(stored, stored.T):
+                    self._stored[_digest(stored.T, exp)] = (key, True)
+            head[which] = {"key": key, "scale_log2": exp, "dtype": str(stored.dtype), "transpose": transpose}
         self._headers.append(head)
         self._count += 1
         if not self.single and self._bytes >= self.max_file_bytes:
@@ -269,7 +306,7 @@ class TraceWriter:
         header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "records": self._headers}
         self._put(self._zip, HEADER_KEY, np.array(json.dumps(header)))
         self._zip.close()
-        self._zip, self._headers, self._bytes = None, [], 0
+        self._zip, self._headers, self._bytes, self._stored = None, [], 0, {}
         self._part += 1
 
     def close(self) -> Path:
@@ -336,7 +373,10 @@ def _check_record(path: Path, i: int, rec: Any, files: set[str]) -> GemmRecord:
         exp = ent.get("scale_log2")
         if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool)):
             raise _bad(path, f"record {i} ({name}): {which}.scale_log2 = {exp!r}: must be an integer or null")
-        members.append(_Member(ent["key"], exp, mshape))
+        transpose = ent.get("transpose", False)
+        if not isinstance(transpose, bool):
+            raise _bad(path, f"record {i} ({name}): {which}.transpose = {transpose!r}: must be true or false")
+        members.append(_Member(ent["key"], exp, mshape, transpose))
     meta = rec["meta"] if isinstance(rec["meta"], dict) else {}
     return GemmRecord(name=str(name), kind=str(rec["kind"]), phase=rec["phase"], model=str(rec["model"]),
                       index=int(rec["index"]), meta=MappingProxyType(meta), shape=(M, K, N),
@@ -346,11 +386,20 @@ def _check_record(path: Path, i: int, rec: Any, files: set[str]) -> GemmRecord:
 def read_header(path: Path) -> list[GemmRecord]:
     """The records of one .npz trace file (metadata and lazy array sources)."""
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise _bad(path, f"cannot read ({exc.strerror})") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise _bad(path, "is a single .npy array, not an imsim trace (.npz)")
+    if not magic.startswith(b"PK"):
+        raise _bad(path, f"not a readable .npz file: corrupt, or not a zip archive at all (starts with {magic!r})")
+    try:
         npz = np.load(path, allow_pickle=False)
     except _READ_ERRORS as exc:
         raise _bad(path, f"not a readable .npz file: corrupt or truncated ({_why(exc)})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise _bad(path, "is a single .npy array, not an imsim trace (.npz)")
+        raise _bad(path, "not an imsim trace (.npz)")
     with npz:
         files = set(npz.files)
         if HEADER_KEY not in files:

@@ -186,7 +186,6 @@ def build_model(cfg: BertConfig):
 def load_minilm(path: Path | None = None):
     """(model, tokenizer) from the packaged files; the model is in float32, eval mode."""
     set_offline()
-    import torch  # noqa: PLC0415,F401
     from safetensors.torch import load_file  # noqa: PLC0415
     from tokenizers import Tokenizer  # noqa: PLC0415
 

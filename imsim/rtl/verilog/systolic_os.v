@@ -16,10 +16,14 @@
 //     c_row holds row out_row of P (column j at bits [j*ACC_W +: ACC_W]).
 //   * Counting the cycle of the first feed as cycle 0, the last result row is valid in
 //     cycle 2*ROWS + COLS + K - 3, so a tile takes 2*ROWS + COLS + K - 2 cycles from
-//     "first operand in" to "last result out" inclusive (SCALE-Sim's OS formula).
+//     "first operand in" to "last result out" inclusive: fill ROWS + COLS - 2, K, drain
+//     ROWS (imsim.array.compute_timing(ROWS, K, COLS, ROWS, COLS, "os", "pipelined") for
+//     one fold; see imsim/rtl/cycles.py).
 //   * ready is high when the array is idle; a new tile may start in that cycle. The
 //     drain shifts zeros in at the top, so the accumulators are clear for the next tile.
+//   * ACC_W must exceed A_W and B_W (a product needs A_W + B_W - 1 bits).
 `timescale 1ns/1ps
+/* verilator lint_off DECLFILENAME */
 
 module imsim_os_pe #(
     parameter A_W   = 8,
@@ -36,8 +40,9 @@ module imsim_os_pe #(
     output reg  signed [B_W-1:0]   b_out,
     output reg  signed [ACC_W-1:0] acc
 );
-    wire signed [ACC_W-1:0] a_ext = a_in;  // SIGN-EXTEND A
-    wire signed [ACC_W-1:0] b_ext = b_in;  // SIGN-EXTEND B
+    // sign extension to the accumulator width (ACC_W > A_W and ACC_W > B_W)
+    wire signed [ACC_W-1:0] a_ext = {{(ACC_W-A_W){a_in[A_W-1]}}, a_in};
+    wire signed [ACC_W-1:0] b_ext = {{(ACC_W-B_W){b_in[B_W-1]}}, b_in};
 
     always @(posedge clk) begin
         if (rst) begin
@@ -116,15 +121,17 @@ module imsim_systolic_os #(
     end
 
     // ---- skew lines: row i of A delayed by i cycles, column j of B by j cycles -----
-    wire [ROWS*A_W-1:0] a_edge;
-    wire [COLS*B_W-1:0] b_edge;
+    // (nets are arrays of elements, not wide flattened buses: Icarus re-evaluates every
+    //  reader of a vector when any bit of it changes)
+    wire [A_W-1:0] a_edge [0:ROWS-1];
+    wire [B_W-1:0] b_edge [0:COLS-1];
 
     genvar i, j;
     generate
         for (i = 0; i < ROWS; i = i + 1) begin : a_skew
             wire [A_W-1:0] x = feeding ? a_col[i*A_W +: A_W] : {A_W{1'b0}};
             if (i == 0) begin : direct
-                assign a_edge[i*A_W +: A_W] = x;
+                assign a_edge[i] = x;
             end else begin : delayed
                 reg [A_W-1:0] d [0:i-1];
                 integer s;
@@ -136,13 +143,13 @@ module imsim_systolic_os #(
                         for (s = 1; s < i; s = s + 1) d[s] <= d[s-1];
                     end
                 end
-                assign a_edge[i*A_W +: A_W] = d[i-1];
+                assign a_edge[i] = d[i-1];
             end
         end
         for (j = 0; j < COLS; j = j + 1) begin : b_skew
             wire [B_W-1:0] x = feeding ? b_row[j*B_W +: B_W] : {B_W{1'b0}};
             if (j == 0) begin : direct
-                assign b_edge[j*B_W +: B_W] = x;
+                assign b_edge[j] = x;
             end else begin : delayed
                 reg [B_W-1:0] d [0:j-1];
                 integer s;
@@ -154,45 +161,47 @@ module imsim_systolic_os #(
                         for (s = 1; s < j; s = s + 1) d[s] <= d[s-1];
                     end
                 end
-                assign b_edge[j*B_W +: B_W] = d[j-1];
+                assign b_edge[j] = d[j-1];
             end
         end
     endgenerate
 
     // ---- PE grid ----------------------------------------------------------------
-    // a_h[i][j]: A value entering PE (i, j) from the left; b_v[i][j]: B value from above;
-    // acc_v[i][j]: accumulator of PE (i, j). Flattened as (i*(COLS+1) + j) / (i*COLS + j).
-    wire [ROWS*(COLS+1)*A_W-1:0] a_h;
-    wire [(ROWS+1)*COLS*B_W-1:0] b_v;
-    wire [ROWS*COLS*ACC_W-1:0]   acc_v;
+    // a_h[i*(COLS+1) + j]: A value entering PE (i, j) from the left (j = COLS: leaves the row);
+    // b_v[i*COLS + j]: B value entering PE (i, j) from above (i = ROWS: leaves the column);
+    // acc_v[i*COLS + j]: accumulator of PE (i, j).
+    wire [A_W-1:0]   a_h   [0:ROWS*(COLS+1)-1];
+    wire [B_W-1:0]   b_v   [0:(ROWS+1)*COLS-1];
+    wire [ACC_W-1:0] acc_v [0:ROWS*COLS-1];
 
     generate
         for (i = 0; i < ROWS; i = i + 1) begin : row
-            assign a_h[(i*(COLS+1))*A_W +: A_W] = a_edge[i*A_W +: A_W];
+            assign a_h[i*(COLS+1)] = a_edge[i];
             for (j = 0; j < COLS; j = j + 1) begin : col
                 if (i == 0) begin : top
-                    assign b_v[j*B_W +: B_W] = b_edge[j*B_W +: B_W];
+                    assign b_v[j] = b_edge[j];
                 end
                 wire [ACC_W-1:0] acc_above;
                 if (i == 0) begin : zero_in
                     assign acc_above = {ACC_W{1'b0}};
                 end else begin : from_above
-                    assign acc_above = acc_v[((i-1)*COLS + j)*ACC_W +: ACC_W];
+                    assign acc_above = acc_v[(i-1)*COLS + j];
                 end
                 imsim_os_pe #(.A_W(A_W), .B_W(B_W), .ACC_W(ACC_W)) pe (
                     .clk   (clk),
                     .rst   (rst),
                     .drain (drain),
-                    .a_in  (a_h[(i*(COLS+1) + j)*A_W +: A_W]),
-                    .b_in  (b_v[(i*COLS + j)*B_W +: B_W]),
+                    .a_in  (a_h[i*(COLS+1) + j]),
+                    .b_in  (b_v[i*COLS + j]),
                     .acc_in(acc_above),
-                    .a_out (a_h[(i*(COLS+1) + j + 1)*A_W +: A_W]),
-                    .b_out (b_v[((i+1)*COLS + j)*B_W +: B_W]),
-                    .acc   (acc_v[(i*COLS + j)*ACC_W +: ACC_W])
+                    .a_out (a_h[i*(COLS+1) + j + 1]),
+                    .b_out (b_v[(i+1)*COLS + j]),
+                    .acc   (acc_v[i*COLS + j])
                 );
             end
         end
+        for (j = 0; j < COLS; j = j + 1) begin : out
+            assign c_row[j*ACC_W +: ACC_W] = acc_v[(ROWS-1)*COLS + j];
+        end
     endgenerate
-
-    assign c_row = acc_v[(ROWS-1)*COLS*ACC_W +: COLS*ACC_W];
 endmodule

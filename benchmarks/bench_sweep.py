@@ -1,0 +1,67 @@
+"""Sweep throughput: points per second of the local pool (1 and 2 workers) and of a Dask
+LocalCluster (2 worker processes on loopback), with ratios against the 1-worker pool.
+
+    python benchmarks/bench_sweep.py [SPEC.yaml] [--repeat N]
+
+Default spec: experiments/smoke.yaml. Every run starts from an empty output folder, so all
+points are computed; the Dask cluster is started before its timed run (its start-up is
+reported separately). Also reports the in-process run (workers=0) for reference.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_run(spec, workers=None, scheduler=None) -> float:
+    from imsim.sweep import run_sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run_sweep(spec, Path(tmp) / "out", workers=workers, scheduler=scheduler, progress=False)
+        return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec", nargs="?", default=str(ROOT / "experiments" / "smoke.yaml"))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per backend (best time kept)")
+    args = parser.parse_args()
+
+    from imsim.sweep import load_spec
+
+    spec = load_spec(args.spec)
+    n = len(spec.points)
+    print(f"spec {spec.name}: {n} points")
+    results: dict[str, float] = {}
+    for label, workers in (("inline (workers=0)", 0), ("pool, 1 worker", 1), ("pool, 2 workers", 2)):
+        results[label] = min(timed_run(spec, workers=workers) for _ in range(args.repeat))
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        print("dask[distributed] not installed: Dask run skipped", file=sys.stderr)
+    else:
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster:
+            startup = time.perf_counter() - t0
+            print(f"Dask LocalCluster start-up: {startup:.2f} s (not counted)")
+            results["dask LocalCluster, 2 workers"] = min(
+                timed_run(spec, scheduler=cluster.scheduler_address) for _ in range(args.repeat))
+    base = results["pool, 1 worker"]
+    print(f"{'backend':32s} {'seconds':>8s} {'points/s':>9s} {'vs pool-1':>9s}")
+    for label, secs in results.items():
+        print(f"{label:32s} {secs:8.2f} {n / secs:9.1f} {base / secs:9.2f}x")
+    if "dask LocalCluster, 2 workers" in results:
+        ratio = results["pool, 2 workers"] / results["dask LocalCluster, 2 workers"]
+        print(f"dask (2 workers) / pool (2 workers) throughput ratio: {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""`imsim trace`: inspect traces.
+
+  imsim trace stats [PATH] [--bits B] [--beta 0.99] [--per-gemm] [--json]
+  imsim trace list  [PATH] [--json]
+
+PATH is a trace `.npz` file or folder; default: the bundled MiniLM trace.
+"""
+from __future__ import annotations
+
+import argparse
+
+from imsim.cli.common import bits_arg, format_table, print_json
+from imsim.errors import bad_value
+from imsim.trace import bundled_trace_path, open_trace
+from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
+
+_STRATEGIES = ("row", "col", "both", "auto")
+
+
+def _beta(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise bad_value("command line", "--beta", text, "must be a number in (0, 1]") from None
+    if not 0.0 < value <= 1.0:
+        raise bad_value("command line", "--beta", value, "must be a number in (0, 1]")
+    return value
+
+
+def _strategies(text: str) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in items if s not in _STRATEGIES]
+    if bad or not items:
+        raise bad_value("command line", "--strategies", text, f"must be a comma list of {', '.join(_STRATEGIES)}")
+    return items
+
+
+def _path(args: argparse.Namespace):
+    return args.path if args.path is not None else bundled_trace_path()
+
+
+def _stats(args: argparse.Namespace) -> int:
+    trace = open_trace(_path(args))
+    a_bits = args.a_bits or args.bits
+    w_bits = args.w_bits or args.bits
+    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategies)
+    if args.json:
+        print_json({"path": str(trace.path), **stats.to_dict()})
+        return 0
+    cols = ["name", "gemms", "macs", "a_out_of_range_fraction", "a_rows_fraction", "a_cols_fraction",
+            "b_out_of_range_fraction", "b_rows_fraction", "b_cols_fraction"]
+    cols += [f"unpack_ratio_{s}" for s in args.strategies]
+    print(f"trace {trace.path}: {len(trace)} GEMMs, a_bits={a_bits} w_bits={w_bits} beta={args.beta} "
+          f"(RTN per tensor; fractions = entries / rows / columns outside the range)")
+    if args.per_gemm:
+        gcols = ["name", "kind", "phase", "M", "K", "N"] + cols[3:]
+        print(format_table([g.to_dict() for g in stats.gemms], gcols))
+        print()
+    print(format_table([k.to_dict() for k in stats.kinds] + [stats.total.to_dict()], cols))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    trace = open_trace(_path(args))
+    rows = [{"index": r.index, "name": r.name, "kind": r.kind, "phase": r.phase, "model": r.model,
+             "M": r.shape[0], "K": r.shape[1], "N": r.shape[2], "macs": r.macs} for r in trace]
+    if args.json:
+        print_json({"path": str(trace.path), "gemms": len(rows), "macs": trace.macs, "records": rows})
+    else:
+        print(format_table(rows))
+        print(f"{len(rows)} GEMMs, {trace.macs} MACs")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("trace", help="inspect GEMM traces (stats, list)",
+                                   description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    stats = sub.add_parser("stats", help="heavy-hitter statistics and unpack ratios per GEMM and per kind")
+    stats.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
+    stats.add_argument("--bits", type=bits_arg("--bits"), default=8, help="operand width for A and B (default 8)")
+    stats.add_argument("--a-bits", type=bits_arg("--a-bits"), default=None, help="A width (overrides --bits)")
+    stats.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B width (overrides --bits)")
+    stats.add_argument("--beta", type=_beta, default=0.99, help="RTN quantile of |x| mapped to the range top")
+    stats.add_argument("--strategies", type=_strategies, default=DEFAULT_STRATEGIES,
+                       help="comma list of unpack strategies (default row,col,both)")
+    stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(func=_stats)
+
+    lst = sub.add_parser("list", help="list the GEMMs of a trace (metadata only)")
+    lst.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
+    lst.add_argument("--json", action="store_true", help="print one JSON object")
+    lst.set_defaults(func=_list)

@@ -1,0 +1,90 @@
+"""`imsim run`: output formats and one-line user errors (exit 2)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imsim.cli import main
+
+HW = str(Path(__file__).resolve().parents[1] / "hw_configs" / "default.yaml")
+
+
+def _run(capsys, *argv):
+    code = main(["run", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_table_output(capsys):
+    code, out, err = _run(capsys, "--hw", HW, "--gemm", "40,48,24", "--set", "rows=8", "--set", "cols=8")
+    assert code == 0, err
+    assert "gemm_40x48x24" in out and "TOTAL" in out and "stall_cycles" in out
+
+
+def test_json_is_one_object(capsys):
+    code, out, err = _run(capsys, "--hw", HW, "--gemm", "40,48,24", "--bits", "4", "--set", "dataflow=is",
+                          "--seed", "3", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) == {"hw", "gemms", "total"}
+    g = doc["gemms"][0]
+    assert doc["hw"]["a_bits"] == 4 and doc["hw"]["w_bits"] == 4 and doc["hw"]["dataflow"] == "is"
+    assert g["exact"] is True and g["M"] == 40 and g["unpack_ratio"] >= 1.0
+    assert doc["total"]["cycles"] == g["cycles"]
+
+
+def test_seeded_operands_are_reproducible(capsys):
+    a = _run(capsys, "--hw", HW, "--gemm", "20,20,20", "--seed", "5", "--json")[1]
+    b = _run(capsys, "--hw", HW, "--gemm", "20,20,20", "--seed", "5", "--json")[1]
+    assert json.loads(a)["gemms"][0]["macs"] == json.loads(b)["gemms"][0]["macs"]
+
+
+def test_heavy_zero_runs_with_strategy_none(capsys):
+    code, out, err = _run(capsys, "--hw", HW, "--gemm", "33,20,17", "--heavy", "0", "--strategy", "none", "--json")
+    assert code == 0, err
+    g = json.loads(out)["gemms"][0]
+    assert g["unpack_ratio"] == 1.0 and g["exact"] is True
+
+
+def test_no_exact_skips_execution(capsys):
+    code, out, _ = _run(capsys, "--hw", HW, "--gemm", "16,16,16", "--no-exact", "--json")
+    assert code == 0 and json.loads(out)["gemms"][0]["exact"] is None
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--gemm", "64,64,64", "--strategy", "none"], "--strategy row, col, both or auto"),
+    (["--gemm", "64,64"], "--gemm"),
+    (["--gemm", "8,8,8", "--set", "rowz=3"], "rowz"),
+    (["--gemm", "8,8,8", "--set", "rows=0"], "rows"),
+    (["--gemm", "8,8,8", "--bits", "17"], "--bits"),
+    (["--gemm", "8,8,8", "--heavy", "2"], "--heavy"),
+    (["--gemm", "8,8,8", "--beta", "0"], "--beta"),
+    (["--gemm", "8,8,8", "--set", "acc_bits=16", "--bits", "8"], "acc_bits"),
+    (["--gemm", "8,256,8", "--heavy", "0", "--set", "acc_bits=15"], "overflow"),
+    (["--gemm", "8,8,8", "--timing", "fast"], "timing"),
+])
+def test_user_errors_exit_2_with_one_line(capsys, argv, needle):
+    code, out, err = _run(capsys, "--hw", HW, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("imsim: error:")
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_missing_hw_file(capsys, tmp_path):
+    code, _, err = _run(capsys, "--hw", str(tmp_path / "nope.yaml"), "--gemm", "8,8,8")
+    assert code == 2 and "nope.yaml" in err and err.count("\n") == 1
+
+
+def test_trace(capsys, tmp_path):
+    fmt = pytest.importorskip("imsim.trace.format")
+    rng = np.random.default_rng(0)
+    recs = [fmt.make_record(rng.standard_normal((12, 16)), rng.standard_normal((16, 8)), name=f"l{i}",
+                            kind="linear", model="toy") for i in range(2)]
+    path = fmt.save_trace(tmp_path / "t.npz", recs)
+    code, out, err = _run(capsys, "--hw", HW, "--trace", str(path), "--set", "rows=8", "--set", "cols=8", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [g["name"] for g in doc["gemms"]] == ["l0", "l1"]
+    assert doc["total"]["gemms"] == 2 and doc["total"]["exact"] is True

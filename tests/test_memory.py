@@ -1,0 +1,154 @@
+"""Memory pipeline: traffic counts, reuse, re-tiling, stalls, steady-state compression."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from imsim.array import compute_timing
+from imsim.errors import UserError
+from imsim.hwconfig import HwConfig
+from imsim.memory import MemoryParams, PassShape, packed_bytes, simulate_memory
+
+
+def _run(hw, M, K, N, base=True, **kw):
+    ct = compute_timing(M, K, N, hw.rows, hw.cols, hw.dataflow)
+    shape = PassShape(M, K, N, M if base else 0, N if base else 0)
+    return simulate_memory(MemoryParams.from_hw(hw), [shape], **kw), ct
+
+
+def test_packed_bytes():
+    assert packed_bytes(4, 3) == 2
+    assert packed_bytes(8, 5) == 5
+    assert packed_bytes(2, 4) == 1
+    assert packed_bytes(32, 3) == 12
+
+
+def test_os_traffic_with_everything_resident():
+    # 8x8x8 on a 4x4 os array, int8, acc 32: A and B read once, C written once at 4 bytes
+    hw = HwConfig(rows=4, cols=4, dataflow="os", dram_latency_cycles=0)
+    res, ct = _run(hw, 8, 8, 8)
+    assert res.dram_a_read_bytes == 8 * 8
+    assert res.dram_b_read_bytes == 8 * 8
+    assert res.dram_write_bytes == 8 * 8 * 4
+    assert res.compute_cycles == ct.cycles
+    # the array reads its whole A row panel and B column panel every fold (4 folds)
+    assert res.sram_a_read_bytes == 4 * 4 * 8
+    assert res.sram_b_read_bytes == 4 * 8 * 4
+    assert res.recomb_ops == 0
+
+
+def test_os_reloads_a_when_it_does_not_fit():
+    # A (64 x 64 int8 = 4 KiB) no longer fits a 2 KiB slot: reloaded every fold (2 column folds)
+    hw = HwConfig(rows=16, cols=32, dataflow="os", sram_a_kib=4.0)
+    res, _ = _run(hw, 64, 64, 64)
+    assert res.dram_a_read_bytes == 2 * 64 * 64
+    big = HwConfig(rows=16, cols=32, dataflow="os", sram_a_kib=64.0)
+    res2, _ = _run(big, 64, 64, 64)
+    assert res2.dram_a_read_bytes == 64 * 64
+
+
+def test_retiles_temporal_axis_into_chunks_that_fit():
+    # streamed B panel: 32 cols x K=512 bytes = 16 KiB, slot 1 KiB -> chunks of 32 along K
+    hw = HwConfig(rows=32, cols=32, dataflow="os", sram_b_kib=2.0)
+    res, _ = _run(hw, 64, 512, 64)
+    assert res.chunk_len == (32,)
+    assert res.steps == 4 * (512 // 32)
+    ample = HwConfig(rows=32, cols=32, dataflow="os")
+    res2, _ = _run(ample, 64, 512, 64)
+    assert res2.chunk_len == (512,)
+    assert res.compute_cycles == res2.compute_cycles
+
+
+def test_refuses_a_buffer_smaller_than_one_line():
+    hw = HwConfig(rows=4096, cols=32, dataflow="os", a_bits=16, acc_bits=40, sram_a_kib=4.0)
+    with pytest.raises(UserError, match="sram_a_kib"):
+        _run(hw, 4096, 64, 64)
+
+
+def test_ws_bands_the_streamed_axis_when_the_partial_sum_panel_does_not_fit():
+    small = HwConfig(rows=32, cols=32, dataflow="ws", sram_c_kib=16.0)  # slot 8 KiB: 64 rows x 32 x 4 B
+    big = HwConfig(rows=32, cols=32, dataflow="ws", sram_c_kib=256.0)
+    r_small, _ = _run(small, 256, 128, 64)
+    r_big, ct = _run(big, 256, 128, 64)
+    assert r_big.bands == (1,) and r_small.bands == (4,)
+    assert r_big.compute_cycles == ct.cycles and r_big.folds == ct.folds
+    band = compute_timing(64, 128, 64, 32, 32, "ws")
+    assert r_small.compute_cycles == 4 * band.cycles and r_small.folds == 4 * band.folds
+    # partial sums never leave the chip; C written once; the stationary B reloaded per band
+    for r in (r_small, r_big):
+        assert r.dram_read_bytes == r.dram_a_read_bytes + r.dram_b_read_bytes
+        assert r.dram_write_bytes == 256 * 64 * 4
+    assert r_big.dram_b_read_bytes == 128 * 64
+    assert r_small.dram_b_read_bytes == 4 * 128 * 64
+
+
+def test_scalesim_timing_mode_is_passed_to_the_array_model():
+    hw = HwConfig(rows=8, cols=8, dataflow="is")
+    res = simulate_memory(MemoryParams.from_hw(hw), [PassShape(40, 30, 20, 40, 20)], timing="scalesim")
+    assert res.compute_cycles == compute_timing(40, 30, 20, 8, 8, "is", "scalesim").cycles
+
+
+def test_passes_add_up():
+    hw = HwConfig(rows=8, cols=8, dataflow="os")
+    p = MemoryParams.from_hw(hw)
+    one = simulate_memory(p, [PassShape(40, 30, 20, 40, 20)])
+    two = simulate_memory(p, [PassShape(40, 20, 20, 40, 20), PassShape(40, 10, 20, 0, 0)])
+    assert two.folds == 2 * one.folds
+    assert two.recomb_ops == 40 * 20
+    assert two.dram_write_bytes == 2 * one.dram_write_bytes
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_stalls_when_bandwidth_is_cut_and_not_when_ample(dataflow):
+    ample = HwConfig(rows=16, cols=16, dataflow=dataflow, dram_bw_bytes_per_cycle=1e7,
+                     dram_latency_cycles=0)
+    res, ct = _run(ample, 96, 80, 64)
+    assert res.stall_cycles == 0
+    assert res.cycles == ct.cycles
+    cut = ample.replace(dram_bw_bytes_per_cycle=0.5)
+    res2, _ = _run(cut, 96, 80, 64)
+    assert res2.stall_cycles > 0
+    assert res2.cycles >= res2.dram_bytes / 0.5  # DRAM-bound: the channel is the bottleneck
+    assert res2.dram_bytes == res.dram_bytes
+
+
+def test_latency_only_costs_a_prologue_when_double_buffered():
+    hw = HwConfig(rows=16, cols=16, dataflow="os", dram_bw_bytes_per_cycle=1e7, dram_latency_cycles=100)
+    res, ct = _run(hw, 64, 256, 64)
+    assert 100 <= res.stall_cycles <= 101
+    single = hw.replace(double_buffered=False)
+    res1, _ = _run(single, 64, 256, 64)
+    assert res1.stall_cycles > res.stall_cycles  # every load's latency is exposed
+
+
+def test_recombination_of_extra_rows_is_counted_and_mostly_hidden():
+    hw = HwConfig(rows=16, cols=16, dataflow="os", recomb_lanes=4)
+    # 40 low-bit rows, the first 32 are base rows: 8 extra rows x 48 cols need shift-and-add
+    res = simulate_memory(MemoryParams.from_hw(hw), [PassShape(40, 64, 48, 32, 48)])
+    assert res.recomb_ops == 8 * 48
+    assert res.recomb_busy_cycles == 8 * 48 // 4
+    assert 0 < res.recomb_cycles <= res.recomb_busy_cycles
+
+
+def test_peak_bandwidth_demand_reported():
+    hw = HwConfig(rows=16, cols=16, dataflow="ws")
+    res, _ = _run(hw, 64, 64, 64)
+    assert res.peak_bw_demand_bytes_per_cycle > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(M=st.integers(1, 300), K=st.integers(1, 300), N=st.integers(1, 300),
+       dataflow=st.sampled_from(["os", "ws", "is"]), db=st.booleans(),
+       bw=st.sampled_from([0.5, 4.0, 64.0]), kib=st.sampled_from([1.0, 8.0, 64.0]),
+       extra=st.integers(0, 40))
+def test_steady_state_compression_matches_full_simulation(M, K, N, dataflow, db, bw, kib, extra):
+    hw = HwConfig(rows=8, cols=8, dataflow=dataflow, double_buffered=db, dram_bw_bytes_per_cycle=bw,
+                  sram_a_kib=kib, sram_b_kib=kib, sram_c_kib=kib, recomb_lanes=2)
+    p = MemoryParams.from_hw(hw)
+    shapes = [PassShape(M + extra, K, N, M, N)]
+    fast = simulate_memory(p, shapes)
+    full = simulate_memory(p, shapes, max_iterations=10**9)
+    assert full.simulated_steps == full.steps
+    # exact in a periodic steady state; a tolerance for rare long transients (see docs)
+    assert abs(fast.cycles - full.cycles) <= 1 + 1e-3 * full.cycles
+    assert abs(fast.stall_cycles - full.stall_cycles) <= 2 + 1e-3 * full.cycles
+    assert fast.dram_bytes == full.dram_bytes and fast.sram_bytes == full.sram_bytes
+    assert fast.recomb_ops == full.recomb_ops and fast.recomb_cycles == full.recomb_cycles

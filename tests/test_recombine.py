@@ -1,0 +1,63 @@
+"""Recombination unit: op counts, exposed cycles, exact shift-and-add with its own accumulator."""
+import numpy as np
+import pytest
+
+from imsim.errors import AccumulatorOverflow
+from imsim.execute import PassResult
+from imsim.recombine import block_ops, exposed_cycles, recombine_exact, total_ops
+from imsim.unpack import low_bit_product, recombine, unpack_gemm
+
+
+def test_op_counts():
+    assert block_ops(16, 16, 16, 16) == 0
+    assert block_ops(16, 10, 16, 16) == 6 * 16
+    assert block_ops(8, 0, 4, 4) == 32
+    assert total_ops(1, 40, 30, 32, 30) == 8 * 30
+    assert total_ops(3, 32, 30, 32, 30) == 2 * 32 * 30
+
+
+def test_exposed_cycles_is_the_part_after_the_array():
+    assert exposed_cycles([(0.0, 5.0), (10.0, 14.0)], 12.0) == 2.0
+    assert exposed_cycles([(0.0, 5.0)], 12.0) == 0.0
+    assert exposed_cycles([(20.0, 30.0)], 12.0) == 10.0
+
+
+@pytest.mark.parametrize("strategy", ["row", "col", "both"])
+def test_matches_the_unpack_engine(strategy):
+    rng = np.random.default_rng(3)
+    A = rng.integers(-7, 8, size=(20, 30))
+    B = rng.integers(-7, 8, size=(30, 25))
+    A[rng.random(A.shape) < 0.1] *= 37
+    B[rng.random(B.shape) < 0.1] *= 41
+    ug = unpack_gemm(A, B, 4, 4, strategy)
+    P = low_bit_product(ug)
+    C = recombine_exact([PassResult(P, 0, 0, "x")], ug.plan, 20, 25, acc_bits=64, policy="error").C
+    assert np.array_equal(C, recombine(P, ug.plan, 20, 25))
+    assert np.array_equal(C, A @ B)
+
+
+def _crafted():
+    # 300 = 44 + 2 * 128 at 8 bits: one extra row shifted by 7 bits; B = 120
+    ug = unpack_gemm(np.array([[300]]), np.array([[120]]), 8, 8, "row")
+    passes = [PassResult(ug.A.astype(np.int64) @ ug.B.astype(np.int64), 0, 0, "x")]
+    assert passes[0].acc.ravel().tolist() == [44 * 120, 2 * 120]
+    return ug, passes  # exact C = 36000 > 2^15 - 1
+
+
+def test_recomb_accumulator_policies():
+    ug, passes = _crafted()
+    wrap = recombine_exact(passes, ug.plan, 1, 1, acc_bits=16, policy="wrap")
+    assert wrap.C.tolist() == [[36000 - 65536]] and wrap.overflows == 1
+    sat = recombine_exact(passes, ug.plan, 1, 1, acc_bits=16, policy="saturate")
+    assert sat.C.tolist() == [[32767]]
+    with pytest.raises(AccumulatorOverflow, match="36000"):
+        recombine_exact(passes, ug.plan, 1, 1, acc_bits=16, policy="error", name="g")
+    ok = recombine_exact(passes, ug.plan, 1, 1, acc_bits=17, policy="error")
+    assert ok.C.tolist() == [[36000]] and ok.overflows == 0
+
+
+def test_scale_pass_shifts_are_applied():
+    plan_ug = unpack_gemm(np.array([[3]]), np.array([[5]]), 8, 8, "row")
+    passes = [PassResult(np.array([[10]]), 0, 0, "x"), PassResult(np.array([[1]]), 7, 0, "x")]
+    C = recombine_exact(passes, plan_ug.plan, 1, 1, acc_bits=64, policy="error").C
+    assert C.tolist() == [[10 + 128]]
