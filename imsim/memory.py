@@ -3,7 +3,8 @@
 Stages (one simpy process each, see docs/model-memory.md):
 
     loader   DRAM -> SRAM A/B, one transfer per step;
-             a transfer holds the DRAM channel for bytes / dram_bw cycles, then lands
+             a transfer holds the DRAM channel (FIFO reservation calendar shared with the
+             writer) for bytes / dram_bw cycles, then lands
              dram_latency cycles later (latencies of back-to-back transfers overlap).
     array    computes a step once its operands landed (and an output slot is free);
              its busy time comes from the array timing model.
