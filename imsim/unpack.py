@@ -342,7 +342,7 @@ def _as_int64(X: np.ndarray, name: str) -> np.ndarray:
     if arr.dtype.kind not in "iu":
         raise bad_value(None, name, f"dtype {arr.dtype}", "must be an integer matrix (quantize floats first)")
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
-        raise bad_value(None, name, int(arr.max()), f"entries must lie in +-(2^63-1)")
+        raise bad_value(None, name, int(arr.max()), "entries must lie in +-(2^63-1)")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and int(arr.min()) == np.iinfo(np.int64).min:
         raise bad_value(None, name, int(arr.min()), "entries must lie in +-(2^63-1)")
