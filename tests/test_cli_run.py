@@ -88,3 +88,27 @@ def test_trace(capsys, tmp_path):
     doc = json.loads(out)
     assert [g["name"] for g in doc["gemms"]] == ["l0", "l1"]
     assert doc["total"]["gemms"] == 2 and doc["total"]["exact"] is True
+
+
+def test_format_sets_widths_and_stays_exact(capsys):
+    code, out, _ = _run(capsys, "--hw", HW, "--gemm", "16,32,8", "--format", "e2m3", "--json")
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["hw"]["a_bits"] == 5 and obj["hw"]["w_bits"] == 5  # e2m3 significand width
+    assert obj["total"]["exact"] is True
+
+
+def test_format_user_errors(capsys):
+    for argv, needle in ((["--format", "e9m9"], "e9m9"), (["--format", "e2m3", "--beta", "0.9"], "--beta"),
+                         (["--w-format", "e2m3"], "--format")):
+        code = main(["run", "--hw", HW, "--gemm", "4,4,4", *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and needle in err and len(err.splitlines()) == 1
+
+
+def test_bundled_trace_runs(capsys):
+    code, out, _ = _run(capsys, "--hw", HW, "--trace", "bundled", "--bits", "4", "--beta", "0.99",
+                     "--no-exact", "--json")
+    obj = json.loads(out)
+    assert code == 0 and len(obj["gemms"]) > 10
+    assert obj["total"]["unpack_ratio"] > 1.0

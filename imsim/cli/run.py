@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hw", required=True, metavar="YAML", help="hardware config, e.g. hw_configs/default.yaml")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N", help="one random GEMM of this shape")
-    src.add_argument("--trace", metavar="PATH", help="a trace (.npz file or folder)")
+    src.add_argument("--trace", metavar="PATH", help="a trace (.npz file or folder), or 'bundled' for the "
+                                                     "shipped MiniLM subset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware key for this run (repeatable), e.g. --set dataflow=ws")
     p.add_argument("--bits", type=bits_arg("--bits"), default=None,
@@ -89,19 +90,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=_beta_arg, default=None,
                    help="RTN threshold quantile for float operands (trace default 1.0; --gemm default: "
                         "the body's max)")
+    p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
+                   help="quantize float operands to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and align "
+                        "exponents into an exact integer GEMM instead of RTN; without --bits the array widths "
+                        "become the format's significand width")
+    p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--no-exact", action="store_true", help="skip exact execution (timing and traffic only)")
     p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
     p.set_defaults(func=run)
 
 
-def random_operands(M: int, K: int, N: int, a_bits: int, w_bits: int, heavy: float, seed: int,
-                    beta: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded integer operands: a Gaussian body plus a fraction `heavy` of heavy hitters
-    (HEAVY_SCALE x the body's max |x|, random sign), RTN-quantized without clipping with alpha =
-    the body's max |x| (or the beta-quantile of |x| when `beta` is given)."""
+def random_float_operands(M: int, K: int, N: int, heavy: float, seed: int
+                          ) -> list[tuple[np.ndarray, float]]:
+    """Seeded float operands [(A, body max|A|), (B, body max|B|)]: a Gaussian body plus a fraction
+    `heavy` of heavy hitters (HEAVY_SCALE x the body's max |x|, random sign)."""
     rng = np.random.default_rng(seed)
     out = []
-    for rows, cols, bits in ((M, K, a_bits), (K, N, w_bits)):
+    for rows, cols in ((M, K), (K, N)):
         body = rng.standard_normal((rows, cols))
         x = body.copy()
         if heavy > 0:
@@ -109,18 +114,43 @@ def random_operands(M: int, K: int, N: int, a_bits: int, w_bits: int, heavy: flo
             idx = rng.choice(x.size, size=min(n, x.size), replace=False)
             mag = rng.uniform(*HEAVY_SCALE, size=idx.size) * np.abs(body).max()
             x.flat[idx] = np.where(rng.random(idx.size) < 0.5, -mag, mag)
+        out.append((x, float(np.abs(body).max())))
+    return out
+
+
+def random_operands(M: int, K: int, N: int, a_bits: int, w_bits: int, heavy: float, seed: int,
+                    beta: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded integer operands from `random_float_operands`, RTN-quantized without clipping with
+    alpha = the body's max |x| (or the beta-quantile of |x| when `beta` is given)."""
+    out = []
+    for (x, body_max), bits in zip(random_float_operands(M, K, N, heavy, seed), (a_bits, w_bits)):
         if beta is not None:
             out.append(quantize_rtn(x, bits, beta).q)
         else:
-            scale = qmax(bits) / np.abs(body).max()
-            out.append(np.rint(x * scale).astype(np.int64))
+            out.append(np.rint(x * (qmax(bits) / body_max)).astype(np.int64))
     return out[0], out[1]
+
+
+def _formats(args: argparse.Namespace):
+    """(A format, B format) from --format / --w-format, or None for RTN."""
+    if args.fmt is None:
+        if args.w_format is not None:
+            raise UserError("--w-format needs --format (the A-side format)")
+        return None
+    if args.beta is not None:
+        raise UserError("--format and --beta both choose how floats become integers; give one of them")
+    from imsim.formats import parse_format
+
+    return parse_format(args.fmt), parse_format(args.w_format or args.fmt)
 
 
 def _load_hw(args: argparse.Namespace):
     from imsim.hwconfig import load_hw_config
 
     overrides = list(args.set)
+    fmts = _formats(args)
+    if fmts is not None and args.bits is None:
+        overrides += [f"a_bits={fmts[0].significand_bits}", f"w_bits={fmts[1].significand_bits}"]
     if args.bits is not None:
         overrides.append(f"a_bits={args.bits}")
         if args.w_bits is None:
@@ -131,23 +161,36 @@ def _load_hw(args: argparse.Namespace):
 
 
 def _open_trace(path: str):
-    try:
-        from imsim.trace import open_trace  # type: ignore[attr-defined]
-    except ImportError:
-        from imsim.trace.format import open_trace
-    return open_trace(path)
+    from imsim.trace import bundled_trace_path, open_trace
+
+    return open_trace(bundled_trace_path() if path == "bundled" else path)
 
 
 def _jobs(args: argparse.Namespace, hw):
     """(integer A, integer B, meta) per GEMM to run."""
+    fmts = _formats(args)
+    if fmts is not None:
+        from imsim.formats import quantize_operands_exmy
     if args.gemm is not None:
         M, K, N = args.gemm
-        A, B = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, args.beta)
-        yield A, B, {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
+        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
+        if fmts is not None:
+            (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
+            A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
+        else:
+            A, B = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, args.beta)
+        yield A, B, meta
         return
-    for rec in _open_trace(args.trace):
-        A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
-                                 1.0 if args.beta is None else args.beta)
+    trace = _open_trace(args.trace)
+    from tqdm import tqdm
+
+    for rec in tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None, file=sys.stderr):
+        if fmts is not None:
+            A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
+                                                 np.asarray(rec.B, dtype=np.float64), *fmts)
+        else:
+            A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
+                                     1.0 if args.beta is None else args.beta)
         yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
 
 
