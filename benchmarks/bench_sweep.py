@@ -3,13 +3,15 @@ LocalCluster (2 worker processes on loopback), with ratios against the 1-worker 
 
     python benchmarks/bench_sweep.py [SPEC.yaml] [--repeat N]
 
-Default spec: experiments/smoke.yaml. Every run starts from an empty output folder, so all
-points are computed; the Dask cluster is started before its timed run (its start-up is
+Default spec: experiments/smoke.yaml. Every run starts from an empty output folder and empty
+caches, so all points (and their quantize + unpack work) are computed; modules are imported
+once before timing; the Dask cluster is started before its timed run (its start-up is
 reported separately). Also reports the in-process run (workers=0) for reference.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -18,9 +20,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def clear_caches() -> None:
+    """Forget prepared GEMMs in this process (forked pool workers would inherit them)."""
+    from imsim.sweep import evaluate
+
+    evaluate._prepared.clear()
+    evaluate._traces.clear()
+
+
 def timed_run(spec, workers=None, scheduler=None) -> float:
     from imsim.sweep import run_sweep
 
+    clear_caches()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         run_sweep(spec, Path(tmp) / "out", workers=workers, scheduler=scheduler, progress=False)
@@ -37,6 +48,9 @@ def main() -> int:
 
     spec = load_spec(args.spec)
     n = len(spec.points)
+    from imsim.sweep.evaluate import evaluate_points
+
+    evaluate_points(spec.points[:1])  # warm-up: imports, not timed
     print(f"spec {spec.name}: {n} points")
     results: dict[str, float] = {}
     for label, workers in (("inline (workers=0)", 0), ("pool, 1 worker", 1), ("pool, 2 workers", 2)):
@@ -49,8 +63,10 @@ def main() -> int:
         t0 = time.perf_counter()
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None) as cluster:
+            warm = dataclasses.replace(spec, points=spec.points[:4], hash="warm-up")
+            timed_run(warm, scheduler=cluster.scheduler_address)  # imports on the workers, as the forked pool has
             startup = time.perf_counter() - t0
-            print(f"Dask LocalCluster start-up: {startup:.2f} s (not counted)")
+            print(f"Dask LocalCluster start-up and warm-up: {startup:.2f} s (not counted)")
             results["dask LocalCluster, 2 workers"] = min(
                 timed_run(spec, scheduler=cluster.scheduler_address) for _ in range(args.repeat))
     base = results["pool, 1 worker"]

@@ -2,7 +2,8 @@
 
 Kinds (`KINDS`):
 
-* ``unpack-ratio``: bit width vs unpack ratio (MAC-weighted over GEMMs) per GEMM kind and strategy.
+* ``unpack-ratio``: bit width vs unpack ratio (MAC-weighted over GEMMs): a panel per strategy,
+  a line per GEMM kind.
 * ``cost``: bit width vs cycles, energy (pJ), area (um^2) and energy per useful MAC (pJ),
   one line per strategy (median over the other axes, band = min..max).
 * ``pareto``: area vs cycles (or any two point-total columns), every point coloured by bit
@@ -92,36 +93,46 @@ def _log_if_needed(ax: Any, values: Any, axis: str) -> None:
 # --------------------------------------------------------------------------------- kinds
 
 def plot_unpack_ratio(results: Any) -> Any:
-    """Bit width vs unpack ratio (sum macs / sum useful_macs) per GEMM kind and strategy."""
+    """Bit width vs unpack ratio (sum macs / sum useful_macs): a panel per strategy, a line per GEMM kind."""
     _need(results, ["kind", "strategy", "macs", "useful_macs"], "results")
     df = results.copy()
     df["_bits"], xlabel = bit_axis(df)
-    fig, axes = _new_figure()
-    ax = axes[0][0]
     kinds = sorted(df["kind"].astype(str).unique())
     strategies = sorted(df["strategy"].astype(str).unique())
-    markers = "osD^v<>px*"
-    styles = ["-", "--", ":", "-."]
+    markers = "osD^v<>px*hH+"
     colors = _colors(len(kinds))
-    ys = []
-    for ki, kind in enumerate(kinds):
-        for si, strat in enumerate(strategies):
-            sub = df[(df["kind"].astype(str) == kind) & (df["strategy"].astype(str) == strat)]
-            if sub.empty:
+    n = len(strategies)
+    fig, axes = _new_figure(min(4.0 + 3.2 * n, 20.0), 4.8, 1, n)
+    g = df.groupby([df["strategy"].astype(str), df["kind"].astype(str), "_bits"])[["macs", "useful_macs"]].sum()
+    ratio_all = g["macs"] / g["useful_macs"]
+    log = spans_decades(ratio_all)
+    for si, strat in enumerate(strategies):
+        ax = axes[0][si]
+        for ki, kind in enumerate(kinds):
+            if (strat, kind) not in ratio_all.index.droplevel(2):
                 continue
-            g = sub.groupby("_bits")[["macs", "useful_macs"]].sum().sort_index()
-            ratio = g["macs"] / g["useful_macs"]
-            ys += list(ratio)
-            ax.plot(g.index, ratio, color=colors[ki], linestyle=styles[si % len(styles)],
-                    marker=markers[si % len(markers)], label=f"{kind} / {strat}")
-    ax.axhline(1.0, color="0.6", linewidth=0.8, zorder=0)
-    _integer_ticks(ax.xaxis)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(label("unpack_ratio"))
-    ax.set_title("IM-Unpack overhead by bit width (GEMM kind / strategy)")
-    _log_if_needed(ax, ys, "y")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncols=2 if len(kinds) * len(strategies) > 6 else 1)
+            r = ratio_all.loc[(strat, kind)].sort_index()
+            ax.plot(r.index, r.values, color=colors[ki], marker=markers[ki % len(markers)], label=kind)
+        ax.axhline(1.0, color="0.6", linewidth=0.8, zorder=0)
+        _integer_ticks(ax.xaxis)
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"strategy: {strat}")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        if si == 0:
+            ax.set_ylabel(label("unpack_ratio"))
+    ymax = float(np.nanmax(ratio_all.to_numpy())) if len(ratio_all) else 1.0
+    for ax in axes.flat:
+        ax.set_ylim(0.95 if not log else None, ymax * (1.05 if not log else 1.3))
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, title="GEMM kind", loc="outside right upper", fontsize="small")
+    fig.suptitle("IM-Unpack overhead by bit width, per GEMM kind and strategy")
     return fig
 
 

@@ -48,6 +48,23 @@ def test_filters_expression_and_area():
     assert [p.hash for p in same.points] == [p.hash for p in kept.points]
 
 
+def test_equal_area_sizes_each_array_to_the_reference():
+    ref = {"rows": 32, "cols": 32, "a_bits": 8, "w_bits": 8}
+    s = spec_of({"equal_area": ref, "axes": {"a_bits": [2, 4, 8], "w_bits": [2, 4, 8], "acc_bits": 40},
+                 "zip": [["a_bits", "w_bits"]]})
+    budget = area_of_design(spec_of({"base": ref}).points[0].hw).area_um2
+    sizes = []
+    for p in s.points:
+        assert p.hw.rows == p.hw.cols and p.fields()["rows"] == p.hw.rows
+        assert area_of_design(p.hw).area_um2 <= budget
+        bigger = p.hw.replace(rows=p.hw.rows + 1, cols=p.hw.cols + 1)
+        assert area_of_design(bigger).area_um2 > budget
+        sizes.append(p.hw.rows)
+    assert sizes[0] > sizes[1] > sizes[2]
+    with pytest.raises(UserError, match="remove axes.rows"):
+        spec_of({"equal_area": ref, "axes": {"rows": [8]}})
+
+
 def test_hashes_are_stable_and_content_based():
     a = spec_of({"axes": {"rows": [8, 16], "strategy": "both"}})
     b = spec_of({"description": "same points, other text", "axes": {"strategy": ["both"], "rows": [8, 16]}})
@@ -146,12 +163,13 @@ def test_load_spec_file_and_dry_run(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "bad.yaml" in err
 
 
-def test_shipped_experiment_specs_are_valid():
+MY_SPECS = {"smoke.yaml": 50, "bundled_sweep.yaml": 200, "equal_area.yaml": 10, "synthetic_quantization.yaml": 50}
+
+
+def test_example_specs_are_valid():
     from pathlib import Path
 
-    specs = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
-    assert any(p.name == "smoke.yaml" for p in specs)
-    for path in specs:
-        s = load_spec(path)
-        assert len(s.points) >= 1
-    assert len(load_spec(specs[[p.name for p in specs].index("smoke.yaml")]).points) >= 50
+    folder = Path(__file__).resolve().parents[1] / "experiments"
+    for name, at_least in MY_SPECS.items():
+        s = load_spec(folder / name)
+        assert len(s.points) >= at_least, name

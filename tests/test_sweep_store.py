@@ -116,3 +116,20 @@ def test_plain_value():
     assert plain_value(np.bool_(True)) is True
     assert plain_value((1, 2)) == "[1, 2]"
     assert plain_value(None) is None
+
+
+def test_cli_refuses_a_folder_of_another_spec(tmp_path, capsys):
+    from imsim.cli import main
+
+    tiny = "axes:\n  trace: {synthetic: {shapes: [[8, 16, 8]], seed: 1}}\n  rows: [4, 8]\n"
+    (tmp_path / "a.yaml").write_text(tiny)
+    (tmp_path / "b.yaml").write_text(tiny.replace("[4, 8]", "[4, 16]"))
+    out = str(tmp_path / "out")
+    assert main(["sweep", str(tmp_path / "a.yaml"), "--out", out, "--workers", "0", "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["points_computed"] == 2
+    assert main(["sweep", str(tmp_path / "b.yaml"), "--out", out, "--workers", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "different sweep spec" in err
+    assert main(["sweep", str(tmp_path / "a.yaml"), "--out", out, "--workers", "0", "--no-progress", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["points_computed"] == 0 and again["points_already_done"] == 2

@@ -214,6 +214,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         raise UserError(f"--workers = {workers}: must be 0 (in-process) or a positive integer")
     evaluator = evaluator or default_evaluator()
     start = time.perf_counter()
+    if scheduler:
+        _check_reachable(scheduler)  # before touching the output folder
     with ResultStore(out_dir, spec) as store:
         pending = store.pending()
         done_before = len(spec.points) - len(pending)

@@ -91,6 +91,8 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
     for col in columns:
         if col in point_fields or col == "gemm_index":
             continue
+        if not (col == "exact" or col.startswith("peak_") or col.endswith("_um2") or is_additive(col)):
+            continue
         values = [r.get(col) for r in gemm_rows]
         numbers = [v for v in values if _is_number(v)]
         if col == "exact":
@@ -278,8 +280,9 @@ class ResultStore:
             gemm_rows = self.read_part(point)
             merged = merge_point_rows(point, gemm_rows)
             result_rows += merged
-            total_rows.append(point_totals(point.fields(), [
-                {k: v for k, v in m.items() if k not in point.fields()} for m in merged]))
+            fields = point.fields()
+            total_rows.append(point_totals(fields, [{k: v for k, v in m.items() if k not in fields}
+                                                    for m in merged]))
         results = pd.DataFrame(result_rows).sort_values(["point_index", "gemm_index"], kind="stable")
         totals = pd.DataFrame(total_rows).sort_values(["point_index"], kind="stable")
         results = results.reset_index(drop=True)
