@@ -53,8 +53,10 @@ DEMO_DESIGNS: tuple[DemoDesign, ...] = (
 
 
 def hw_configs_dir() -> Path:
-    """The shipped hardware configs folder (`hw_configs/` next to the `imsim` package)."""
-    return Path(__file__).resolve().parent.parent / "hw_configs"
+    """The shipped hardware configs folder."""
+    from imsim.hwconfig import HW_CONFIGS_DIR
+
+    return HW_CONFIGS_DIR
 
 
 def load_design(design: DemoDesign) -> Any:

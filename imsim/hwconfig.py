@@ -297,6 +297,8 @@ def load_hw_config(path: str | Path,
     `name` defaults to the file stem. Errors name the file (or `--set` for a bad override).
     """
     path = Path(path)
+    if not path.exists() and find_hw_config(str(path)) is not None:
+        path = find_hw_config(str(path))  # a shipped design by name, e.g. --hw edge_16x16_int4
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -326,11 +328,13 @@ def load_hw_config(path: str | Path,
     return HwConfig.from_dict({**data, **sets}, source=f"{source} with --set")
 
 
-HW_CONFIGS_DIR = Path(__file__).resolve().parent.parent / "hw_configs"
+# The shipped configs: `imsim/hw_configs` is a link to the top-level `hw_configs/` folder in a
+# checkout and a real folder (package data) in an installed wheel.
+HW_CONFIGS_DIR = Path(__file__).parent / "hw_configs"
 
 
 def shipped_configs() -> list[Path]:
-    """The YAML files in the shipped `hw_configs/` folder (next to the package), sorted."""
+    """The YAML files in the shipped `hw_configs/` folder, sorted."""
     return sorted(HW_CONFIGS_DIR.glob("*.yaml")) if HW_CONFIGS_DIR.is_dir() else []
 
 

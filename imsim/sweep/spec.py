@@ -186,18 +186,12 @@ def _resolve_config_path(text: str, base_dir: Path) -> Path | None:
     candidates = [base_dir / text, Path(text)]
     if not text.endswith((".yaml", ".yml")):
         candidates += [base_dir / f"{text}.yaml", Path(f"{text}.yaml")]
-    shipped = Path(__file__).resolve().parents[2] / "hw_configs"
-    candidates += [shipped / text, shipped / f"{text}.yaml"]
-    try:
-        from imsim import hwconfig
+    from imsim.hwconfig import HW_CONFIGS_DIR, find_hw_config
 
-        finder = getattr(hwconfig, "shipped_config_path", None) or getattr(hwconfig, "find_hw_config", None)
-        if finder is not None:
-            found = finder(text)
-            if found:
-                candidates.append(Path(found))
-    except UserError:
-        pass
+    candidates += [HW_CONFIGS_DIR / text, HW_CONFIGS_DIR / f"{text}.yaml"]
+    found = find_hw_config(text)
+    if found:
+        candidates.append(found)
     for cand in candidates:
         if cand.is_file():
             return cand
