@@ -231,3 +231,22 @@ def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
     assert len(tables.results) == 24 and tables.results["exact"].all()
     # 2 work keys (a_bits 3, 5) x 2 GEMMs, not 12 points x 2 GEMMs
     assert len(calls) == 4
+
+
+def test_format_sweep_runs_exactly_with_significand_widths(tmp_path):
+    from imsim.sweep import evaluate
+
+    evaluate._prepared.clear()
+    spec = parse_spec({"base": {"rows": 8, "cols": 8, "acc_bits": 48},
+                       "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 1}},
+                                "format": ["e2m1", "e4m3"], "rows": [8, 16]}}, source="fmt.yaml")
+    assert len(spec.points) == 4
+    _, tables = run_sweep(spec, tmp_path / "o", workers=0, progress=False)
+    res, tot = tables.results, tables.totals
+    assert len(res) == 8 and len(tot) == 4
+    assert list(tot["format_a"]) == ["e2m1", "e2m1", "e4m3", "e4m3"]
+    assert list(tot["format_b"]) == list(tot["format_a"])
+    assert list(res.loc[res["format_a"] == "e2m1", "a_bits"]) == [3] * 4
+    assert list(res.loc[res["format_a"] == "e4m3", "w_bits"]) == [5] * 4
+    assert res["exact"].all() and tot["exact"].all()
+    assert (tot["unpack_ratio"] >= 1).all()

@@ -86,6 +86,28 @@ def test_traces_quantization_and_fields(tmp_path):
     assert p.group_key() != s.points[0].group_key()
 
 
+def test_format_axes_set_widths_and_keys():
+    s = spec_of({"axes": {"format": ["none", "e2m3", "fp8_e4m3", "e5m2"], "rows": [8, 16]}})
+    assert len(s.points) == 8
+    rtn, e2m3, e4m3fn = s.points[0], s.points[2], s.points[4]
+    assert (rtn.format_a, rtn.format_b, rtn.hw.a_bits) == ("", "", 8)  # RTN: the base's widths
+    assert (e2m3.format_a, e2m3.format_b, e2m3.hw.a_bits, e2m3.hw.w_bits) == ("e2m3", "e2m3", 5, 5)
+    assert e4m3fn.format_a == "e4m3fn" and e4m3fn.fields()["format_b"] == "e4m3fn"  # canonical names
+    assert s.points[6].hw.a_bits == 4  # e5m2: significand width 4
+    keys = {p.group_key() for p in s.points}
+    assert len(keys) == 4  # the format is part of the work key; rows is not
+    # RTN points hash as before formats existed
+    assert rtn.hash == spec_of({"axes": {"rows": [8, 16]}}).points[0].hash
+    # an explicit a_bits axis wins; w_bits still follows the (B-side) format
+    t = spec_of({"axes": {"format": "e2m1", "w_format": "e4m3", "a_bits": [8]}})
+    p = t.points[0]
+    assert (p.hw.a_bits, p.hw.w_bits, p.format_a, p.format_b) == (8, 5, "e2m1", "e4m3")
+    # format points and beta: a filter can skip the combination
+    u = spec_of({"axes": {"format": ["none", "e2m1"], "beta": [1.0, 0.99]},
+                 "filters": ["format_a == '' or beta == 1"]})
+    assert [(p.format_a, p.beta) for p in u.points] == [("", 1.0), ("", 0.99), ("e2m1", 1.0)]
+
+
 def test_base_config_file_and_inline(tmp_path):
     (tmp_path / "mine.yaml").write_text("rows: 12\ncols: 10\n")
     s = spec_of({"base": "mine.yaml", "axes": {"a_bits": [4, 8]}}, tmp_path)
@@ -119,6 +141,10 @@ def test_base_config_file_and_inline(tmp_path):
     ({"axes": {"trace": [{"synthetic": {"shapes": [[1, 2]]}}]}}, "shapes"),
     ({"axes": {"trace": [{"path": "bundled", "phases": ["sideways"]}]}}, "phases"),
     ([1, 2], "mapping"),
+    ({"axes": {"format": ["e2m3", "e9x"]}}, "axes.format = 'e9x'"),
+    ({"axes": {"w_format": [7]}}, "axes.w_format"),
+    ({"axes": {"format": "e2m3", "beta": [1.0, 0.99]}}, "beta"),
+    ({"axes": {"format": ["none", "e2m1"], "w_format": "e2m1"}}, "needs axes.format"),
 ])
 def test_errors_are_one_line(tmp_path, data, needle):
     with pytest.raises(UserError) as info:
@@ -163,7 +189,8 @@ def test_load_spec_file_and_dry_run(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "bad.yaml" in err
 
 
-MY_SPECS = {"smoke.yaml": 50, "bundled_sweep.yaml": 200, "equal_area.yaml": 10, "synthetic_quantization.yaml": 50}
+MY_SPECS = {"smoke.yaml": 50, "bundled_sweep.yaml": 200, "equal_area.yaml": 10, "synthetic_quantization.yaml": 50,
+            "formats.yaml": 6}
 
 
 def test_example_specs_are_valid():

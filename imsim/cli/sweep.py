@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{spec.name}: {report.points_total} points ({report.points_computed} computed now, "
           f"{report.points_already_done} already done) in {report.seconds:.1f} s on {report.backend}")
-    varied = [k for k, v in spec.normalized["axes"].items() if len(v) > 1]
+    column_of = {"format": "format_a", "w_format": "format_b"}  # axis name -> results column
+    varied = [column_of.get(k, k) for k, v in spec.normalized["axes"].items() if len(v) > 1]
     if spec.normalized.get("equal_area"):
         varied += ["rows", "cols"]
     figures = ["cycles", "energy_pj", "area_um2", "unpack_ratio", "exact"]

@@ -1,7 +1,7 @@
 """The per-point pipeline of a sweep: trace -> quantize + unpack (shared) -> simulate per design.
 
 `evaluate_points(points)` is the default evaluator of the runner. All points given to it
-share one work key (trace, a_bits, w_bits, beta, granularity, strategy) when they come from
+share one work key (trace, a_bits, w_bits, beta, granularity, strategy, formats) when they come from
 :func:`imsim.sweep.runner.make_tasks`; the prepared (quantized + unpacked) GEMMs of a work
 key are cached in the worker process (a small LRU), so the unpacking of a trace is done
 once per worker and key, however many hardware points use it.
@@ -70,7 +70,12 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
 
     This is imsim.simulate.prepare_gemm split in its two steps, keeping the quantized
     operands so that execution is checked against the true integer reference A @ B.
+    Points with an operand format (format_a) quantize to eXmY and align exponents into an
+    exact integer GEMM (imsim.formats.quantize_operands_exmy, as `imsim run --format`), with
+    the point's granularity; the others use RTN with the point's beta.
     """
+    import numpy as np
+
     from imsim.simulate import quantize_operands
     from imsim.unpack import unpack_gemm
 
@@ -82,8 +87,15 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
     out = []
     for rec in load_trace(point.trace):
         A, B = rec.A, rec.B
-        qa, qb = quantize_operands(A, B, point.hw.a_bits, point.hw.w_bits, quantize_beta=point.beta,
-                                   granularity=point.granularity)
+        if point.format_a:
+            from imsim.formats import quantize_operands_exmy
+
+            qa, qb, _info = quantize_operands_exmy(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64),
+                                                   point.format_a, point.format_b or point.format_a,
+                                                   granularity=point.granularity)
+        else:
+            qa, qb = quantize_operands(A, B, point.hw.a_bits, point.hw.w_bits, quantize_beta=point.beta,
+                                       granularity=point.granularity)
         ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy)
         meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
         out.append((meta, ug, (qa, qb)))

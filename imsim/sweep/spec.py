@@ -2,7 +2,9 @@
 
 A spec names a base hardware config and *axes*: lists of values for any hardware key
 (``rows``, ``a_bits``, ``dataflow``, ``sram_a_kib``, ...) and for the sweep fields
-``trace``, ``strategy``, ``beta``, ``granularity`` and ``timing``. Points are the
+``trace``, ``strategy``, ``beta``, ``granularity`` and ``timing``, and the operand formats
+``format`` / ``w_format`` (eXmY names: quantize to the format and align exponents into an
+exact integer GEMM instead of RTN; see docs/formats.md). Points are the
 cartesian product of the axes (in the order written), except that axes listed together
 in a ``zip`` group advance together. ``filters`` drop points: each is an expression over
 point fields (see :mod:`imsim.sweep.expr`) or ``{max_area_um2: X}`` (area of the design,
@@ -29,6 +31,9 @@ from imsim.sweep.expr import Expr, closest, parse_expr
 
 SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute", "equal_area")
 SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing")
+FORMAT_AXES = ("format", "w_format")  # optional axes (no default): eXmY operand formats
+FORMAT_COLUMNS = ("format_a", "format_b")  # the point columns they give ('' = RTN)
+NO_FORMAT = ("none", "rtn", "")  # format values meaning RTN (so is YAML null)
 STRATEGIES = ("none", "row", "col", "both", "auto")
 TIMINGS = ("pipelined", "scalesim")
 GRANULARITIES = ("tensor", "row", "column")
@@ -84,19 +89,23 @@ class Point:
     granularity: str
     timing: str
     execute: bool
+    format_a: str = ""  # canonical eXmY name of the A operand format, '' = RTN (beta)
+    format_b: str = ""  # B operand format ('' = RTN)
 
     def fields(self) -> dict[str, Any]:
         """Flat columns identifying the point (hardware key `name` becomes `hw_name`)."""
         row: dict[str, Any] = {"point_index": self.index, "point_hash": self.hash,
                                "trace": self.trace.label, "strategy": self.strategy, "beta": self.beta,
-                               "granularity": self.granularity, "timing": self.timing}
+                               "granularity": self.granularity, "timing": self.timing,
+                               "format_a": self.format_a, "format_b": self.format_b}
         for key, value in self.hw.to_dict().items():
             row["hw_name" if key == "name" else key] = value
         return row
 
     def group_key(self) -> tuple[Any, ...]:
         """Points sharing this key share the quantize + unpack work of their trace."""
-        return (self.trace, self.hw.a_bits, self.hw.w_bits, self.beta, self.granularity, self.strategy)
+        return (self.trace, self.hw.a_bits, self.hw.w_bits, self.beta, self.granularity, self.strategy,
+                self.format_a, self.format_b)
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,8 @@ def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
         if clash:
             raise UserError(f"{source}: equal_area sizes the array itself: remove axes.{clash[0]}")
     groups = _parse_zip(data.get("zip", []), axes, source)
-    filters = _parse_filters(data.get("filters", []), source, set(known_hw) | set(SWEEP_FIELDS) | {"hw_name"})
+    filters = _parse_filters(data.get("filters", []), source,
+                             set(known_hw) | set(SWEEP_FIELDS) | set(FORMAT_COLUMNS) | {"hw_name"})
 
     points, combinations = _expand(base, axes, groups, filters, execute, source, equal_area)
     normalized = {
@@ -294,12 +304,12 @@ def _str_tuple(value: Any, source: str, where: str) -> tuple[str, ...]:
 def _parse_axes(raw: Any, source: str, base_dir: Path, base: Any, known_hw: tuple[str, ...]) -> dict[str, list[Any]]:
     if not isinstance(raw, dict):
         raise bad_value(source, "axes", raw, "must be a mapping of field -> value or list of values")
-    allowed = tuple(known_hw) + SWEEP_FIELDS
+    allowed = tuple(known_hw) + SWEEP_FIELDS + FORMAT_AXES
     axes: dict[str, list[Any]] = {}
     for key, values in raw.items():
         if key not in allowed or key == "name":
             raise UserError(f"{source}: axes: unknown field {key!r}{closest(str(key), allowed)}; "
-                            f"allowed: hardware keys and {', '.join(SWEEP_FIELDS)}")
+                            f"allowed: hardware keys and {', '.join(SWEEP_FIELDS + FORMAT_AXES)}")
         vals = list(values) if isinstance(values, (list, tuple)) else [values]
         if not vals:
             raise bad_value(source, f"axes.{key}", values, "needs at least one value (the product would be empty)")
@@ -332,6 +342,16 @@ def _check_value(key: str, value: Any, source: str, base_dir: Path, base: Any) -
         if value not in GRANULARITIES:
             raise bad_value(source, where, value, f"must be one of {', '.join(GRANULARITIES)}")
         return value
+    if key in FORMAT_AXES:
+        if value is None or (isinstance(value, str) and value.strip().lower() in NO_FORMAT):
+            return ""
+        from imsim.formats import parse_format
+
+        try:
+            return parse_format(value).name  # canonical: two spellings of one format are one point
+        except UserError:
+            raise bad_value(source, where, value, "must be an eXmY format name (e.g. e2m3, e4m3fn, fp8_e5m2, "
+                                                  "int8; see docs/formats.md) or none (RTN)") from None
     if key == "beta":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
             raise bad_value(source, where, value, "must be a number in (0, 1] (quantile of |x| used as threshold)")
@@ -481,8 +501,10 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
         for dim, i in zip(dims, combo):
             for key in dim:
                 values[key] = axes[key][i]
-        hw_over = {k: v for k, v in values.items() if k not in SWEEP_FIELDS}
-        fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS}}
+        hw_over = {k: v for k, v in values.items() if k not in SWEEP_FIELDS and k not in FORMAT_AXES}
+        fmt_a, fmt_b = _point_formats(values, hw_over, source)
+        fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS},
+                  "format_a": fmt_a, "format_b": fmt_b}
         fields["trace"] = values["trace"].label
         early = [f for f in filters if not f.needs_hw and equal_area is None]
         late = [f for f in filters if f not in early]
@@ -510,14 +532,47 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
         ident = {"hw": hw.to_dict(), "trace": values["trace"].identity(), "strategy": values["strategy"],
                  "beta": values["beta"], "granularity": values["granularity"], "timing": values["timing"],
                  "execute": execute}
+        _check_formats(values, source)  # after the filters, which may skip such points
+        if fmt_a:  # only format points: the hashes of RTN points (and of older specs) are unchanged
+            ident["format"] = [fmt_a, fmt_b]
         h = canonical_hash(ident)
         if h in seen:
             raise UserError(f"{source}: points {seen[h]} and {len(points)} are identical; check the axes and zip groups")
         seen[h] = len(points)
         points.append(Point(index=len(points), hash=h, hw=hw, trace=values["trace"], strategy=values["strategy"],
                             beta=values["beta"], granularity=values["granularity"], timing=values["timing"],
-                            execute=execute))
+                            execute=execute, format_a=fmt_a, format_b=fmt_b))
     if not points:
         texts = "; ".join(f.text for f in filters) or "none"
         raise UserError(f"{source}: the sweep is empty: all {combinations} combinations were removed by the filters ({texts})")
     return points, combinations
+
+
+def _point_formats(values: dict[str, Any], hw_over: dict[str, Any], source: str) -> tuple[str, str]:
+    """(format_a, format_b) of a point ('' = RTN); sets hw_over's a_bits/w_bits to the formats'
+    significand widths unless a_bits/w_bits are axes (an explicit width wins), as `imsim run
+    --format` does. See _check_formats for the combinations refused."""
+    fmt_a, fmt_w = values.get("format", ""), values.get("w_format", "")
+    if not fmt_a:
+        return "", fmt_w  # a w_format alone is refused after the filters (_check_formats)
+    fmt_b = fmt_w or fmt_a
+    from imsim.formats import parse_format
+
+    if "a_bits" not in values:
+        hw_over["a_bits"] = parse_format(fmt_a).significand_bits
+    if "w_bits" not in values:
+        hw_over["w_bits"] = parse_format(fmt_b).significand_bits
+    return fmt_a, fmt_b
+
+
+def _check_formats(values: dict[str, Any], source: str) -> None:
+    """Refuse a w_format without format, and a format point with beta != 1 (like `imsim run`,
+    where --format and --beta exclude each other; beta's default 1.0 means no clipping)."""
+    fmt_a, fmt_w = values.get("format", ""), values.get("w_format", "")
+    if fmt_w and not fmt_a:
+        raise UserError(f"{source}: axes.w_format = {fmt_w!r} needs axes.format (the A-side format) on the "
+                        f"same point; add a filter such as \"format_a != '' or format_b == ''\" to skip such points")
+    if fmt_a and values["beta"] != 1.0:
+        raise UserError(f"{source}: axes.format = {fmt_a!r} with axes.beta = {values['beta']!r}: format and beta both "
+                        f"choose how floats become integers; keep beta at 1.0 for format points, e.g. with the "
+                        f"filter \"format_a == '' or beta == 1\"")

@@ -31,6 +31,7 @@ FORMAT = "imsim-sweep/1"
 MANIFEST = "manifest.json"
 PARTS = "parts"
 LOCK = ".lock"
+_HELD: set[str] = set()  # folders this process has locked (POSIX locks do not exclude the same process)
 RESULTS = "results"
 TOTALS = "totals"
 
@@ -202,19 +203,27 @@ class ResultStore:
     def _lock(self) -> None:
         import fcntl
 
+        # POSIX record locks (lockf), not flock: they belong to this process only, so forked pool
+        # workers that outlive a run never keep the folder locked.
+        key = str(self.dir.resolve())
+        busy = UserError(f"--out {self.dir}: another sweep is writing to this folder")
+        if key in _HELD:
+            raise busy
         self._lock_fh = open(self.dir / LOCK, "w")
         try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._lock_fh.close()
             self._lock_fh = None
-            raise UserError(f"--out {self.dir}: another sweep is writing to this folder") from None
+            raise busy from None
+        _HELD.add(key)
 
     def close(self) -> None:
         """Release the folder lock."""
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
+            _HELD.discard(str(self.dir.resolve()))
 
     def __enter__(self) -> "ResultStore":
         return self
