@@ -301,7 +301,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
                 cnt[_IDX["sram_c_write_bytes"]] += ct_bytes
                 if not i_first:
                     cnt[_IDX["sram_c_read_bytes"]] += ct_bytes  # read-modify-write
-                if i_last:  # final: written back, recombined on the way
+                if i_last:  # final: the whole tile (extra lines too) is written back at acc_bits
                     write += ct_bytes
                     cnt[_IDX["sram_c_read_bytes"]] += ct_bytes
                     rows_, brows = (tsize, tbase) if p.dataflow == "ws" else (csize, cbase)
@@ -312,7 +312,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
                 if t_first:
                     load += fetch(rc, rc_bytes)
                     cnt[_IDX[f"sram_{rc.lower()}_read_bytes"]] += rc_bytes
-            elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk
+            elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk, written whole
                 write += rc_bytes
                 cnt[_IDX["sram_c_write_bytes"]] += rc_bytes
                 cnt[_IDX["sram_c_read_bytes"]] += rc_bytes

@@ -257,11 +257,19 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _split_line(x: np.ndarray, sbits: int, lim: int) -> tuple[np.ndarray, ...]:
+    """One greedy step on a line x: (low digits, the rest >> sbits, x out of range, rest out of range)."""
+    a = np.abs(x)
+    high_abs = a >> sbits
+    low_abs = a & ((1 << sbits) - 1)
+    neg = x < 0
+    return np.where(neg, -low_abs, low_abs), np.where(neg, -high_abs, high_abs), a > lim, high_abs > lim
+
+
 def _unpack_both(X: np.ndarray, bits: int) -> OperandUnpack:
     """`both` strategy: greedy, one line at a time (most out-of-range entries first, ties to rows)."""
     sbits = bits - 1
     lim = qmax(bits)
-    mask = (1 << sbits) - 1
     X = _narrow(X)
     L, K = X.shape
     over = np.abs(X) > lim
@@ -282,13 +290,9 @@ def _unpack_both(X: np.ndarray, bits: int) -> OperandUnpack:
         if best_row == 0 and best_col == 0:
             break
         if best_row >= best_col:  # split line i into its low digit and the rest
-            x = W.buf[i, : W.cols].copy()
-            a = np.abs(x)
-            high_abs = a >> sbits
-            was_over = a > lim
-            now_over = high_abs > lim
-            W.buf[i, : W.cols] = np.where(x < 0, -(a & mask), a & mask)
-            W.add_row(np.where(x < 0, -high_abs, high_abs))
+            low, high, was_over, now_over = _split_line(W.buf[i, : W.cols], sbits, lim)
+            W.buf[i, : W.cols] = low
+            W.add_row(high)
             col_count[: W.cols] += now_over.astype(np.int64) - was_over
             row_count[i] = 0
             row_count = _grow(row_count, W.rows)
@@ -298,13 +302,9 @@ def _unpack_both(X: np.ndarray, bits: int) -> OperandUnpack:
             line_src[W.rows - 1] = line_src[i]
             line_shift[W.rows - 1] = line_shift[i] + sbits
         else:  # split column j
-            x = W.buf[: W.rows, j].copy()
-            a = np.abs(x)
-            high_abs = a >> sbits
-            was_over = a > lim
-            now_over = high_abs > lim
-            W.buf[: W.rows, j] = np.where(x < 0, -(a & mask), a & mask)
-            W.add_col(np.where(x < 0, -high_abs, high_abs))
+            low, high, was_over, now_over = _split_line(W.buf[: W.rows, j], sbits, lim)
+            W.buf[: W.rows, j] = low
+            W.add_col(high)
             row_count[: W.rows] += now_over.astype(np.int64) - was_over
             col_count[j] = 0
             col_count = _grow(col_count, W.cols)

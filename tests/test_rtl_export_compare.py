@@ -131,7 +131,7 @@ def test_export_from_trace(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--gemm", "4,5"], "--gemm = '4,5': three positive integers"),
+    (["--gemm", "4,5"], "--gemm = '4,5': must be M,K,N with three integers >= 1"),
     (["--gemm", "4,0,5"], "--gemm = '4,0,5'"),
     (["--gemm", "4,4,4", "--bits", "1"], "--bits = 1"),
     (["--gemm", "4,4,4", "--set", "rows=0"], "rows"),

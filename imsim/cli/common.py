@@ -27,6 +27,49 @@ def bits_arg(flag: str):
     return parse
 
 
+def gemm_arg(text: str) -> tuple[int, int, int]:
+    """argparse `type=` for --gemm M,K,N (three integers >= 1)."""
+    try:
+        dims = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise UserError(f"--gemm = {text!r}: must be M,K,N with three integers >= 1, e.g. 128,768,768")
+    return dims  # type: ignore[return-value]
+
+
+def int_arg(flag: str, minimum: int = 0):
+    """argparse `type=` for an integer >= `minimum`, with the standard one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise UserError(f"{flag} = {text!r}: must be an integer >= {minimum}") from None
+        if value < minimum:
+            raise UserError(f"{flag} = {value}: must be an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+def unit_interval_arg(flag: str, closed_top: bool = True):
+    """argparse `type=` for a number in (0, 1] (`closed_top`, e.g. a quantile beta) or [0, 1)."""
+    allowed = "a number in (0, 1]" if closed_top else "a number in [0, 1)"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"{flag} = {text!r}: must be {allowed}") from None
+        ok = 0.0 < value <= 1.0 if closed_top else 0.0 <= value < 1.0
+        if not ok:
+            raise UserError(f"{flag} = {value}: must be {allowed}")
+        return value
+
+    return parse
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)

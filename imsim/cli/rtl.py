@@ -14,32 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, print_json
+from imsim.cli.common import bits_arg, gemm_arg, int_arg, print_json
 from imsim.errors import bad_value
 from imsim.unpack import STRATEGIES
-
-
-def _gemm_dims(text: str) -> tuple[int, int, int]:
-    parts = text.split(",")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
-    if len(dims) != 3 or min(dims) < 1:
-        raise bad_value("command line", "--gemm", text, "three positive integers M,K,N, e.g. 40,24,36")
-    return dims  # type: ignore[return-value]
-
-
-def _nonneg_int(flag: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise bad_value("command line", flag, text, "a non-negative integer")
-        return value
-    return parse
 
 
 def _trace_operands(path: str, index: int, a_bits: int, w_bits: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -137,13 +114,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("export", help="write golden vectors (hex, npy) and manifest.json")
     ex.add_argument("--hw", required=True, metavar="HW.yaml", help="hardware config")
     src = ex.add_mutually_exclusive_group(required=True)
-    src.add_argument("--gemm", type=_gemm_dims, metavar="M,K,N",
+    src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N",
                      help="random integer GEMM of this shape (uniform b-bit entries, 5%% heavy hitters)")
     src.add_argument("--trace", metavar="PATH", help="trace (.npz or folder); floats are RTN-quantized")
-    ex.add_argument("--index", type=_nonneg_int("--index"), default=0, help="trace record (default 0)")
+    ex.add_argument("--index", type=int_arg("--index"), default=0, help="trace record (default 0)")
     ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
     ex.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
-    ex.add_argument("--seed", type=_nonneg_int("--seed"), default=0, help="seed of the random GEMM")
+    ex.add_argument("--seed", type=int_arg("--seed"), default=0, help="seed of the random GEMM")
     ex.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hardware key")
     ex.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
     ex.add_argument("--json", action="store_true", help="print one JSON object")
@@ -157,10 +134,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cp = sub.add_parser("compare", help="compare an RTL's results file with the golden values")
     cp.add_argument("dir", metavar="DIR", help="folder written by `imsim rtl export`")
     cp.add_argument("results", metavar="RESULTS.hex", help="$writememh output of the RTL")
-    cp.add_argument("--cycles", type=_nonneg_int("--cycles"), help="cycle count the RTL reported")
+    cp.add_argument("--cycles", type=int_arg("--cycles"), help="cycle count the RTL reported")
     cp.add_argument("--against", choices=("psum", "c"), default="psum",
                     help="golden values: psum (PE results, default) or c (after recombination)")
-    cp.add_argument("--max-report", type=_nonneg_int("--max-report"), default=10,
+    cp.add_argument("--max-report", type=int_arg("--max-report"), default=10,
                     help="mismatches to list (default 10)")
     cp.add_argument("--exact-cycles", action="store_true",
                     help="exit 1 also when --cycles differs from imsim's count")

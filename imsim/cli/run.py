@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, format_table, print_json
-from imsim.errors import UserError, bad_value
+from imsim.cli.common import bits_arg, format_table, gemm_arg, int_arg, print_json, unit_interval_arg
+from imsim.errors import UserError
 from imsim.quantize import qmax, quantize_rtn
 from imsim.results import totals
 from imsim.simulate import quantize_operands, simulate_gemm
@@ -21,47 +21,6 @@ TABLE_COLUMNS = ["name", "M", "K", "N", "strategy", "unpack_ratio", "cycles", "c
                  "energy_pj", "exact"]
 
 
-def _gemm_arg(text: str) -> tuple[int, int, int]:
-    parts = text.split(",")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
-    if len(dims) != 3 or min(dims) < 1:
-        raise bad_value("command line", "--gemm", text, "must be M,K,N with three integers >= 1, e.g. 128,768,768")
-    return dims  # type: ignore[return-value]
-
-
-def _fraction_arg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0.0 <= v < 1.0:
-        raise bad_value("command line", "--heavy", text, "must be a number in [0, 1)")
-    return v
-
-
-def _beta_arg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0.0 < v <= 1.0:
-        raise bad_value("command line", "--beta", text, "must be a number in (0, 1]")
-    return v
-
-
-def _seed_arg(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise bad_value("command line", "--seed", text, "must be an integer >= 0")
-    return v
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="simulate GEMMs on one hardware design (cycles, traffic, energy, exactness)",
@@ -70,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "system, execute exactly and report per-GEMM and total figures.")
     p.add_argument("--hw", required=True, metavar="YAML", help="hardware config, e.g. hw_configs/default.yaml")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N", help="one random GEMM of this shape")
+    src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N", help="one random GEMM of this shape")
     src.add_argument("--trace", metavar="PATH", help="a trace (.npz file or folder), or 'bundled' for the "
                                                      "shipped MiniLM subset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -81,13 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
     p.add_argument("--timing", choices=("scalesim", "pipelined"), default="pipelined",
                    help="array timing mode (default pipelined)")
-    p.add_argument("--seed", type=_seed_arg, default=0, help="random seed for --gemm (default 0)")
-    p.add_argument("--heavy", type=_fraction_arg, default=DEFAULT_HEAVY, metavar="F",
+    p.add_argument("--seed", type=int_arg("--seed"), default=0, help="random seed for --gemm (default 0)")
+    p.add_argument("--heavy", type=unit_interval_arg("--heavy", closed_top=False), default=DEFAULT_HEAVY, metavar="F",
                    help=f"--gemm: fraction of heavy hitters (default {DEFAULT_HEAVY}): entries of "
                         f"{HEAVY_SCALE[0]:g}..{HEAVY_SCALE[1]:g} x the Gaussian body's max |x|; the body's max "
                         f"maps to the top of the b-bit range, so heavy hitters fall outside it; "
                         f"0 gives operands that fit (so --strategy none runs)")
-    p.add_argument("--beta", type=_beta_arg, default=None,
+    p.add_argument("--beta", type=unit_interval_arg("--beta"), default=None,
                    help="RTN threshold quantile for float operands (trace default 1.0; --gemm default: "
                         "the body's max)")
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from imsim.cli.common import format_table, print_json
+from imsim.cli.common import format_table, int_arg, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Re-running the same command after an interruption computes only the missing points.")
     p.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it holds this spec)")
-    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+    p.add_argument("--workers", type=int_arg("--workers"), default=None, metavar="N",
                    help="local worker processes (default: CPU count; 0 = run in this process)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs imsim[dask])")
@@ -22,18 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object (run summary)")
     p.set_defaults(func=run)
-
-
-def _workers(text: str) -> int:
-    from imsim.errors import UserError
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise UserError(f"--workers = {text!r}: must be an integer >= 0") from None
-    if value < 0:
-        raise UserError(f"--workers = {value}: must be an integer >= 0")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from imsim.cli.common import bits_arg, format_table, print_json
+from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
 from imsim.errors import bad_value
 from imsim.trace import bundled_trace_path, open_trace
 from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
 
 _STRATEGIES = ("row", "col", "both", "auto")
-
-
-def _beta(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise bad_value("command line", "--beta", text, "must be a number in (0, 1]") from None
-    if not 0.0 < value <= 1.0:
-        raise bad_value("command line", "--beta", value, "must be a number in (0, 1]")
-    return value
 
 
 def _strategies(text: str) -> tuple[str, ...]:
@@ -83,7 +73,7 @@ def register(subparsers) -> None:
     stats.add_argument("--bits", type=bits_arg("--bits"), default=8, help="operand width for A and B (default 8)")
     stats.add_argument("--a-bits", type=bits_arg("--a-bits"), default=None, help="A width (overrides --bits)")
     stats.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B width (overrides --bits)")
-    stats.add_argument("--beta", type=_beta, default=0.99, help="RTN quantile of |x| mapped to the range top")
+    stats.add_argument("--beta", type=unit_interval_arg("--beta"), default=0.99, help="RTN quantile of |x| mapped to the range top")
     stats.add_argument("--strategies", type=_strategies, default=DEFAULT_STRATEGIES,
                        help="comma list of unpack strategies (default row,col,both)")
     stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, format_table, print_json
+from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
 from imsim.errors import UserError, bad_value
 from imsim.quantize import quantize_rtn
 from imsim.unpack import exact_product, reference_gemm, unpack_gemm
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width (default: --bits)")
     p.add_argument("--strategy", choices=STRATEGY_CHOICES, default=None,
                    help="one strategy (default: report row, col, both and auto)")
-    p.add_argument("--quantize", type=_beta_arg, default=None, metavar="BETA",
+    p.add_argument("--quantize", type=unit_interval_arg("--quantize"), default=None, metavar="BETA",
                    help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
                    help="quantize float A (and B) to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and "
@@ -35,16 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
-
-
-def _beta_arg(text: str) -> float:
-    try:
-        beta = float(text)
-    except ValueError:
-        raise bad_value("command line", "--quantize", text, "must be a number in (0, 1]") from None
-    if not 0.0 < beta <= 1.0:
-        raise bad_value("command line", "--quantize", beta, "must be a number in (0, 1]")
-    return beta
 
 
 def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
