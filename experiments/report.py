@@ -113,6 +113,8 @@ def figure_unpack_overhead(folder: str, out_file: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from imsim.plot import save_figure
+
     _, t = _load(folder)
     res = t.results
     bits = sorted(int(b) for b in res["a_bits"].unique())
@@ -140,11 +142,7 @@ def figure_unpack_overhead(folder: str, out_file: str) -> Path:
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
     fig.tight_layout()
-    out = Path(out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out_file, dpi=110)
 
 
 # ------------------------------------------------------------------------------ study 2

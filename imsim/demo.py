@@ -190,6 +190,8 @@ def plot_demo(result: DemoResult, out_file: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from imsim.plot import save_figure
+
     metrics = (("unpack_ratio", "unpack ratio (MACs run / useful MACs)", False),
                ("cycles", "cycles (total over trace)", True),
                ("energy_pj", "energy (pJ, total over trace)", True),
@@ -215,8 +217,4 @@ def plot_demo(result: DemoResult, out_file: str | Path) -> Path:
     fig.suptitle(f"imsim demo: 32x32 OS arrays on {Path(result.trace).name} ({result.gemms} GEMMs); "
                  f"int8 at beta 1.0, int4/int2 at beta {DEMO_BETA_LOW_BITS}", fontsize=10)
     fig.tight_layout()
-    out = Path(out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out_file, dpi=110)

@@ -260,13 +260,21 @@ def make_figure(kind: str, results: Any, totals: Any, x: str = "area_um2", y: st
     raise bad_value(None, "--kind", kind, f"must be one of {', '.join(KINDS)} or all")
 
 
+def save_figure(fig: Any, out: str | Path, dpi: float | None = None) -> Path:
+    """Save `fig` to `out` (creating its folder), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def render(kind: str, results: Any, totals: Any, out: str | Path, **options: Any) -> Path:
     """Draw one kind and save it to `out` (.png, .pdf or .svg); returns the path."""
     out = check_out_path(out)
-    fig = make_figure(kind, results, totals, **options)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return save_figure(make_figure(kind, results, totals, **options), out)
 
 
 def _colors(n: int) -> list[Any]:

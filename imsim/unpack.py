@@ -178,42 +178,49 @@ def _narrow(X: np.ndarray) -> np.ndarray:
     return X.astype(smallest_int_dtype(m), copy=False)
 
 
-def _unpack_lines(X: np.ndarray, bits: int) -> OperandUnpack:
-    """`row` strategy: split every line holding an out-of-range entry into digit lines."""
+def _unpack_axis(X: np.ndarray, bits: int, axis: int) -> OperandUnpack:
+    """Split every line along `axis` (0: rows = `row` strategy, 1: K columns = `col` strategy)
+    that holds an out-of-range entry into its digit lines, appended after the originals."""
     sbits = bits - 1
     lim = qmax(bits)
     X = _narrow(X)
     L, K = X.shape
+    n_lines = X.shape[axis]
     absX = np.abs(X)
-    absmax = absX.max(axis=1)
+    absmax = absX.max(axis=1 - axis)
     heavy = np.flatnonzero(absmax > lim)
-    k_src, k_shift = _identity(K)
+    src, shift = _identity(n_lines)
+    other_src, other_shift = _identity(X.shape[1 - axis])
     if heavy.size == 0:
-        src, shift = _identity(L)
-        return OperandUnpack(X, src, shift, k_src, k_shift)
+        return OperandUnpack(X, src, shift, other_src, other_shift) if axis == 0 else \
+            OperandUnpack(X, other_src, other_shift, src, shift)
     out_dtype = smallest_int_dtype(lim)
     neg = X < 0
     levels = _levels(absmax[heavy].astype(np.int64), sbits)
     # level 0 of every line: in-range entries are their own low digit
     blocks = [_signed_digits(absX, neg, 0, sbits, out_dtype)]
-    src_parts, shift_parts = [np.arange(L, dtype=np.int64)], [np.zeros(L, dtype=np.int64)]
+    src_parts, shift_parts = [src], [shift]
     for level in range(1, int(levels.max())):
-        rows = heavy[levels > level]
-        blocks.append(_signed_digits(absX[rows], neg[rows], level, sbits, out_dtype))
-        src_parts.append(rows.astype(np.int64))
-        shift_parts.append(np.full(rows.size, level * sbits, dtype=np.int64))
-    return OperandUnpack(np.concatenate(blocks), np.concatenate(src_parts), np.concatenate(shift_parts),
-                         k_src, k_shift)
+        lines = heavy[levels > level]
+        blocks.append(_signed_digits(np.take(absX, lines, axis=axis), np.take(neg, lines, axis=axis),
+                                     level, sbits, out_dtype))
+        src_parts.append(lines.astype(np.int64))
+        shift_parts.append(np.full(lines.size, level * sbits, dtype=np.int64))
+    Xu = np.concatenate(blocks, axis=axis)
+    src, shift = np.concatenate(src_parts), np.concatenate(shift_parts)
+    if axis == 0:
+        return OperandUnpack(Xu, src, shift, other_src, other_shift)
+    return OperandUnpack(Xu, other_src, other_shift, src, shift)
 
 
-def _transpose(op: OperandUnpack) -> OperandUnpack:
-    """Swap the roles of lines and K of an OperandUnpack computed on X^T."""
-    return OperandUnpack(op.X.T, op.k_src, op.k_shift, op.line_src, op.line_shift)
+def _unpack_lines(X: np.ndarray, bits: int) -> OperandUnpack:
+    """`row` strategy: split every line holding an out-of-range entry into digit lines."""
+    return _unpack_axis(X, bits, 0)
 
 
 def _unpack_cols(X: np.ndarray, bits: int) -> OperandUnpack:
     """`col` strategy: split every K column holding an out-of-range entry into digit columns."""
-    return _transpose(_unpack_lines(X.T, bits))
+    return _unpack_axis(X, bits, 1)
 
 
 class _Grower:
