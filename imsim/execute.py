@@ -26,13 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from imsim.errors import AccumulatorOverflow
+from imsim.unpack import MATMUL_METHODS as METHODS, I64_SAFE, absmax, exact_matmul
 
-F32_EXACT = 1 << 24
-_F32_EXACT = F32_EXACT
-_F64_EXACT = 1 << 53
-_I64_SAFE = 1 << 62
 POLICIES = ("error", "wrap", "saturate")
-METHODS = ("float32", "float64", "int64", "object")  # product paths, fastest first
 
 
 def acc_range(bits: int) -> tuple[int, int]:
@@ -50,34 +46,6 @@ def wrap_to(x: np.ndarray, bits: int) -> np.ndarray:
         return x
     m = np.int64(1 << bits)
     return ((x - lo) % m) + lo
-
-
-def _absmax(X: np.ndarray) -> int:
-    return max(int(X.max()), -int(X.min())) if X.size else 0
-
-
-def exact_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> tuple[np.ndarray, str]:
-    """Exact integer A @ B and the method used ('float32', 'float64', 'int64' or 'object').
-
-    `bound` >= every |partial sum| (defaults to K max|A| max|B|). Float BLAS is used when the
-    bound keeps every partial sum an exactly representable integer.
-    """
-    K = A.shape[1]
-    if bound is None:
-        bound = K * _absmax(A) * _absmax(B)
-    if bound < _F32_EXACT:
-        return (A.astype(np.float32) @ B.astype(np.float32)).astype(np.int64), "float32"
-    if bound < _F64_EXACT:
-        return (A.astype(np.float64) @ B.astype(np.float64)).astype(np.int64), "float64"
-    if bound < _I64_SAFE:
-        # split K into float64-exact chunks, sum the chunks in int64
-        per_k = max(1, bound // max(1, K))
-        step = max(1, (_F64_EXACT - 1) // per_k)
-        out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
-        for k0 in range(0, K, step):
-            out += (A[:, k0:k0 + step].astype(np.float64) @ B[k0:k0 + step].astype(np.float64)).astype(np.int64)
-        return out, "int64"
-    return A.astype(object) @ B.astype(object), "object"
 
 
 def _scaled(X: np.ndarray, shift: np.ndarray, axis: int, big: bool) -> np.ndarray:
@@ -162,11 +130,11 @@ def run_pass(A: np.ndarray, B: np.ndarray, k_shift: np.ndarray, *, acc_bits: int
         raise ValueError(f"policy {policy!r}")
     lo, hi = acc_range(acc_bits)
     K = A.shape[1]
-    ma, mw = _absmax(A), _absmax(B)
+    ma, mw = absmax(A), absmax(B)
     classes = np.unique(k_shift) if K else np.zeros(0, dtype=np.int64)
     weight = sum(int(np.count_nonzero(k_shift == t)) << int(t) for t in classes)
     bound = ma * mw * weight  # >= every |intermediate|
-    big = bound >= _I64_SAFE
+    big = bound >= I64_SAFE
     # exact product, one matmul per shift class
     P = None
     method = "float32"

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping as TMapping, Optional
 
 import numpy as np
 
-from imsim.execute import F32_EXACT as _F32_EXACT, exact_matmul, run_passes
+from imsim.execute import run_passes
 from imsim.memory import MemoryParams, PassShape, simulate_memory
 from imsim.quantize import quantize_rtn
 from imsim.recombine import recombine_exact
@@ -87,19 +87,6 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
     return energy_of_run(hw, act).to_dict(), area_of_design(hw).to_dict()
 
 
-def _reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """The int64 reference A @ B: `imsim.unpack.reference_gemm`, or the same exact integers
-    from float32 BLAS when K max|A| max|B| < 2^24 proves every partial sum exact."""
-    A, B = np.asarray(A), np.asarray(B)
-    if A.dtype.kind in "iu" and B.dtype.kind in "iu" and A.ndim == B.ndim == 2 and A.size and B.size \
-            and A.shape[1] == B.shape[0]:
-        ma = max(int(A.max()), -int(A.min()))
-        mb = max(int(B.max()), -int(B.min()))
-        if A.shape[1] * ma * mb < _F32_EXACT:
-            return exact_matmul(A, B, A.shape[1] * ma * mb)[0]
-    return reference_gemm(A, B)
-
-
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
     if np.array_equal(C, ref):
         return None
@@ -130,7 +117,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
                               policy=hw.overflow, name=name)
         # always an independent computation: the original operands' product when given, else the
         # unpack engine's recombination (both exact by the bounds in imsim.unpack)
-        ref = _reference(*operands) if operands is not None else exact_product(ug)
+        ref = reference_gemm(*operands) if operands is not None else exact_product(ug)
         mismatch = _first_mismatch(rec.C, ref)
         exact = mismatch is None
         pe_over = sum(p.overflows for p in passes)

@@ -356,7 +356,8 @@ def _as_int64(X: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _absmax(X: np.ndarray) -> int:
+def absmax(X: np.ndarray) -> int:
+    """max |X| as a Python int (0 for an empty array)."""
     return int(np.abs(X).max()) if X.size else 0
 
 
@@ -369,7 +370,7 @@ def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, i
     if 0 in A.shape or 0 in B.shape:
         raise UserError(f"empty GEMM: A is {A.shape[0]}x{A.shape[1]}, B is {B.shape[0]}x{B.shape[1]}; "
                         f"every dimension must be at least 1")
-    bound = A.shape[1] * _absmax(A) * _absmax(B)
+    bound = A.shape[1] * absmax(A) * absmax(B)
     return A, B, bound
 
 
@@ -401,9 +402,9 @@ def unpack_gemm(
     N = B.shape[1]
     if strategy == "none":
         for name, X, b in (("A", A, a_bits), ("B", B, w_bits)):
-            if _absmax(X) > qmax(b):
+            if absmax(X) > qmax(b):
                 raise UserError(
-                    f"strategy none: {name} has entries up to {_absmax(X)}, outside the {b}-bit range "
+                    f"strategy none: {name} has entries up to {absmax(X)}, outside the {b}-bit range "
                     f"+-{qmax(b)}; pick --strategy row, col, both or auto")
         pairs = [("row", "row")]  # a no-op on in-range operands
     elif strategy == "auto":
@@ -437,19 +438,42 @@ def unpack_gemm(
 # --------------------------------------------------------------------------- exact arithmetic
 
 
-def int_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> np.ndarray:
-    """Exact integer product of integer matrices.
+_F32_EXACT = 1 << 24  # integers below this are exact in float32
+I64_SAFE = 1 << 62  # chunked float64 sums stay below this in int64
+MATMUL_METHODS = ("float32", "float64", "int64", "object")  # exact product paths, fastest first
 
-    Uses float64 BLAS when `bound` (>= max possible |partial sum|) < 2^53, int64 below 2^63,
-    Python integers (object dtype) beyond. `bound` defaults to K max|A| max|B|.
+
+def exact_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> tuple[np.ndarray, str]:
+    """Exact integer A @ B and the method used ('float32', 'float64', 'int64' or 'object').
+
+    `bound` >= every |partial sum| (defaults to K max|A| max|B|). Float BLAS is used when the
+    bound keeps every partial sum an exactly representable integer (2^24 float32, 2^53
+    float64); below 2^62, K is split into float64-exact chunks summed in int64; beyond,
+    Python integers (object dtype).
     """
+    K = A.shape[1]
     if bound is None:
-        bound = A.shape[1] * _absmax(A) * _absmax(B)
+        bound = K * absmax(A) * absmax(B)
+    if bound < _F32_EXACT:
+        return (A.astype(np.float32) @ B.astype(np.float32)).astype(np.int64), "float32"
     if bound < _FLOAT_EXACT:
-        return (A.astype(np.float64) @ B.astype(np.float64)).astype(np.int64)
-    if bound <= _INT64_MAX:
-        return A.astype(np.int64) @ B.astype(np.int64)
-    return A.astype(object) @ B.astype(object)
+        return (A.astype(np.float64) @ B.astype(np.float64)).astype(np.int64), "float64"
+    if bound < I64_SAFE:
+        per_k = max(1, bound // max(1, K))
+        step = max(1, (_FLOAT_EXACT - 1) // per_k)
+        out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
+        for k0 in range(0, K, step):
+            out += (A[:, k0:k0 + step].astype(np.float64) @ B[k0:k0 + step].astype(np.float64)).astype(np.int64)
+        return out, "int64"
+    return A.astype(object) @ B.astype(object), "object"
+
+
+def int_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> np.ndarray:
+    """Exact integer product (`exact_matmul`): int64 when `bound` < 2^63, else Python integers."""
+    P, method = exact_matmul(A, B, bound)
+    if method == "object" and bound is not None and bound <= _INT64_MAX:
+        return P.astype(np.int64)  # fits by the bound
+    return P
 
 
 def _shifted(P: np.ndarray, shift: np.ndarray, axis: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from imsim.cli.common import format_table, print_json
+from imsim.cli.common import format_table, int_arg, print_json
 from imsim.errors import UserError
 
 DEFAULT_OUT = "imsim-demo"
@@ -31,27 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"output folder for the plot and tables (default: ./{DEFAULT_OUT})")
     p.add_argument("--trace", default=None, metavar="PATH",
                    help="a trace (.npz file or folder) instead of the bundled one")
-    p.add_argument("--max-gemms", type=_positive_int_flag("--max-gemms"), default=None, metavar="N",
+    p.add_argument("--max-gemms", type=int_arg("--max-gemms", 1), default=None, metavar="N",
                    help="use only the first N GEMMs of the trace (quick look)")
-    p.add_argument("--workers", type=_positive_int_flag("--workers"), default=None, metavar="N",
+    p.add_argument("--workers", type=int_arg("--workers", 1), default=None, metavar="N",
                    help="local worker processes over the GEMMs (default: CPU count, at most 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
-
-
-def _positive_int_flag(flag: str):
-    """argparse `type=` for a positive integer with the standard one-line error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise UserError(f"{flag} = {text!r}: must be a positive integer") from None
-        if value < 1:
-            raise UserError(f"{flag} = {value}: must be a positive integer")
-        return value
-
-    return parse
 
 
 def _progress(line: str) -> None:
