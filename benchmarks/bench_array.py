@@ -9,25 +9,15 @@ the same shape, timed in the same process. Target (issue 3): cycle model < 50 ms
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
+
+from timing import best_of
 
 from imsim.array import DATAFLOWS, TIMINGS, compute_timing, dataflow_module
 
 SHAPES = [(128, 768, 768), (512, 768, 3072)]
 ARRAYS = [(32, 32), (128, 128)]
-
-
-def best_of(fn, repeat: int, number: int) -> float:
-    """Best mean wall time (s) of `number` calls, over `repeat` rounds."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def main() -> None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 if "--threads" not in sys.argv:  # before numpy loads BLAS
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
 
 import numpy as np
+
+from timing import best_of
 
 from imsim.cli.run import random_operands
 from imsim.hwconfig import HwConfig
@@ -35,16 +36,6 @@ from imsim.unpack import unpack_gemm
 SHAPES = [(128, 768, 768), (512, 768, 3072)]
 ARRAYS = [32, 128]
 DATAFLOWS = ["os", "ws", "is"]
-
-
-def best_of(fn, repeat: int) -> float:  # noqa: D401
-    """Minimum wall time of `repeat` calls (seconds)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

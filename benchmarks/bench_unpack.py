@@ -8,20 +8,12 @@ Ratio = unpack time / abs-max time (lower is better; 1.0 would be one read-only 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from timing import best_of
+
 from imsim.unpack import qmax, unpack_operand
-
-
-def best_time(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def matrix(n: int, bits: int, heavy: float, seed: int = 0) -> np.ndarray:
@@ -43,10 +35,10 @@ def main() -> None:
     for bits in (4, 8):
         for heavy in (0.001, 0.01):
             X = matrix(args.size, bits, heavy)
-            base = best_time(lambda: np.abs(X).max(), args.repeat)
+            base = best_of(lambda: np.abs(X).max(), args.repeat)
             for strategy in ("row", "col", "both"):
                 out = {}
-                t = best_time(lambda: out.setdefault("op", unpack_operand(X, bits, strategy)), 1 if strategy == "both" else args.repeat)
+                t = best_of(lambda: out.setdefault("op", unpack_operand(X, bits, strategy)), 1 if strategy == "both" else args.repeat)
                 shape = "x".join(map(str, out["op"].X.shape))
                 print(f"{bits:>4} {heavy:>6.3f} {strategy:>8} {shape:>14} {t:>9.3f} {base:>9.4f} {t / base:>7.1f} {X.size / t / 1e6:>8.1f}")
 
