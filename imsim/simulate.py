@@ -15,8 +15,9 @@ from typing import Any, Iterable, Mapping as TMapping, Optional
 
 import numpy as np
 
+from imsim import memo
 from imsim.execute import run_passes
-from imsim.memory import MemoryParams, PassShape, simulate_memory
+from imsim.memory import MemoryParams, PassShape
 from imsim.quantize import quantize_rtn
 from imsim.recombine import recombine_exact
 from imsim.results import GemmResult, totals
@@ -72,8 +73,8 @@ def _nonzero_macs(ug: UnpackedGemm) -> int:
 
 
 def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
-    from imsim.area import area_of_design
     from imsim.energy import Activity, energy_of_run
+    from imsim.tech import load_technology
 
     Mp, Kp, Np = ug.low_shape
     shift_k = int(np.count_nonzero(ug.plan.k_shift)) if hw.k_scale == "shift_accumulate" else 0
@@ -84,7 +85,8 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
                    dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
                    recomb_ops=mem.recomb_ops, shift_acc_macs=shift_k * Mp * Np,
                    useful_macs=ug.useful_macs)
-    return energy_of_run(hw, act).to_dict(), area_of_design(hw).to_dict()
+    tech = load_technology(hw.technology)
+    return energy_of_run(hw, act, tech).to_dict(), memo.area_of_design(hw, tech).to_dict()
 
 
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
@@ -108,7 +110,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     M, K, N = ug.shape
     Mp, Kp, Np = ug.low_shape
     shapes = pass_shapes(hw, ug)
-    mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
+    mem = memo.simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)  # repeats: cached
 
     exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
     if execute:

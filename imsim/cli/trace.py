@@ -11,9 +11,8 @@ import argparse
 
 from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
 from imsim.errors import bad_value
-from imsim.trace import bundled_trace_path, open_trace
-from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
 
+# the trace readers and the statistics are imported where used (a lean `imsim --help`)
 _STRATEGIES = ("row", "col", "both", "auto")
 
 
@@ -26,10 +25,16 @@ def _strategies(text: str) -> tuple[str, ...]:
 
 
 def _path(args: argparse.Namespace):
+    from imsim.trace import bundled_trace_path
+
     return args.path if args.path is not None else bundled_trace_path()
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from imsim.trace import open_trace
+    from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
+
+    args.strategies = args.strategies or DEFAULT_STRATEGIES
     trace = open_trace(_path(args))
     a_bits = args.a_bits or args.bits
     w_bits = args.w_bits or args.bits
@@ -51,6 +56,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from imsim.trace import open_trace
+
     trace = open_trace(_path(args))
     rows = [{"index": r.index, "name": r.name, "kind": r.kind, "phase": r.phase, "model": r.model,
              "M": r.shape[0], "K": r.shape[1], "N": r.shape[2], "macs": r.macs} for r in trace]
@@ -74,7 +81,7 @@ def register(subparsers) -> None:
     stats.add_argument("--a-bits", type=bits_arg("--a-bits"), default=None, help="A width (overrides --bits)")
     stats.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B width (overrides --bits)")
     stats.add_argument("--beta", type=unit_interval_arg("--beta"), default=0.99, help="RTN quantile of |x| mapped to the range top")
-    stats.add_argument("--strategies", type=_strategies, default=DEFAULT_STRATEGIES,
+    stats.add_argument("--strategies", type=_strategies, default=None,
                        help="comma list of unpack strategies (default row,col,both)")
     stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")
     stats.add_argument("--json", action="store_true", help="print one JSON object")

@@ -9,8 +9,6 @@ import numpy as np
 
 from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
 from imsim.errors import UserError, bad_value
-from imsim.quantize import quantize_rtn
-from imsim.unpack import exact_product, reference_gemm, unpack_gemm
 
 STRATEGY_CHOICES = ("row", "col", "both", "auto")
 
@@ -58,6 +56,9 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.quantize import quantize_rtn
+    from imsim.unpack import exact_product, reference_gemm, unpack_gemm
+
     A, B = load_gemm_npz(args.file)
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
