@@ -70,14 +70,19 @@ def simulate_memory(params: Any, passes: Sequence[Any], **options: Any) -> Any:
 
 
 def area_of_design(hw: Any, tech: Any) -> Any:
-    """imsim.area.area_of_design(hw, tech) memoised on (hw, tech), both frozen."""
+    """imsim.area.area_of_design(hw, tech) memoised on (hw, tech), both frozen.
+
+    The table is keyed by identity (hashing a whole table per GEMM would cost more than the
+    area): load_technology returns one object per table file, and the entry keeps that
+    object alive, so an id is never reused while its entry exists."""
 
     def compute() -> Any:
         from imsim.area import area_of_design as area
 
-        return area(hw, tech)
+        return tech, area(hw, tech)
 
-    return _area.get((hw, tech), compute)
+    held, result = _area.get((hw, id(tech)), compute)
+    return result if held is tech else compute()[1]
 
 
 def stats() -> dict[str, dict[str, int]]:

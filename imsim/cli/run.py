@@ -161,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
     from imsim.simulate import simulate_gemm
     from imsim.unpack import unpack_gemm
 
+    from imsim.blas import limit_blas_threads
+
+    limit_blas_threads(1)  # many small GEMMs: one BLAS thread is faster than a spinning pool
     hw = _load_hw(args)
     results = []
     for A, B, meta in _jobs(args, hw):

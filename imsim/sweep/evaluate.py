@@ -122,5 +122,9 @@ def evaluate_point(point: Point) -> list[dict[str, Any]]:
 
 
 def evaluate_points(points: Sequence[Point]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The runner's evaluator: [(point hash, rows)] for each point, in order."""
+    """The runner's evaluator: [(point hash, rows)] for each point, in order. The process
+    runs BLAS on one thread (imsim.blas), whichever backend (pool, Dask, inline) called it."""
+    from imsim.blas import limit_blas_threads
+
+    limit_blas_threads(1)
     return [(p.hash, evaluate_point(p)) for p in points]

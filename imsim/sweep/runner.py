@@ -101,7 +101,11 @@ def _commit(store: ResultStore, by_hash: dict[str, Point], results: list[tuple[s
 
 
 def _worker_init() -> None:
-    """Pool worker setup: Ctrl-C goes to the parent only; die when the parent dies (Linux)."""
+    """Pool worker setup: one BLAS thread (N workers use N cores); Ctrl-C goes to the parent
+    only; die when the parent dies (Linux)."""
+    from imsim.blas import limit_blas_threads
+
+    limit_blas_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
