@@ -17,6 +17,8 @@ def test_limit_in_a_fresh_process_caps_the_loaded_blas():
 
 
 def _threads_in_worker() -> list[int]:
+    import numpy  # noqa: F401  (loads BLAS if the parent had not: the environment then applies)
+
     return blas_threads()
 
 
