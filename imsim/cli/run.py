@@ -18,6 +18,8 @@ HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
 TABLE_COLUMNS = ["name", "M", "K", "N", "strategy", "unpack_ratio", "cycles", "compute_cycles",
                  "stall_cycles", "recomb_cycles", "utilization", "dram_bytes", "sram_bytes",
                  "energy_pj", "exact"]
+SUMMARY_COLUMNS = ["kind", "phase", "gemms", "useful_macs", "unpack_ratio", "cycles", "stall_cycles",
+                   "recomb_cycles", "utilization", "dram_bytes", "sram_bytes", "energy_pj", "exact"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "become the format's significand width")
     p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--no-exact", action="store_true", help="skip exact execution (timing and traffic only)")
+    p.add_argument("--per-gemm", action="store_true",
+                   help="--trace: print one row per GEMM (default: totals by kind and phase)")
+    p.add_argument("--out", default=None, metavar="FILE.parquet",
+                   help="also write one row per GEMM to this Parquet file, as the GEMMs finish")
     p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
     p.set_defaults(func=run)
 
@@ -157,33 +163,58 @@ def _jobs(args: argparse.Namespace, hw):
 
 
 def run(args: argparse.Namespace) -> int:
-    from imsim.results import totals
+    """Simulate GEMM by GEMM: each result goes to the running totals (per kind and phase) and,
+    with --out, to the Parquet file as it comes; per-GEMM results are kept in memory only for
+    --json and --per-gemm output, so a long trace runs in bounded memory."""
+    from contextlib import nullcontext
+
+    from imsim.blas import limit_blas_threads
+    from imsim.results import GroupedTotals
     from imsim.simulate import simulate_gemm
     from imsim.unpack import unpack_gemm
 
-    from imsim.blas import limit_blas_threads
-
     limit_blas_threads(1)  # many small GEMMs: one BLAS thread is faster than a spinning pool
     hw = _load_hw(args)
-    results = []
-    for A, B, meta in _jobs(args, hw):
-        try:
-            ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy)
-        except UserError as exc:
-            raise UserError(f"{meta['name']}: {exc}") from None
-        results.append(simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact,
-                                     meta=meta, operands=(A, B)))
-    total = totals(results)
+    per_gemm = args.json or args.per_gemm or args.gemm is not None
+    kept, summary, bad, first_bad = [], GroupedTotals(), 0, None
+    writer = nullcontext()
+    if args.out is not None:
+        from imsim.result_writer import ResultWriter
+
+        writer = ResultWriter(args.out)
+    with writer:
+        for A, B, meta in _jobs(args, hw):
+            try:
+                ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy)
+            except UserError as exc:
+                raise UserError(f"{meta['name']}: {exc}") from None
+            result = simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact, meta=meta,
+                                   operands=(A, B))
+            summary.add(result)
+            if args.out is not None:
+                writer.write(result.to_dict())
+            if per_gemm:
+                kept.append(result)
+            if result.exact is False:
+                bad += 1
+                first_bad = first_bad or result
+    total = summary.total.value()
     if args.json:
-        print_json({"hw": hw.to_dict(), "gemms": [r.to_dict() for r in results], "total": total})
+        print_json({"hw": hw.to_dict(), "gemms": [r.to_dict() for r in kept], "total": total})
         return 0
-    rows = [r.to_dict() for r in results]
-    rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": ""})
     print(f"hw: {hw.name}  {hw.rows}x{hw.cols} {hw.dataflow}  a_bits={hw.a_bits} w_bits={hw.w_bits} "
           f"acc_bits={hw.acc_bits}  k_scale={hw.k_scale}  timing={args.timing}")
-    print(format_table(rows, TABLE_COLUMNS))
-    bad = [r for r in results if r.exact is False]
+    if per_gemm:
+        rows = [r.to_dict() for r in kept]
+        rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": ""})
+        print(format_table(rows, TABLE_COLUMNS))
+    else:
+        rows = summary.rows() + [{**total, "kind": "TOTAL", "phase": ""}]
+        print(f"{total['gemms']} GEMMs, totals by kind and phase (--per-gemm: one row per GEMM)")
+        print(format_table(rows, SUMMARY_COLUMNS))
+    if args.out is not None:
+        print(f"per-GEMM results: {args.out} ({total['gemms']} rows)")
     if bad:
-        print(f"{len(bad)} GEMM(s) not exact; first: {bad[0].name} {bad[0].to_dict()['first_mismatch']}",
+        print(f"{bad} GEMM(s) not exact; first: {first_bad.name} {first_bad.to_dict()['first_mismatch']}",
               file=sys.stderr)
     return 0
