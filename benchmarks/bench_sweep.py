@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def clear_caches() -> None:
     """Forget prepared GEMMs in this process (forked pool workers would inherit them)."""
-    from imsim.sweep import evaluate
+    from imsim import memo
+    from imsim.sweep.evaluate import clear_caches
 
-    evaluate._prepared.clear()
-    evaluate._traces.clear()
+    clear_caches()
+    memo.clear()
 
 
 def timed_run(spec, workers=None, scheduler=None) -> float:

@@ -4,10 +4,12 @@
 share one work key (trace, a_bits, w_bits, beta, granularity, strategy, formats) when they come from
 :func:`imsim.sweep.runner.make_tasks`; the prepared (quantized + unpacked) GEMMs of a work
 key are cached in the worker process (a small LRU), so the unpacking of a trace is done
-once per worker and key, however many hardware points use it.
+once per worker and key, however many hardware points use it; the quantized operands are
+cached under the key without the strategy, so the strategies of a sweep share them.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import threading
@@ -19,8 +21,17 @@ from imsim.sweep.spec import Point, TraceSpec
 
 PREPARED_CACHE_SIZE = 4  # work keys kept per worker process
 _prepared: "OrderedDict[tuple, list[tuple[dict[str, Any], Any, tuple[Any, Any]]]]" = OrderedDict()
+_quantized: "OrderedDict[tuple, list[tuple[dict[str, Any], Any, Any]]]" = OrderedDict()  # same size
 _traces: dict[str, Any] = {}
 _lock = threading.Lock()  # Dask workers may run several threads in one process
+
+
+def clear_caches() -> None:
+    """Forget the traces, quantized operands and prepared GEMMs held by this process."""
+    with _lock:
+        _prepared.clear()
+        _quantized.clear()
+        _traces.clear()
 
 
 def synthetic_parameters() -> tuple[str, ...]:
@@ -65,11 +76,16 @@ def load_trace(spec: TraceSpec) -> Any:
     return records
 
 
-def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any]]]:
-    """(meta, UnpackedGemm, integer operands) for every GEMM of the point's trace; cached by work key.
+def _quantize_key(point: Point) -> tuple[Any, ...]:
+    """The work key without the strategy: what the integer operands depend on."""
+    return dataclasses.replace(point, strategy="").group_key()
 
-    This is imsim.simulate.prepare_gemm split in its two steps, keeping the quantized
-    operands so that execution is checked against the true integer reference A @ B.
+
+def quantized_gemms(point: Point) -> list[tuple[dict[str, Any], Any, Any]]:
+    """(meta, integer A, integer B) for every GEMM of the point's trace, cached per process by
+    the work key without the strategy: points that differ only in strategy (or in hardware
+    fields other than the bit widths) quantize each operand once per worker.
+
     Points with an operand format (format_a) quantize to eXmY and align exponents into an
     exact integer GEMM (imsim.formats.quantize_operands_exmy, as `imsim run --format`), with
     the point's granularity; the others use RTN with the point's beta.
@@ -77,13 +93,12 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
     import numpy as np
 
     from imsim.simulate import quantize_operands
-    from imsim.unpack import unpack_gemm
 
-    key = point.group_key()
+    key = _quantize_key(point)
     with _lock:
-        if key in _prepared:
-            _prepared.move_to_end(key)
-            return _prepared[key]
+        if key in _quantized:
+            _quantized.move_to_end(key)
+            return _quantized[key]
     out = []
     for rec in load_trace(point.trace):
         A, B = rec.A, rec.B
@@ -96,9 +111,30 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
         else:
             qa, qb = quantize_operands(A, B, point.hw.a_bits, point.hw.w_bits, quantize_beta=point.beta,
                                        granularity=point.granularity)
-        ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy)
-        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
-        out.append((meta, ug, (qa, qb)))
+        out.append(({"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}, qa, qb))
+    with _lock:
+        _quantized[key] = out
+        while len(_quantized) > PREPARED_CACHE_SIZE:
+            _quantized.popitem(last=False)
+    return out
+
+
+def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any]]]:
+    """(meta, UnpackedGemm, integer operands) for every GEMM of the point's trace; cached by work key.
+
+    This is imsim.simulate.prepare_gemm split in its two steps (quantized_gemms, shared across
+    strategies, then unpack), keeping the quantized operands so that execution is checked
+    against the true integer reference A @ B.
+    """
+    from imsim.unpack import unpack_gemm
+
+    key = point.group_key()
+    with _lock:
+        if key in _prepared:
+            _prepared.move_to_end(key)
+            return _prepared[key]
+    out = [(meta, unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy), (qa, qb))
+           for meta, qa, qb in quantized_gemms(point)]
     with _lock:
         _prepared[key] = out
         while len(_prepared) > PREPARED_CACHE_SIZE:
