@@ -51,6 +51,7 @@ class _Lru:
 
 _memory = _Lru(MEMORY_CACHE_SIZE)
 _area = _Lru(AREA_CACHE_SIZE)
+_tech: dict[tuple[str, str], tuple[str, int, Any]] = {}
 
 
 def simulate_memory(params: Any, passes: Sequence[Any], **options: Any) -> Any:
@@ -85,6 +86,29 @@ def area_of_design(hw: Any, tech: Any) -> Any:
     return result if held is tech else compute()[1]
 
 
+def technology(name_or_path: str) -> Any:
+    """imsim.tech.load_technology(name_or_path), without re-resolving the path per GEMM: the
+    table is kept per (name, working directory) and reloaded when its file's modification
+    time changes (one stat per call, as load_technology's own cache does)."""
+    import os
+
+    key = (name_or_path, os.getcwd())
+    held = _tech.get(key)
+    if held is not None:
+        path, mtime, tech = held
+        try:
+            if os.stat(path).st_mtime_ns == mtime:
+                return tech
+        except OSError:
+            pass
+    from imsim.tech import load_technology
+
+    tech = load_technology(name_or_path)
+    path = tech.source_file
+    _tech[key] = (path, os.stat(path).st_mtime_ns, tech)
+    return tech
+
+
 def stats() -> dict[str, dict[str, int]]:
     """Hits, misses and entries of each cache (for benchmarks and tests)."""
     return {name: {"hits": c.hits, "misses": c.misses, "entries": len(c.data)}
@@ -95,3 +119,4 @@ def clear() -> None:
     """Forget every memoised result (and the counters)."""
     _memory.clear()
     _area.clear()
+    _tech.clear()

@@ -74,7 +74,6 @@ def _nonzero_macs(ug: UnpackedGemm) -> int:
 
 def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
     from imsim.energy import Activity, energy_of_run
-    from imsim.tech import load_technology
 
     Mp, Kp, Np = ug.low_shape
     shift_k = int(np.count_nonzero(ug.plan.k_shift)) if hw.k_scale == "shift_accumulate" else 0
@@ -85,7 +84,7 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
                    dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
                    recomb_ops=mem.recomb_ops, shift_acc_macs=shift_k * Mp * Np,
                    useful_macs=ug.useful_macs)
-    tech = load_technology(hw.technology)
+    tech = memo.technology(hw.technology)
     return energy_of_run(hw, act, tech).to_dict(), memo.area_of_design(hw, tech).to_dict()
 
 

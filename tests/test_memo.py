@@ -76,3 +76,18 @@ def test_simulate_gemm_gives_the_same_result_cold_and_from_the_cache():
     cold = simulate_gemm(hw, ug, operands=(A, B))
     assert cached.to_dict() == cold.to_dict() == warm_up.to_dict()
     assert memo.stats()["memory"]["misses"] == 1
+
+
+def test_technology_is_reloaded_when_its_file_changes(tmp_path):
+    import os
+
+    src = load_technology("45nm").source_file
+    path = tmp_path / "t.yaml"
+    path.write_text(open(src).read())
+    first = memo.technology(str(path))
+    assert memo.technology(str(path)) is first
+    text = path.read_text().replace("name: ", "name: changed-", 1)
+    path.write_text(text)
+    os.utime(path, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    second = memo.technology(str(path))
+    assert second is not first and second.name.startswith("changed-")
