@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -64,6 +65,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+@lru_cache(maxsize=4096)
 def is_additive(column: str) -> bool:
     """Whether a per-GEMM column adds up over a trace (cycles, energies, bytes, MACs)."""
     if column.startswith("energy_per"):
@@ -86,9 +88,7 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
     out["gemms"] = len(gemm_rows)
     if not gemm_rows:
         return out
-    columns: list[str] = []
-    for row in gemm_rows:
-        columns += [c for c in row if c not in columns]
+    columns = dict.fromkeys(c for row in gemm_rows for c in row)  # first-seen order, O(cells)
     for col in columns:
         if col in point_fields or col == "gemm_index":
             continue
