@@ -132,7 +132,15 @@ def _open_trace(path: str):
     return open_trace(bundled_trace_path() if path == "bundled" else path)
 
 
-def _jobs(args: argparse.Namespace, hw):
+def _progress():
+    """The trace progress bar on stderr (drawn only on a terminal), shown before the trace is
+    opened: its total is set once the headers are read."""
+    from tqdm import tqdm
+
+    return tqdm(total=None, desc="imsim run", unit="gemm", disable=None, file=sys.stderr, mininterval=0.2)
+
+
+def _jobs(args: argparse.Namespace, hw, bar=None):
     """(integer A, integer B, meta) per GEMM to run."""
     fmts = _formats(args)
     if fmts is not None:
@@ -148,11 +156,12 @@ def _jobs(args: argparse.Namespace, hw):
         yield A, B, meta
         return
     trace = _open_trace(args.trace)
-    from tqdm import tqdm
 
     from imsim.simulate import quantize_operands
 
-    for rec in tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None, file=sys.stderr):
+    bar = bar if bar is not None else _progress()
+    bar.reset(total=len(trace))
+    for rec in trace:
         if fmts is not None:
             A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
                                                  np.asarray(rec.B, dtype=np.float64), *fmts)
@@ -160,6 +169,8 @@ def _jobs(args: argparse.Namespace, hw):
             A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
                                      1.0 if args.beta is None else args.beta)
         yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
+        bar.update(1)
+    bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     --json and --per-gemm output, so a long trace runs in bounded memory."""
     from contextlib import nullcontext
 
+    bar = _progress() if args.trace is not None else None  # first thing: progress within a second
     from imsim.blas import limit_blas_threads
     from imsim.results import GroupedTotals
     from imsim.simulate import simulate_gemm
@@ -183,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
 
         writer = ResultWriter(args.out)
     with writer:
-        for A, B, meta in _jobs(args, hw):
+        for A, B, meta in _jobs(args, hw, bar):
             try:
                 ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy)
             except UserError as exc:
