@@ -116,7 +116,13 @@ def stats() -> dict[str, dict[str, int]]:
 
 
 def clear() -> None:
-    """Forget every memoised result (and the counters)."""
+    """Forget every memoised result (and the counters), the array model's own caches included
+    (imsim.array caches mappings and compute timings per shape), so the next call runs cold."""
+    import imsim.array as array
+
     _memory.clear()
     _area.clear()
     _tech.clear()
+    for cached in (getattr(array, "_map_gemm", None), getattr(array, "_compute_timing", None)):
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
