@@ -65,7 +65,7 @@ class GemmResult:
     sram_c_read_bytes: int
     sram_c_write_bytes: int
     peak_bw_demand_bytes_per_cycle: float
-    # exact execution (None when not executed)
+    # exact execution: True/False when checked against the reference, None when not checked
     exact: Optional[bool]
     first_mismatch: Optional[tuple]  # (row, col, expected, got)
     pe_overflows: int
@@ -74,6 +74,9 @@ class GemmResult:
     # energy and area (empty when not computed)
     energy: dict = field(default_factory=dict)
     area: dict = field(default_factory=dict)
+    # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
+    # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
+    exact_status: str = "not run"
 
     @property
     def energy_pj(self) -> float:
@@ -104,6 +107,22 @@ _SUMMED = ("macs", "useful_macs", "cycles", "compute_cycles", "stall_cycles", "r
            "recomb_overflows", "latency_us")
 
 
+EXACT_STATUSES = ("not run", "unchecked", "exact", "mismatch")
+
+
+def total_status(statuses: Iterable[str]) -> str:
+    """One exact_status for many GEMMs: 'mismatch' if any, 'exact' if all were checked exact,
+    'not run' if none was executed, else 'unchecked' (some executed GEMMs were not checked)."""
+    seen = set(statuses)
+    if "mismatch" in seen:
+        return "mismatch"
+    if seen == {"exact"}:
+        return "exact"
+    if not seen or seen == {"not run"}:
+        return "not run"
+    return "unchecked"
+
+
 class RunningTotals:
     """Totals of GEMMs added one at a time, in constant memory (a trace streams through it).
 
@@ -118,6 +137,7 @@ class RunningTotals:
         self._peak = 0.0
         self._executed = 0
         self._all_exact = True
+        self._statuses: set[str] = set()
 
     def add(self, r: GemmResult) -> None:
         if not self.gemms:
@@ -133,6 +153,7 @@ class RunningTotals:
         if r.exact is not None:
             self._executed += 1
             self._all_exact = self._all_exact and bool(r.exact)
+        self._statuses.add(r.exact_status)
 
     def value(self) -> dict[str, Any]:
         out: dict[str, Any] = {"gemms": self.gemms, **self._sums}
@@ -141,6 +162,7 @@ class RunningTotals:
         out["utilization"] = useful / (self._pes * cycles) if self._pes and cycles else 0.0
         out["peak_bw_demand_bytes_per_cycle"] = self._peak
         out["exact"] = self._all_exact if self._executed else None
+        out["exact_status"] = total_status(self._statuses)
         out.update(self._energy)
         if "energy_pj" in out:
             out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
@@ -150,8 +172,8 @@ class RunningTotals:
 
 def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
     """Totals over GEMMs run one after another on the same design: sums of counts, cycles, bytes
-    and energies; ratios recomputed from the sums; exact = all executed GEMMs exact (None if none
-    was executed); peak bandwidth demand = the maximum."""
+    and energies; ratios recomputed from the sums; exact = all checked GEMMs exact (None if none
+    was checked), exact_status as `total_status`; peak bandwidth demand = the maximum."""
     acc = RunningTotals()
     for r in results:
         acc.add(r)
