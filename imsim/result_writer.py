@@ -23,13 +23,13 @@ NULLABLE_TYPES = {"exact": "bool_", "first_mismatch": "string"}
 class ResultWriter:
     """Streams dict rows (GemmResult.to_dict()) into one Parquet file at `path`."""
 
-    def __init__(self, path: str | Path, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, path: str | Path, batch_rows: int | None = None) -> None:
         self.path = Path(path)
         if self.path.suffix != ".parquet":
             raise UserError(f"--out {self.path}: the per-GEMM results file must end in .parquet")
         if not self.path.parent.is_dir():
             raise UserError(f"--out {self.path}: folder {self.path.parent} does not exist")
-        self.batch_rows = batch_rows
+        self.batch_rows = batch_rows or BATCH_ROWS
         self.rows_written = 0
         self._buffer: list[dict[str, Any]] = []
         self._writer = None

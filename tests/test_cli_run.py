@@ -180,3 +180,26 @@ def test_progress_bar_on_a_terminal_stderr(tmp_path):
     assert proc.returncode == 0
     text = err.decode(errors="replace")
     assert "imsim run" in text and "3/3" in text and "gemm" in text
+
+
+def test_trace_runs_in_bounded_memory(capsys, tmp_path, monkeypatch):
+    """Results stream (running totals, --out row groups of BATCH_ROWS): what grows with the number
+    of GEMMs is only the trace's index (its headers, ~3 KB a GEMM), not operands (64 KB each
+    here) nor results (keeping every result, as --per-gemm does, adds ~7 KB a GEMM)."""
+    import tracemalloc
+
+    import imsim.result_writer
+    from imsim.trace.synthetic import synthetic_trace
+
+    monkeypatch.setattr(imsim.result_writer, "BATCH_ROWS", 4)  # the one bounded buffer, made small
+    peaks = {}
+    for n in (4, 4, 40):  # the first run imports and warms the caches; not compared
+        trace = synthetic_trace([(64, 256, 64)] * n, heavy_fraction=0.01, path=tmp_path / f"t{n}.npz").path
+        tracemalloc.start()
+        code, out, err = _run(capsys, "--hw", HW, "--trace", str(trace), "--out", str(tmp_path / f"r{n}.parquet"))
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert code == 0, err
+        assert f"{n} GEMMs" in out
+    per_gemm = (peaks[40] - peaks[4]) / 36
+    assert per_gemm < 5000, peaks
