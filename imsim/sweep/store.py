@@ -73,6 +73,20 @@ def is_additive(column: str) -> bool:
     return column in _ADDITIVE_NAMES or column.endswith(_ADDITIVE_SUFFIXES)
 
 
+@lru_cache(maxsize=4096)
+def _total_kind(col: str) -> str | None:
+    """How point_totals pools a column: 'exact', 'peak' (max), 'area' (first), 'sum', or None."""
+    if col == "gemm_index":
+        return None
+    if col == "exact":
+        return "exact"
+    if col.startswith("peak_"):
+        return "peak"
+    if col.endswith("_um2"):
+        return "area"
+    return "sum" if is_additive(col) else None
+
+
 def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One totals row for a point from its GEMM rows.
 
@@ -90,20 +104,24 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
         return out
     columns = dict.fromkeys(c for row in gemm_rows for c in row)  # first-seen order, O(cells)
     for col in columns:
-        if col in point_fields or col == "gemm_index":
+        if col in point_fields:
             continue
-        if not (col == "exact" or col.startswith("peak_") or col.endswith("_um2") or is_additive(col)):
+        kind = _total_kind(col)
+        if kind is None:
             continue
         values = [r.get(col) for r in gemm_rows]
-        numbers = [v for v in values if _is_number(v)]
-        if col == "exact":
+        if kind == "exact":
             executed = [v for v in values if v is not None]
             out[col] = all(bool(v) for v in executed) if executed else None
-        elif col.startswith("peak_") and numbers:
+            continue
+        numbers = [v for v in values if _is_number(v)]
+        if not numbers:
+            continue
+        if kind == "peak":
             out[col] = max(numbers)
-        elif col.endswith("_um2") and numbers:
+        elif kind == "area":
             out[col] = numbers[0]
-        elif is_additive(col) and numbers and len(numbers) == len(values):
+        elif len(numbers) == len(values):
             out[col] = sum(numbers)
     macs, useful = out.get("macs"), out.get("useful_macs")
     if _is_number(macs) and _is_number(useful) and useful:
