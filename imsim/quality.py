@@ -77,6 +77,13 @@ def dequantized_product(qa: Quantized, qb: Quantized, C_int: Optional[np.ndarray
     return qa.dequantize() @ qb.dequantize()
 
 
+def scaled_error(A: np.ndarray, B: np.ndarray, qa: np.ndarray, qb: np.ndarray, scale_a: float,
+                 scale_b: float) -> GemmError:
+    """Error of integer operands qa ~= A * scale_a, qb ~= B * scale_b (per-tensor scales)."""
+    C = np.asarray(A, dtype=np.float64) @ np.asarray(B, dtype=np.float64)
+    return error_of(np.asarray(reference_gemm(qa, qb), dtype=np.float64) / (scale_a * scale_b), C)
+
+
 def gemm_error(A: np.ndarray, B: np.ndarray, qa: Quantized, qb: Quantized,
                C_int: Optional[np.ndarray] = None) -> GemmError:
     """Error of the quantized GEMM (qa, qb) against the float64 product of A and B."""

@@ -134,7 +134,7 @@ class UnpackedGemm:
             "strategy": self.strategy, "a_bits": self.a_bits, "w_bits": self.w_bits,
             "M": m, "K": k, "N": n, "M_low": lm, "K_low": lk, "N_low": ln,
             "useful_macs": self.useful_macs, "macs": self.macs, "unpack_ratio": self.unpack_ratio,
-            "k_classes": int(self.k_classes.size),
+            "k_classes": int(self.k_classes.size), "digits": self.digits,
         }
 
 
