@@ -371,12 +371,14 @@ def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, digits: str, plan: Ope
 def unpack_gemm(
     A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto",
     digits: str = "signmag",
+    objective: Callable[[tuple[str, str], tuple[int, int, int]], float] | None = None,
 ) -> UnpackedGemm:
     """Unpack integer GEMM A (M x K) @ B (K x N) so A fits a_bits and B fits w_bits.
 
     strategy: 'none' (operands must already fit), 'row', 'col', 'both' or 'auto' (cheapest
-    (A, B) strategy pair by MACs); digits: 'signmag' or 'floor' (imsim.digits). Returns one
-    low-bit GEMM plus the recombination plan.
+    (A, B) strategy pair); digits: 'signmag' or 'floor' (imsim.digits); objective: what `auto`
+    minimises, objective((sa, sb), (M', K', N')) (default: MACs M' K' N'; e.g. cycles or
+    energy estimated from the low-bit shape). Returns one low-bit GEMM plus the recombination plan.
     """
     a_bits = check_bits(a_bits, "a_bits")
     w_bits = a_bits if w_bits is None else check_bits(w_bits, "w_bits")
@@ -400,7 +402,8 @@ def unpack_gemm(
 
     # cost every candidate pair from its plan (no unpacked matrix built), then build the winner
     plans = pair_plans(A, B, a_bits, w_bits, digits, pairs)
-    (sa, sb), best = min(plans.items(), key=lambda kv: kv[1].macs)  # first minimum, pair order
+    cost = (lambda kv: kv[1].macs) if objective is None else (lambda kv: objective(kv[0], kv[1].shape))
+    (sa, sb), best = min(plans.items(), key=cost)  # first minimum, in pair order
     opA = _materialise(A, a_bits, digits, best.a)
     A2, B2, col_src, col_shift, k_src, k_shift = _pair(opA, B, w_bits, digits, best.b)
     if strategy == "auto":

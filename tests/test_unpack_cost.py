@@ -65,3 +65,17 @@ def test_greedy_counts_hand_example():
     assert lines == 4 and k_src.tolist() == [0, 1, 2]
     X = np.array([[2, 0], [2, 0], [0, 2]])  # column 0 holds two, every row one: the column
     assert greedy_splits(X, 2, "signmag")[0] == ((1, 0), (0, 2))
+
+
+def test_auto_minimises_a_given_objective():
+    rng = np.random.default_rng(0)
+    A = rng.integers(-7, 8, (12, 20))
+    A[:, 3] = 300  # one heavy column: col unpacking of A is cheapest by MACs
+    B = rng.integers(-7, 8, (20, 6))
+    costs = pair_costs(A, B, 4)
+    by_macs = unpack_gemm(A, B, 4, 4, "auto")
+    assert by_macs.macs == min(m * k * n for m, k, n in costs.values())
+    # an objective that charges K' heavily (e.g. a scale-pass-bound design) picks another pair
+    fewest_k = unpack_gemm(A, B, 4, 4, "auto", objective=lambda pair, shape: (shape[1], shape[0] * shape[2]))
+    assert fewest_k.low_shape[1] == min(k for _, k, _ in costs.values())
+    assert np.array_equal(exact_product(fewest_k), reference_gemm(A, B))
