@@ -33,7 +33,7 @@ from imsim.quantize import check_bits, qmax
 from imsim.reference import (  # noqa: F401  (re-exported: the exact product lives there)
     I64_SAFE, MATMUL_METHODS, exact_matmul, int_matmul, reference_gemm,
 )
-from imsim.unpack_cost import OperandPlan, greedy_splits, line_levels, pair_plans
+from imsim.unpack_cost import OperandPlan, cheapest_pair, greedy_splits, line_levels, pair_plans
 
 STRATEGIES = ("none", "row", "col", "both", "auto")
 _BASE_STRATEGIES = ("row", "col", "both")
@@ -401,9 +401,11 @@ def unpack_gemm(
         pairs = [(strategy, strategy)]
 
     # cost every candidate pair from its plan (no unpacked matrix built), then build the winner
-    plans = pair_plans(A, B, a_bits, w_bits, digits, pairs)
-    cost = (lambda kv: kv[1].macs) if objective is None else (lambda kv: objective(kv[0], kv[1].shape))
-    (sa, sb), best = min(plans.items(), key=cost)  # first minimum, in pair order
+    if objective is None:  # fewest MACs: pairs that provably cannot win are not planned
+        (sa, sb), best = cheapest_pair(A, B, a_bits, w_bits, digits, pairs)
+    else:
+        plans = pair_plans(A, B, a_bits, w_bits, digits, pairs)
+        (sa, sb), best = min(plans.items(), key=lambda kv: objective(kv[0], kv[1].shape))  # first minimum
     opA = _materialise(A, a_bits, digits, best.a)
     A2, B2, col_src, col_shift, k_src, k_shift = _pair(opA, B, w_bits, digits, best.b)
     if strategy == "auto":
