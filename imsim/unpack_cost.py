@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imsim.digits import check_digits, entry_levels, high
+from imsim.digits import check_digits, entry_levels
 from imsim.quantize import check_bits, qmax
 
 BASE_STRATEGIES = ("row", "col", "both")
