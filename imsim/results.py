@@ -77,6 +77,17 @@ class GemmResult:
     # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
     # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
     exact_status: str = "not run"
+    # quantization and quality (imsim.quality; None for integer operands)
+    digits: str = "signmag"
+    quantizer: Optional[str] = None
+    beta: Optional[float] = None
+    levels: Optional[int] = None
+    w_levels: Optional[int] = None
+    rel_error: Optional[float] = None
+    sqnr_db: Optional[float] = None
+    max_abs_error: Optional[float] = None
+    error_sq: Optional[float] = None
+    ref_sq: Optional[float] = None
 
     @property
     def energy_pj(self) -> float:
@@ -138,6 +149,7 @@ class RunningTotals:
         self._executed = 0
         self._all_exact = True
         self._statuses: set[str] = set()
+        self._errors: list[tuple] = []
 
     def add(self, r: GemmResult) -> None:
         if not self.gemms:
@@ -154,6 +166,8 @@ class RunningTotals:
             self._executed += 1
             self._all_exact = self._all_exact and bool(r.exact)
         self._statuses.add(r.exact_status)
+        if getattr(r, "error_sq", None) is not None and getattr(r, "ref_sq", None) is not None:
+            self._errors.append((r.error_sq, r.ref_sq, r.rel_error, r.max_abs_error))  # 4 numbers a GEMM
 
     def value(self) -> dict[str, Any]:
         out: dict[str, Any] = {"gemms": self.gemms, **self._sums}
@@ -167,6 +181,11 @@ class RunningTotals:
         if "energy_pj" in out:
             out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
         out.update(self._area)
+        if self._errors:
+            from imsim.quality import aggregate_errors
+
+            keys = ("error_sq", "ref_sq", "rel_error", "max_abs_error")
+            out.update(aggregate_errors(dict(zip(keys, e)) for e in self._errors))  # pooled, mean/max per GEMM
         return out
 
 

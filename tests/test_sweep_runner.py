@@ -234,17 +234,17 @@ def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
 
 
 def test_quantization_is_shared_across_strategies(tmp_path, monkeypatch):
-    import imsim.simulate
+    import imsim.quality
     from imsim.sweep import evaluate
 
     calls = []
-    real = imsim.simulate.quantize_operands
+    real = imsim.quality.quantize_gemm
 
     def counting(*args, **kwargs):
         calls.append(args[2:4])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(imsim.simulate, "quantize_operands", counting)
+    monkeypatch.setattr(imsim.quality, "quantize_gemm", counting)
     evaluate.clear_caches()
     spec = parse_spec({"base": {"rows": 4, "cols": 4},
                        "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 2}},
