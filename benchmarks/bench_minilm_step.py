@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from minilm_shapes import synthesize
-from timing import RATIO_HEADER, interleaved, process_times, ratio_line
+from timing import interleaved, print_ratio_table, process_times
 
 HERE = Path(__file__).resolve().parent
 TARGET_S = 10.0
@@ -83,12 +83,8 @@ def main() -> int:
         process_times(commands["plain float64 matmul (baseline)"], env)  # warm the file cache
         runs = interleaved(commands, args.rounds, env)
         first = min(first_progress_seconds(imsim_run(trace), env) for _ in range(3))
-    base = runs["plain float64 matmul (baseline)"]
-    print(f"MiniLM training step, 3567 GEMMs; {args.rounds} interleaved rounds, {os.cpu_count()} CPUs; "
-          f"x = ratio to the plain matmul script")
-    print(RATIO_HEADER)
-    for name, ts in runs.items():
-        print(ratio_line(name, ts, base)[0])
+    print_ratio_table(f"MiniLM training step, 3567 GEMMs; {args.rounds} interleaved rounds, {os.cpu_count()} CPUs; "
+                      f"x = ratio to the plain matmul script", runs, "plain float64 matmul (baseline)")
     print(f"progress bar of `imsim run --trace` (3567 GEMMs) first drawn after {first:.2f} s "
           f"(best of 3, on a pseudo-terminal; target within 1 s)")
     best = min(w for w, _ in runs["imsim run auto (beta 1.0)"])

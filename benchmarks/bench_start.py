@@ -13,7 +13,7 @@ import argparse
 import subprocess
 import sys
 
-from timing import RATIO_HEADER, interleaved, process_times, ratio_line
+from timing import interleaved, print_ratio_table, process_times
 
 BASELINE = [sys.executable, "-c", "import numpy"]
 COMMANDS = {
@@ -39,14 +39,8 @@ def main() -> int:
     for cmd in commands.values():  # warm the file cache and .pyc files
         process_times(cmd)
     runs = interleaved(commands, args.repeat)
-    base = runs["python -c 'import numpy'"]
-    print(f"{args.repeat} interleaved rounds; ratios (x) against `python -c \"import numpy\"`")
-    print(RATIO_HEADER)
-    summary = {}
-    for name, ts in runs.items():
-        line, ratio, cpu_ratio = ratio_line(name, ts, base)
-        summary[name] = (ratio, cpu_ratio)
-        print(line)
+    summary = print_ratio_table(f"{args.repeat} interleaved rounds; ratios (x) against `python -c \"import numpy\"`",
+                                runs, "python -c 'import numpy'")
     ratio, cpu_ratio = summary["imsim --help"]
     heavy = heavy_modules_after_parser()
     print(f"imsim --help / import numpy: best wall {ratio:.2f}, best CPU {cpu_ratio:.2f} "

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from timing import RATIO_HEADER, interleaved, process_times, ratio_line
+from timing import interleaved, print_ratio_table, process_times, ratio_line
 
 HERE = Path(__file__).resolve().parent
 TARGET_VS_MATMUL = 4.0
@@ -45,11 +45,9 @@ def main() -> int:
         process_times(cmd, env)
     runs = interleaved(commands, args.rounds, env)
     base = runs["plain float64 matmul (baseline)"]
-    print(f"bundled trace (93 GEMMs), imsim run --hw default; {args.rounds} interleaved rounds, "
-          f"{os.cpu_count()} CPUs; x = ratio to the plain matmul script")
-    print(RATIO_HEADER)
-    for name, ts in runs.items():
-        print(ratio_line(name, ts, base)[0])
+    print_ratio_table(f"bundled trace (93 GEMMs), imsim run --hw default; {args.rounds} interleaved rounds, "
+                      f"{os.cpu_count()} CPUs; x = ratio to the plain matmul script", runs,
+                      "plain float64 matmul (baseline)")
     ok = True
     for beta in ("", " --beta 0.99"):
         _, wall_x, cpu_x = ratio_line("", runs[f"auto{beta}"], base)

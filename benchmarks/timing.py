@@ -57,3 +57,18 @@ def ratio_line(name: str, runs: list[tuple[float, float]], base: list[tuple[floa
 
 RATIO_HEADER = (f"{'command':34s} {'wall s':>8s} {'median':>8s} {'CPU s':>8s} "
                 f"{'wall x':>8s} {'med x':>8s} {'CPU x':>8s}")
+
+
+def print_ratio_table(title: str, runs: dict[str, list[tuple[float, float]]], base_name: str
+                      ) -> dict[str, tuple[float, float]]:
+    """Print `title`, the header and one ratio_line per command against runs[base_name];
+    returns {name: (best wall ratio, best CPU ratio)}."""
+    base = runs[base_name]
+    print(title)
+    print(RATIO_HEADER)
+    out = {}
+    for name, ts in runs.items():
+        line, wall_x, cpu_x = ratio_line(name, ts, base)
+        out[name] = (wall_x, cpu_x)
+        print(line)
+    return out

@@ -6,12 +6,11 @@ import sys
 
 import numpy as np
 
-from imsim.cli.common import (add_quant_args, bits_arg, format_table, gemm_arg, int_arg, print_json, quant_kwargs,
-                              rtn_requested, unit_interval_arg)
+from imsim.cli.common import (LazyChoices, add_quant_args, bits_arg, format_table, gemm_arg, int_arg, print_json,
+                              quant_kwargs, rtn_requested, unit_interval_arg)
 from imsim.errors import UserError
-from imsim.unpack import STRATEGIES
 
-# the simulator (simpy, the models) is imported where used, so building the parser stays lean
+# the unpacker and the simulator (simpy, the models) are imported where used: building the parser stays lean
 
 DEFAULT_HEAVY = 0.005
 HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
@@ -39,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bits", type=bits_arg("--bits"), default=None,
                    help="operand width 2..16: overrides a_bits (and w_bits unless --w-bits)")
     p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width, overrides w_bits")
-    p.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
+    p.add_argument("--strategy", choices=LazyChoices("imsim.unpack", "STRATEGIES"), default="auto",
+                   metavar="STRATEGY", help="unpack strategy: %(choices)s (default auto)")
     p.add_argument("--timing", choices=("scalesim", "pipelined"), default="pipelined",
                    help="array timing mode (default pipelined)")
     p.add_argument("--seed", type=int_arg("--seed"), default=0, help="random seed for --gemm (default 0)")
