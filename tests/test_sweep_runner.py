@@ -209,18 +209,24 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
     assert not list(parts.glob(".*.tmp"))
 
 
-def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
-    import imsim.unpack
-    from imsim.sweep import evaluate
-
-    calls = []
-    real = imsim.unpack.unpack_gemm
+def _count_calls(monkeypatch, module, name: str) -> list:
+    """Replace module.name by a wrapper recording each call's bit-width arguments (args[2:4])."""
+    calls: list = []
+    real = getattr(module, name)
 
     def counting(*args, **kwargs):
         calls.append(args[2:4])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(imsim.unpack, "unpack_gemm", counting)
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
+    import imsim.unpack
+    from imsim.sweep import evaluate
+
+    calls = _count_calls(monkeypatch, imsim.unpack, "unpack_gemm")
     evaluate.clear_caches()
     spec = parse_spec({"base": {"rows": 4, "cols": 4},
                        "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 2}},
@@ -237,14 +243,7 @@ def test_quantization_is_shared_across_strategies(tmp_path, monkeypatch):
     import imsim.quality
     from imsim.sweep import evaluate
 
-    calls = []
-    real = imsim.quality.quantize_gemm
-
-    def counting(*args, **kwargs):
-        calls.append(args[2:4])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(imsim.quality, "quantize_gemm", counting)
+    calls = _count_calls(monkeypatch, imsim.quality, "quantize_gemm")
     evaluate.clear_caches()
     spec = parse_spec({"base": {"rows": 4, "cols": 4},
                        "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 2}},
