@@ -25,10 +25,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from imsim.errors import bad_value
-from imsim.quantize import Quantized, quantize_rtn
-
-QUANTIZERS = ("paper", "symmetric")
+from imsim.quantize import Quantized, default_levels, quantize_rtn
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,9 @@ class QuantSetting:
 
     def resolved(self, a_bits: int, w_bits: int) -> "QuantSetting":
         """This setting with default levels filled in from the operand widths."""
-        levels = (1 << a_bits) - 1 if self.levels is None else self.levels
+        levels = default_levels(a_bits) if self.levels is None else self.levels
         w_levels = levels if self.w_levels is None and self.levels is not None else self.w_levels
-        w_levels = (1 << w_bits) - 1 if w_levels is None else w_levels
+        w_levels = default_levels(w_bits) if w_levels is None else w_levels
         return QuantSetting(self.quantizer, float(self.beta), int(levels), int(w_levels), self.granularity)
 
     def key(self) -> tuple:
@@ -62,8 +59,6 @@ class QuantSetting:
 
 def quantize_operand(x: np.ndarray, bits: int, levels: int, setting: QuantSetting, name: str) -> Quantized:
     """RTN-quantize one operand (float matrix) with the setting's quantizer, beta and `levels`."""
-    if setting.quantizer not in QUANTIZERS:
-        raise bad_value(None, "quantizer", setting.quantizer, f"must be one of {', '.join(QUANTIZERS)}")
     return quantize_rtn(x, bits, setting.beta, setting.granularity, levels=levels,
                         quantizer=setting.quantizer, name=name)
 
@@ -173,8 +168,10 @@ def _run(engine, a, b, kind: str):
 
 
 @contextmanager
-def through(engine) -> Iterator[None]:
-    """Within this block, every GEMM torch runs is computed by `engine` (see the module doc)."""
+def through(engine, model=None) -> Iterator[None]:
+    """Within this block, every GEMM torch runs is computed by `engine` (see the module doc).
+    Kinds: the innermost imsim.trace.capture.gemm_label, else `linear` when an operand is one
+    of `model`'s parameters, else `matmul`."""
     if getattr(engine, "passthrough", False):
         yield
         return
@@ -184,6 +181,15 @@ def through(engine) -> Iterator[None]:
     from imsim.trace.capture import _current_label  # noqa: PLC0415
 
     ops = _gemm_ops(torch)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()} if model is not None else set()
+
+    def kind_of(a, b) -> str:
+        label = _current_label()
+        if label:
+            return label[0]
+        if a.untyped_storage().data_ptr() in params or b.untyped_storage().data_ptr() in params:
+            return "linear"
+        return "matmul"
 
     class _Through(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -191,13 +197,11 @@ def through(engine) -> Iterator[None]:
             op = ops.get(func.overloadpacket)
             if op is None:
                 return func(*args, **kwargs)
-            label = _current_label()
-            kind = label[0] if label else "matmul"
             if op in ("mm", "bmm"):
-                return _run(engine, args[0], args[1], kind)
+                return _run(engine, args[0], args[1], kind_of(args[0], args[1]))
             beta = kwargs.get("beta", args[3] if len(args) > 3 else 1)
             alpha = kwargs.get("alpha", args[4] if len(args) > 4 else 1)
-            prod = _run(engine, args[1], args[2], kind)
+            prod = _run(engine, args[1], args[2], kind_of(args[1], args[2]))
             return beta * args[0] + alpha * prod if beta != 0 else alpha * prod
 
     with _Through():
