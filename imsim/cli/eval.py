@@ -47,7 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     from imsim.modeleval.gemm import QuantSetting
 
     set_offline()
-    setting = QuantSetting(quantizer=args.quantizer, beta=args.beta, levels=args.levels, w_levels=args.w_levels)
+    setting = QuantSetting(quantizer=args.quantizer, beta=args.beta, levels=args.levels, w_levels=args.w_levels,
+                           granularity=args.granularity or spec.granularity)
     res = evaluate_model(spec.name, hw, setting, strategy=args.strategy, timing=args.timing)
     row = res.to_dict()
     if args.json:
@@ -56,7 +57,8 @@ def _run(args: argparse.Namespace) -> int:
     s, c = res.setting, res.cost
     print(f"{spec.description}")
     print(f"design {hw.name}: {hw.rows}x{hw.cols} {hw.dataflow}, a_bits={hw.a_bits} w_bits={hw.w_bits}; "
-          f"strategy {res.strategy}; quantizer {s.quantizer}, beta {s.beta}, levels {s.levels} (w_levels {s.w_levels})")
+          f"strategy {res.strategy}; quantizer {s.quantizer}, beta {s.beta}, levels {s.levels} (w_levels {s.w_levels}), "
+          f"granularity {s.granularity}")
     print("  " + ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items()) + "  (vs the float model)")
     print(f"  outputs equal the non-unpacked quantized run bit for bit: {'yes' if res.bit_exact else 'NO'}"
           + ("" if res.bit_exact else f" (max |diff| {res.max_abs_diff:.3g})"))
@@ -89,6 +91,9 @@ def register(subparsers) -> None:
                    help="distinct values of the B (weight) operand (default: --levels, else 2^w_bits - 1)")
     p.add_argument("--quantizer", choices=("paper", "symmetric"), default="paper",
                    help="RTN quantizer (default paper: scale 0.5 d / alpha)")
+    p.add_argument("--granularity", choices=("tensor", "channel"), default=None,
+                   help="quantization groups: tensor, or channel (A per row/token, B per column/output "
+                        "channel); default: the model's (minilm tensor, smollm2 channel)")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
     p.add_argument("--timing", choices=("pipelined", "scalesim"), default="pipelined",
                    help="array timing mode (default pipelined)")

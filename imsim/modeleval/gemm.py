@@ -25,7 +25,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from imsim.errors import bad_value
 from imsim.quantize import Quantized, default_levels, quantize_rtn
+
+# granularity of a model GEMM -> (A's, B's) quantization groups; only groups whose scales factor
+# out of C = A·B are offered: per tensor, or per row of A (token) with per column of B (channel)
+GRANULARITIES = {"tensor": ("tensor", "tensor"), "channel": ("row", "column")}
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class QuantSetting:
     w_levels: int | None = None
     granularity: str = "tensor"
 
+    def __post_init__(self) -> None:
+        if self.granularity not in GRANULARITIES:
+            raise bad_value(None, "granularity", self.granularity, f"must be one of {', '.join(GRANULARITIES)}")
+
     def resolved(self, a_bits: int, w_bits: int) -> "QuantSetting":
         """This setting with default levels filled in from the operand widths."""
         levels = default_levels(a_bits) if self.levels is None else self.levels
@@ -57,18 +66,18 @@ class QuantSetting:
         return asdict(self)
 
 
-def quantize_operand(x: np.ndarray, bits: int, levels: int, setting: QuantSetting, name: str) -> Quantized:
+def quantize_operand(x: np.ndarray, bits: int, levels: int, setting: QuantSetting, granularity: str,
+                     name: str) -> Quantized:
     """RTN-quantize one operand (float matrix) with the setting's quantizer, beta and `levels`."""
-    return quantize_rtn(x, bits, setting.beta, setting.granularity, levels=levels,
+    return quantize_rtn(x, bits, setting.beta, granularity, levels=levels,
                         quantizer=setting.quantizer, name=name)
 
 
 def dequantize_product(C: np.ndarray, qa: Quantized, qb: Quantized) -> np.ndarray:
-    """Float64 C / (scale_A · scale_B) for per-tensor, per-row (A) or per-column (B) scales."""
+    """Float64 C / (scale_A · scale_B): scales per tensor (0-d), per row of A (M x 1) or per
+    column of B (1 x N) broadcast over C."""
     sa = np.asarray(qa.scale, dtype=np.float64)
     sb = np.asarray(qb.scale, dtype=np.float64)
-    sa = sa.reshape(-1, 1) if sa.ndim and qa.granularity == "row" else sa.reshape(()) if sa.size == 1 else sa
-    sb = sb.reshape(1, -1) if sb.ndim and qb.granularity == "column" else sb.reshape(()) if sb.size == 1 else sb
     return np.asarray(C, dtype=np.float64) / sa / sb
 
 
@@ -104,8 +113,9 @@ class QuantizedGemms:
 
     def quantize(self, A: np.ndarray, B: np.ndarray) -> tuple[Quantized, Quantized]:
         s = self.setting
-        return (quantize_operand(A, self.a_bits, s.levels, s, "A"),
-                quantize_operand(B, self.w_bits, s.w_levels, s, "B"))
+        ga, gb = GRANULARITIES[s.granularity]
+        return (quantize_operand(A, self.a_bits, s.levels, s, ga, "A"),
+                quantize_operand(B, self.w_bits, s.w_levels, s, gb, "B"))
 
     def matmul(self, A: np.ndarray, B: np.ndarray, kind: str) -> np.ndarray:
         from imsim.unpack import reference_gemm

