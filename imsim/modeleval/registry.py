@@ -51,3 +51,13 @@ def get_model(name: str, source: str | None = None, field: str = "model") -> Mod
     if name not in MODELS:
         raise bad_value(source, field, name, f"must be one of {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def parse_eval(value, source: str | None = None) -> tuple[str, ...]:
+    """A sweep spec's `eval:` value (a model name or a list of them) as a tuple of names."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise bad_value(source, "eval", value, f"must be a model name or a list of them: {', '.join(MODELS)}")
+    for n in names:
+        get_model(n, source, "eval")
+    return tuple(dict.fromkeys(names))
