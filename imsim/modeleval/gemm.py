@@ -9,7 +9,9 @@ For C = A·B with float operands (A the activation side, B the weight side), `Im
 and costs the unpacked GEMM on the design with the timing/memory model (imsim.simulate,
 execute=False: the values were just computed above).
 `QuantizedGemms` is the non-unpacked quantized run: the same quantized operands multiplied by
-an independent exact integer product (imsim.unpack.reference_gemm), no unpacking, no array.
+an independent exact integer product (`int_product`: float64 BLAS when every partial sum is an
+integer below 2^53, else numpy's int64 matmul or Python integers; written here, not imsim's
+exact_matmul), no unpacking, no array.
 `FloatGemms` leaves every GEMM to torch.
 
 `through(engine)` is a TorchDispatchMode: every aten mm / addmm / bmm / baddbmm of the model
@@ -92,6 +94,26 @@ class GemmLog:
     results: list = field(default_factory=list)  # GemmResult per GEMM (imsim engine with cost)
 
 
+_I64_MAX = (1 << 63) - 1
+_F64_EXACT = 1 << 53
+
+
+def int_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Exact A @ B of integer matrices without any imsim code path. With bound = K max|A| max|B|
+    (>= every |partial sum|): float64 matmul when bound < 2^53 (every partial sum is then an
+    exactly representable integer), numpy int64 matmul when it fits int64, else Python integers."""
+    A = np.asarray(A, dtype=np.int64)
+    B = np.asarray(B, dtype=np.int64)
+    ma = int(np.abs(A).max()) if A.size else 0
+    mb = int(np.abs(B).max()) if B.size else 0
+    bound = A.shape[1] * ma * mb
+    if bound < _F64_EXACT:
+        return (A.astype(np.float64) @ B.astype(np.float64)).astype(np.int64)
+    if bound <= _I64_MAX:
+        return np.matmul(A, B)
+    return A.astype(object) @ B.astype(object)
+
+
 class FloatGemms:
     """Every GEMM in float (torch's own kernels): the reference model."""
 
@@ -118,12 +140,10 @@ class QuantizedGemms:
                 quantize_operand(B, self.w_bits, s.w_levels, s, gb, "B"))
 
     def matmul(self, A: np.ndarray, B: np.ndarray, kind: str) -> np.ndarray:
-        from imsim.unpack import reference_gemm
-
         qa, qb = self.quantize(A, B)
         self.log.gemms += 1
         self.log.macs += A.shape[0] * A.shape[1] * B.shape[1]
-        return dequantize_product(reference_gemm(qa.q, qb.q), qa, qb)
+        return dequantize_product(int_product(qa.q, qb.q), qa, qb)
 
 
 class ImsimGemms(QuantizedGemms):

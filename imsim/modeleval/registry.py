@@ -61,3 +61,8 @@ def parse_eval(value, source: str | None = None) -> tuple[str, ...]:
     for n in names:
         get_model(n, source, "eval")
     return tuple(dict.fromkeys(names))
+
+
+def model_columns() -> frozenset[str]:
+    """Every model-quality column a sweep row can carry (<model>_<metric>)."""
+    return frozenset(c for m in MODELS.values() for c in m.columns())
