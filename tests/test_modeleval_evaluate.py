@@ -71,7 +71,7 @@ def test_eval_smollm2_perplexity_close_at_255_levels_and_worse_at_7(capsys):
     from imsim.modeleval.gemm import QuantSetting
 
     assert main(["eval", "smollm2", "--hw", "default", "--set", "a_bits=8", "--set", "w_bits=8",
-                 "--beta", "1.0", "--levels", "255", "--json"]) == 0
+                 "--beta", "1.0", "--levels", "255", "--strategy", "row", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["bit_exact"] is True and row["granularity"] == "channel"
     ppl, ref = row["smollm2_perplexity"], row["smollm2_perplexity_float"]
