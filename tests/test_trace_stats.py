@@ -117,3 +117,16 @@ def test_stats_run_on_bundled_trace_without_torch():
                            "from imsim.cli import main; sys.exit(main(['capture', 'minilm', '--out', 'x']))"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "torch" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_stats_take_levels_quantizer_digits_and_report_error():
+    tr = synthetic_trace([(16, 32, 8)], 0.01, seed=5)
+    coarse = trace_stats(tr, 4, beta=0.99, levels=7, digits="floor")
+    fine = trace_stats(tr, 4, beta=0.99, levels=255)
+    d = coarse.to_dict()
+    assert d["levels"] == 7 and d["digits"] == "floor" and d["quantizer"] == "paper"
+    assert d["total"]["rel_error"] > fine.to_dict()["total"]["rel_error"] > 0
+    # more levels on a 4-bit array: more heavy hitters, more unpacking
+    assert fine.total.unpack_ratio["row"] > coarse.total.unpack_ratio["row"]
+    sym = trace_stats(tr, 4, beta=1.0, quantizer="symmetric")
+    assert sym.total.a.out_entries == 0  # symmetric: alpha lands on 2^(b-1) - 1

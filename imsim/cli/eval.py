@@ -12,23 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-from imsim.cli.common import print_json, unit_interval_arg
+from imsim.cli.common import add_quant_args, print_json, quant_kwargs
 from imsim.errors import UserError
 
 STRATEGIES = ("none", "row", "col", "both", "auto")
-
-
-def _levels_arg(flag: str):
-    def parse(text: str) -> int:
-        from imsim.quantize import check_levels
-
-        try:
-            value = int(text)
-        except ValueError:
-            raise UserError(f"{flag} = {text!r}: must be an odd integer >= 3") from None
-        return check_levels(value, flag)
-
-    return parse
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -47,9 +34,9 @@ def _run(args: argparse.Namespace) -> int:
     from imsim.modeleval.gemm import QuantSetting
 
     set_offline()
-    setting = QuantSetting(quantizer=args.quantizer, beta=args.beta, levels=args.levels, w_levels=args.w_levels,
+    setting = QuantSetting(beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args),
                            granularity=args.granularity or spec.granularity)
-    res = evaluate_model(spec.name, hw, setting, strategy=args.strategy, timing=args.timing)
+    res = evaluate_model(spec.name, hw, setting, strategy=args.strategy, timing=args.timing, digits=args.digits)
     row = res.to_dict()
     if args.json:
         print_json(row)
@@ -57,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     s, c = res.setting, res.cost
     print(f"{spec.description}")
     print(f"design {hw.name}: {hw.rows}x{hw.cols} {hw.dataflow}, a_bits={hw.a_bits} w_bits={hw.w_bits}; "
-          f"strategy {res.strategy}; quantizer {s.quantizer}, beta {s.beta}, levels {s.levels} (w_levels {s.w_levels}), "
+          f"strategy {res.strategy}, digits {res.digits}; quantizer {s.quantizer}, beta {s.beta}, levels {s.levels} (w_levels {s.w_levels}), "
           f"granularity {s.granularity}")
     print("  " + ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items()) + "  (vs the float model)")
     print(f"  outputs equal the non-unpacked quantized run bit for bit: {'yes' if res.bit_exact else 'NO'}"
@@ -83,14 +70,7 @@ def register(subparsers) -> None:
                    help="hardware config file or shipped design name (default: default)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware key (repeatable), e.g. --set a_bits=2")
-    p.add_argument("--beta", type=unit_interval_arg("--beta"), default=1.0,
-                   help="quantile of |x| that sets each tensor's scale (default 1.0: max)")
-    p.add_argument("--levels", type=_levels_arg("--levels"), default=None,
-                   help="distinct values d of the quantized operands (odd >= 3; default 2^a_bits - 1)")
-    p.add_argument("--w-levels", dest="w_levels", type=_levels_arg("--w-levels"), default=None,
-                   help="distinct values of the B (weight) operand (default: --levels, else 2^w_bits - 1)")
-    p.add_argument("--quantizer", choices=("paper", "symmetric"), default="paper",
-                   help="RTN quantizer (default paper: scale 0.5 d / alpha)")
+    add_quant_args(p)
     p.add_argument("--granularity", choices=("tensor", "channel"), default=None,
                    help="quantization groups: tensor, or channel (A per row/token, B per column/output "
                         "channel); default: the model's (minilm tensor, smollm2 channel)")

@@ -11,12 +11,12 @@ from typing import Any
 
 
 def point_setting(point, granularity: str):
-    """The QuantSetting of a sweep point (its quantizer/beta/levels; the model's granularity)."""
+    """The QuantSetting of a sweep point (its quantizer, beta and resolved levels; the model's
+    granularity)."""
     from imsim.modeleval.gemm import QuantSetting
 
-    return QuantSetting(quantizer=getattr(point, "quantizer", "paper"), beta=float(point.beta),
-                        levels=getattr(point, "levels", None), w_levels=getattr(point, "w_levels", None),
-                        granularity=granularity)
+    return QuantSetting(quantizer=point.quantizer, beta=float(point.beta), levels=point.levels,
+                        w_levels=point.w_levels, granularity=granularity)
 
 
 def model_columns(point) -> dict[str, Any]:

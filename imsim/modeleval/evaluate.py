@@ -79,6 +79,7 @@ class ModelEvalResult:
     a_bits: int
     w_bits: int
     strategy: str
+    digits: str
     timing: str
     setting: QuantSetting
     metrics: dict[str, float]
@@ -92,21 +93,21 @@ class ModelEvalResult:
         keep = ("gemms", "macs", "useful_macs", "unpack_ratio", "cycles", "stall_cycles", "dram_bytes",
                 "energy_pj", "energy_per_useful_mac_pj", "area_um2", "utilization", "latency_us")
         return {"model": self.model, "hw": self.hw, "a_bits": self.a_bits, "w_bits": self.w_bits,
-                "strategy": self.strategy, "timing": self.timing, **self.setting.to_dict(),
+                "strategy": self.strategy, "digits": self.digits, "timing": self.timing, **self.setting.to_dict(),
                 **{f"{self.model}_{k}": v for k, v in self.metrics.items()},
                 "bit_exact": self.bit_exact, "max_abs_diff": self.max_abs_diff, **self.inputs,
                 **{k: self.cost[k] for k in keep if k in self.cost}, "seconds": self.seconds}
 
 
 def evaluate_model(name: str, hw, setting: QuantSetting, *, strategy: str = "auto", timing: str = "pipelined",
-                   cost: bool = True) -> ModelEvalResult:
+                   cost: bool = True, digits: str = "signmag") -> ModelEvalResult:
     """Run model `name` with every GEMM through imsim on design `hw` (see the module doc)."""
     from imsim.results import totals
 
     start = time.perf_counter()
     wl = workload(name)
     ref = float_output(name)
-    engine = ImsimGemms(setting, hw, strategy=strategy, timing=timing, cost=cost)
+    engine = ImsimGemms(setting, hw, strategy=strategy, timing=timing, cost=cost, digits=digits)
     out = wl.run(engine)
     quant = wl.run(QuantizedGemms(setting, hw.a_bits, hw.w_bits))
     same = bool(np.array_equal(out, quant))
@@ -119,5 +120,5 @@ def evaluate_model(name: str, hw, setting: QuantSetting, *, strategy: str = "aut
     summary = totals(engine.log.results) if engine.log.results else {
         "gemms": engine.log.gemms, "useful_macs": engine.log.macs, "macs": engine.log.low_macs,
         "unpack_ratio": engine.log.low_macs / engine.log.macs if engine.log.macs else 1.0}
-    return ModelEvalResult(name, hw.name, hw.a_bits, hw.w_bits, strategy, timing, s, metrics, same, diff,
+    return ModelEvalResult(name, hw.name, hw.a_bits, hw.w_bits, strategy, digits, timing, s, metrics, same, diff,
                            wl.describe(), summary, round(time.perf_counter() - start, 2))

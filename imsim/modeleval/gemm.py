@@ -147,13 +147,13 @@ class QuantizedGemms:
 
 
 class ImsimGemms(QuantizedGemms):
-    """Quantize, unpack for `hw`, execute in the design's accumulators, recombine, dequantize;
-    with `cost`, each unpacked GEMM is also costed on `hw` (cycles, energy)."""
+    """Quantize, unpack for `hw` (`strategy`, `digits`), execute in the design's accumulators,
+    recombine, dequantize; with `cost`, each unpacked GEMM is also costed on `hw` (cycles, energy)."""
 
     def __init__(self, setting: QuantSetting, hw, strategy: str = "auto", timing: str = "pipelined",
-                 cost: bool = True) -> None:
+                 cost: bool = True, digits: str = "signmag") -> None:
         super().__init__(setting, hw.a_bits, hw.w_bits)
-        self.hw, self.strategy, self.timing, self.cost = hw, strategy, timing, cost
+        self.hw, self.strategy, self.timing, self.cost, self.digits = hw, strategy, timing, cost, digits
 
     def matmul(self, A: np.ndarray, B: np.ndarray, kind: str) -> np.ndarray:
         from imsim.execute import run_passes
@@ -163,7 +163,7 @@ class ImsimGemms(QuantizedGemms):
 
         hw = self.hw
         qa, qb = self.quantize(A, B)
-        ug = unpack_gemm(qa.q, qb.q, hw.a_bits, hw.w_bits, self.strategy)
+        ug = unpack_gemm(qa.q, qb.q, hw.a_bits, hw.w_bits, self.strategy, digits=self.digits)
         M, _, N = ug.shape
         name = f"{kind}#{self.log.gemms}"
         passes = run_passes(ug, hw, name=name)
