@@ -1,7 +1,8 @@
 """One GEMM through imsim, and a torch dispatch mode that sends a model's GEMMs there.
 
 For C = A·B with float operands (A the activation side, B the weight side), `ImsimGemms`:
-  1. RTN-quantizes each operand per tensor (imsim.quantize: quantizer, beta, levels d);
+  1. RTN-quantizes each operand (imsim.quantize: quantizer, beta, levels d) per tensor, or per
+     row of A (token) and column of B (output channel) with granularity `channel`;
   2. unpacks the integer GEMM for the design's a_bits / w_bits (imsim.unpack, `strategy`);
   3. executes the low-bit GEMM pass by pass in the design's accumulators (imsim.execute) and
      recombines the partial results (imsim.recombine): the exact integer C;
@@ -28,7 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from imsim.errors import bad_value
-from imsim.quantize import Quantized, default_levels, quantize_rtn
+from imsim.quantize import Quantized, quantize_rtn
 
 # granularity of a model GEMM -> (A's, B's) quantization groups; only groups whose scales factor
 # out of C = A·B are offered: per tensor, or per row of A (token) with per column of B (channel)
@@ -55,9 +56,9 @@ class QuantSetting:
 
     def resolved(self, a_bits: int, w_bits: int) -> "QuantSetting":
         """This setting with default levels filled in from the operand widths."""
-        levels = default_levels(a_bits) if self.levels is None else self.levels
-        w_levels = levels if self.w_levels is None and self.levels is not None else self.w_levels
-        w_levels = default_levels(w_bits) if w_levels is None else w_levels
+        from imsim.sweep.quant_axes import resolve_levels
+
+        levels, w_levels = resolve_levels(self.levels, self.w_levels, a_bits, w_bits)
         return QuantSetting(self.quantizer, float(self.beta), int(levels), int(w_levels), self.granularity)
 
     def key(self) -> tuple:
