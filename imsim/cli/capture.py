@@ -60,7 +60,7 @@ def _minilm(args: argparse.Namespace) -> int:
     else:
         print(f"captured {info['gemms']} GEMMs ({info['fwd_gemms']} fwd, {info['bwd_gemms']} bwd; "
               f"{info['aten_calls']} aten calls, {info['macs']} MACs) from {info['model']} on "
-              f"{info['sentences']} sentences x {info['tokens']} tokens -> {out}")
+              f"{info['sentences']} sentences x {info['tokens']} tokens, layers {info['layers']} -> {out}")
     return 0
 
 
