@@ -119,6 +119,7 @@ class Step:
     recomb_ops: int
     write_bytes: int
     counters: tuple  # bytes per COUNTERS entry
+    slots: int = 2   # input chunks in flight: the load of step i waits for step i - slots
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _segments(total: int, tile: int, base: int, flags: tuple) -> list[tuple[tupl
 
 def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
     """Longest temporal chunk whose streamed tiles fit one buffer slot each (UserError if even
-    one temporal line does not fit)."""
+    one temporal line does not fit). The schedule balances it per band (see `balanced`)."""
     limits = []
     for role, lines in (("rt", p.rows), ("ct", p.cols)):
         op = roles[role]
@@ -225,25 +226,84 @@ def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
     return max(1, min([T] + limits))
 
 
+MAX_SLOTS = 64  # chunks in flight per input buffer (beyond this more buffer changes nothing)
+
+
+def transfer_plan(p: MemoryParams, roles: dict, T: int, fit: int) -> tuple[int, int]:
+    """(chunk length, input slots) of a fold's temporal axis of length T; `fit` = the longest
+    chunk whose streamed tiles fit half of each input buffer (`_chunk_len`).
+
+    Double-buffered buffers are rings: the chunk length is a fixed transfer granule of
+    max(rows, cols) lines (balanced over T; independent of the buffer sizes, so exposed head
+    and tail transfers do not grow with a buffer) and a buffer holds as many chunks in flight
+    as fit it (at least 2, at most MAX_SLOTS); the smallest count over the streamed inputs
+    applies. Only buffers too small for two granules fall back to two chunks of `fit` lines.
+    Without double buffering: the fewest chunks of at most `fit` lines, one in flight."""
+    if not p.double_buffered:
+        return balanced(T, fit), 1
+    granule = min(T, max(p.rows, p.cols))
+    if fit < granule:
+        return balanced(T, fit), 2
+    L = balanced(T, granule)
+    slots = MAX_SLOTS
+    for role, lines in (("rt", p.rows), ("ct", p.cols)):
+        op = roles[role]
+        if op != "C":
+            full = 2 * p.capacity(op)
+            slots = min(slots, int(full // packed_bytes(p.bits(op), lines * L)))
+    return L, max(2, slots)
+
+
+def balanced(total: int, longest: int) -> int:
+    """Length of equal chunks covering `total` in the fewest chunks of at most `longest`:
+    ceil(total / ceil(total / longest)). The chunk count never grows when `longest` does, and the
+    chunks differ by at most one line (no short remainder chunk)."""
+    longest = max(1, min(total, longest))
+    return -(-total // -(-total // longest))
+
+
 TEMPORAL = {"os": "K", "ws": "M", "is": "N"}
 SPATIAL = {"os": ("M", "N"), "ws": ("K", "N"), "is": ("K", "M")}  # (row axis, column axis)
 
 
-def band_len(p: MemoryParams, shape: PassShape) -> int:
-    """Temporal band length of a pass: ws/is keep the C partial sums of one column fold
-    (cols x band x acc_bits) in one C buffer slot across all K folds, so the temporal axis is cut
-    into bands that fit; os (outputs stay in the PEs) and panels that fit use one band."""
-    T = {"M": shape.M, "K": shape.K, "N": shape.N}[TEMPORAL[p.dataflow]]
-    if p.dataflow == "os" or packed_bytes(p.acc_bits, p.cols * T) <= p.capacity("C"):
-        return T
-    return max(1, min(T, int(p.capacity("C") // (p.acc_bits * p.cols / 8))))
+def band_candidates(p: MemoryParams, T: int) -> list[int]:
+    """Temporal band lengths a ws/is pass may use (os and panels that fit: [T]).
+
+    ws/is keep the C partial sums of one column fold (cols x band x acc_bits) in one C buffer
+    slot across all K folds, so the temporal axis is cut into bands that fit. The candidates are
+    a family fixed by T and the array alone: n = 1, 2, 4, ... bands of equal length in whole
+    transfer granules (max(rows, cols) lines); those that fit the C slot are feasible, so a
+    larger C buffer only adds candidates and the fastest of them (simulate_memory) never gets
+    slower. Shorter bands reload the stationary tiles more often but may keep the rt operand's
+    band resident. Below one granule the family continues with g/2, g/4, ... lines. Without
+    double buffering: the fewest bands that fit."""
+    if p.dataflow == "os":
+        return [T]
+    fit = min(T, int(p.capacity("C") // (p.acc_bits * p.cols / 8)))
+    g = min(T, max(p.rows, p.cols))
+    if not p.double_buffered:
+        return [balanced(T, fit)]
+    units = -(-T // g)
+    out = []
+    n = 1
+    while n < 2 * units:
+        band = min(T, -(-units // n) * g)
+        if band <= fit and band not in out:
+            out.append(band)
+        n *= 2
+    sub = g // 2
+    while sub >= 1:  # below one granule: halves of it
+        if sub <= fit and sub not in out:
+            out.append(sub)
+        sub //= 2
+    return out or [balanced(T, fit)]
 
 
-def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined") -> tuple[Rep, int, list]:
-    """The step tree of one pass, its temporal chunk length and [(ComputeTiming, count)] of its
-    bands.
+def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined") -> list[tuple[Rep, list, int]]:
+    """Candidate schedules of one pass: [(step tree, [(ComputeTiming, count)] of its bands,
+    temporal chunk length)], the first with the longest bands that fit the C buffer.
 
-    Loop order: temporal bands (ws/is only, see band_len) > column folds > row folds > temporal
+    Loop order: temporal bands (ws/is only, see band_candidates) > column folds > row folds > temporal
     chunks; the folds inside a band follow imsim.array (column folds outer, row folds inner)
     and each band is mapped and timed on its own (own fills and drains). Chunks: the temporal
     axis of a fold is cut into chunks whose streamed tiles fit one buffer slot (transfers only;
@@ -261,7 +321,6 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
     base = {"M": shape.base_rows, "N": shape.base_cols, "K": 0}
     R_tot, C_tot, T = ext[row_ax], ext[col_ax], ext[t_ax]
     ch = _chunk_len(p, roles, T)
-    band = band_len(p, shape)
     rt, ct, rc = roles["rt"], roles["ct"], roles["rc"]
     out_is_rc = rc == "C"
     ct_panel_fits = ct == "C" or packed_bytes(p.bits(ct), p.cols * T) <= p.capacity(ct)
@@ -274,7 +333,8 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
         rt_resident = packed_bytes(p.bits(rt), R_tot * Tb) <= p.capacity(rt)
         outer = _segments(C_tot, p.cols, base[col_ax], ("first",))
         inner = _segments(R_tot, p.rows, base[row_ax], ("first", "last"))
-        chunks = _segments(Tb, min(ch, Tb), base_t, ("first", "last"))
+        L, slots = transfer_plan(p, roles, Tb, ch)
+        chunks = _segments(Tb, L, base_t, ("first", "last"))
 
         def step(o: tuple, i: tuple, c: tuple) -> Step:
             csize, cbase, o_first, _ = o
@@ -319,7 +379,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
                 recomb += block_ops(rsize, rbase, csize, cbase)
             cnt[_IDX["dram_write_bytes"]] += write
             return Step(load_bytes=load, compute_cycles=per_elem * tsize, recomb_ops=recomb,
-                        write_bytes=write, counters=tuple(cnt))
+                        write_bytes=write, counters=tuple(cnt), slots=slots)
 
         tree = Rep(1, tuple(
             Rep(on, tuple(
@@ -328,12 +388,16 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
             for o, on in outer))
         return tree, ctm
 
-    reps, timings = [], []
-    for (Tb, bb, _, _), count in _segments(T, band, base[t_ax], ()):
-        tree, ctm = band_tree(Tb, bb)
-        reps.append(Rep(count, (tree,)))
-        timings.append((ctm, count))
-    return Rep(1, tuple(reps)), min(ch, band), timings
+    def banded(bl: int) -> tuple[Rep, list]:
+        reps, timings = [], []
+        for (Tb, bb, _, _), count in _segments(T, bl, base[t_ax], ()):
+            tree, ctm = band_tree(Tb, bb)
+            reps.append(Rep(count, (tree,)))
+            timings.append((ctm, count))
+        return Rep(1, tuple(reps)), timings
+
+    return [(*banded(bl), transfer_plan(p, roles, bl, ch)[0])
+            for bl in band_candidates(p, T)]
 
 
 def _totals(node: Node) -> tuple[np.ndarray, int, float, int]:
@@ -467,8 +531,9 @@ def _simulate(steps: Sequence[Step], p: MemoryParams) -> tuple[np.ndarray, np.nd
 
     def loader():
         for i, st in enumerate(steps):
-            if i >= slots and not done[i - slots].triggered:
-                yield done[i - slots]
+            k = st.slots if p.double_buffered else 1
+            if i >= k and not done[i - k].triggered:
+                yield done[i - k]
             if st.load_bytes:
                 yield transfer(st.load_bytes)
                 if lat:
@@ -517,6 +582,44 @@ def _simulate(steps: Sequence[Step], p: MemoryParams) -> tuple[np.ndarray, np.nd
             recomb_spans)
 
 
+def _run(root: Rep, p: MemoryParams, max_iterations: int) -> tuple[list, float, float, list]:
+    """Simulate a step tree: (simulated steps, total cycles, array end, recombination spans)."""
+    n_steps = _totals(root)[3]
+    iterations = max_iterations
+    while True:  # more iterations until every truncated repeat reached its steady state
+        flat: list[Step] = []
+        inst = _flatten(root, flat, iterations)
+        times, stall, array_end, sim_end, spans = _simulate(flat, p)
+        stall_cum = np.concatenate([[0.0], np.cumsum(stall)])
+        t_skip, _, steady = _skipped(inst, times, stall_cum)
+        if steady or len(flat) >= n_steps:
+            return flat, sim_end + t_skip, array_end, spans
+        iterations *= 2
+
+
+def _fastest(cands: list, p: MemoryParams, max_iterations: int) -> tuple:
+    """The candidate schedule with the fewest cycles (simulated alone). Candidates are tried in
+    order of a lower bound, max(array cycles, DRAM bytes / bandwidth), and the search stops
+    when the next bound is no better than the best time found (the result is the exact minimum)."""
+    if len(cands) == 1:
+        return cands[0]
+
+    def bound(c: tuple) -> float:
+        cnt = _totals(c[0])[0]
+        dram = int(cnt[_IDX["dram_a_read_bytes"]] + cnt[_IDX["dram_b_read_bytes"]]
+                   + cnt[_IDX["dram_write_bytes"]])
+        return max(sum(t.cycles * n for t, n in c[1]), dram / p.dram_bw_bytes_per_cycle)
+
+    best, best_t = None, math.inf
+    for lb, c in sorted(((bound(c), c) for c in cands), key=lambda x: x[0]):
+        if lb >= best_t:
+            break
+        t = _run(Rep(1, (c[0],)), p, max_iterations)[1]
+        if t < best_t:
+            best, best_t = c, t
+    return best
+
+
 def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str = "pipelined",
                     max_iterations: int = 6) -> MemoryResult:
     """Simulate the pipeline for a sequence of array passes (one per K scale class, or one).
@@ -529,7 +632,7 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
         raise ValueError("max_iterations must be >= 6")
     trees, chunk, timings, bands = [], [], [], []
     for shape in passes:
-        tree, ch, tms = build_schedule(p, shape, timing)
+        tree, tms, ch = _fastest(build_schedule(p, shape, timing), p, max_iterations)
         trees.append(tree)
         chunk.append(ch)
         timings += tms
@@ -537,20 +640,14 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
     root = Rep(1, tuple(trees))
     cnt, ops, _, n_steps = _totals(root)
     folds = sum(t.folds * n for t, n in timings)
-    iterations = max_iterations
-    while True:  # more iterations until every truncated repeat reached its steady state
-        flat: list[Step] = []
-        inst = _flatten(root, flat, iterations)
-        times, stall, array_end, sim_end, spans = _simulate(flat, p)
-        stall_cum = np.concatenate([[0.0], np.cumsum(stall)])
-        t_skip, _, steady = _skipped(inst, times, stall_cum)
-        if steady or len(flat) >= n_steps:
-            break
-        iterations *= 2
-    total = sim_end + t_skip
+    flat, total, array_end, spans = _run(root, p, max_iterations)
     recomb_tail = exposed_cycles(spans, array_end)
     cycles = int(round(total))
-    compute = sum(t.cycles * n for t, n in timings)
+    if timing == "scalesim":  # SCALE-Sim's count ignores SRAM sizes: bands show up as stalls
+        compute = sum(compute_timing(sh.M, sh.K, sh.N, p.rows, p.cols, p.dataflow, timing).cycles
+                      for sh in passes)
+    else:
+        compute = sum(t.cycles * n for t, n in timings)
     recomb_exposed = int(round(recomb_tail))
     stall_cycles = max(0, cycles - compute - recomb_exposed)
     peak = 0.0
@@ -561,7 +658,7 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
     c = dict(zip(COUNTERS, (int(x) for x in cnt)))
     return MemoryResult(
         cycles=cycles, compute_cycles=compute, stall_cycles=stall_cycles,
-        recomb_cycles=recomb_exposed, recomb_busy_cycles=int(math.ceil(ops / p.recomb_lanes)),
+        recomb_cycles=recomb_exposed, recomb_busy_cycles=int(math.ceil(ops / p.recomb_lanes)) if ops else 0,
         recomb_ops=int(ops), steps=int(n_steps), simulated_steps=len(flat), chunk_len=tuple(chunk),
         bands=tuple(bands), folds=folds, fill_cycles=sum(t.fill_cycles * n for t, n in timings),
         drain_cycles=sum(t.drain_cycles * n for t, n in timings),
