@@ -26,9 +26,10 @@ inside, rounded at the end); sizes in bytes.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import simpy
@@ -48,16 +49,17 @@ ROLES = {
 }
 
 COUNTERS = (
-    "dram_a_read_bytes", "dram_b_read_bytes", "dram_write_bytes",
+    "dram_a_read_bytes", "dram_b_read_bytes", "dram_write_bytes", "dram_spill_read_bytes",
     "sram_a_read_bytes", "sram_a_write_bytes", "sram_b_read_bytes", "sram_b_write_bytes",
     "sram_c_read_bytes", "sram_c_write_bytes",
+    "unpack_ops", "spilled_outputs",  # counts (not bytes): unpack-unit ops, partials spilled
 )
 _IDX = {name: i for i, name in enumerate(COUNTERS)}
 
 
 def packed_bytes(bits: int, count: int) -> int:
     """Bytes of `count` elements of `bits` each, densely packed: ceil(bits * count / 8)."""
-    return -(-bits * count // 8)
+    return int(-(-bits * count // 8))
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class MemoryParams:
     dram_bw_bytes_per_cycle: float
     dram_latency_cycles: int
     recomb_lanes: int
+    unpack_lanes: int = 0
 
     @classmethod
     def from_hw(cls, hw) -> "MemoryParams":
@@ -86,7 +89,15 @@ class MemoryParams:
                    sram_b_bytes=hw.sram_b_kib * KIB, sram_c_bytes=hw.sram_c_kib * KIB,
                    double_buffered=hw.double_buffered,
                    dram_bw_bytes_per_cycle=hw.dram_bw_bytes_per_cycle,
-                   dram_latency_cycles=hw.dram_latency_cycles, recomb_lanes=hw.recomb_lanes)
+                   dram_latency_cycles=hw.dram_latency_cycles, recomb_lanes=hw.recomb_lanes,
+                   unpack_lanes=getattr(hw, "unpack_lanes", 0))
+
+    def stored(self, shape: "PassShape") -> "MemoryParams":
+        """These params with A/B at the widths `shape` stores them (bits per low-bit element)."""
+        if not (shape.a_store_bits or shape.b_store_bits):
+            return self
+        return dataclasses.replace(self, a_bits=shape.a_store_bits or self.a_bits,
+                                   w_bits=shape.b_store_bits or self.w_bits)
 
     def bits(self, operand: str) -> int:
         return {"A": self.a_bits, "B": self.w_bits, "C": self.acc_bits}[operand]
@@ -101,13 +112,19 @@ class MemoryParams:
 class PassShape:
     """One array pass: a low-bit GEMM (M x K x N). `base_rows` / `base_cols` = leading rows /
     columns of C that need no recombination (the original lines, in the first pass); 0 in
-    later scale passes."""
+    later scale passes. The remaining fields describe the data path (imsim.datapath):
+    operands stored wider than the MAC width and sliced on chip, and C's output precision."""
 
     M: int
     K: int
     N: int
     base_rows: int
     base_cols: int
+    a_store_bits: Any = 0   # bits per low-bit A element moved and held in SRAM (0: a_bits)
+    b_store_bits: Any = 0   # same for B (exact Fractions: stored bytes / low-bit elements)
+    unpack_a: int = 0       # unpack-unit ops per low-bit A element read from SRAM (0: no unit)
+    unpack_b: int = 0
+    out_bits: int = 0       # precision of C as written back (0: acc_bits)
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,8 @@ class Step:
     write_bytes: int
     counters: tuple  # bytes per COUNTERS entry
     slots: int = 2   # input chunks in flight: the load of step i waits for step i - slots
+    unpack_ops: int = 0         # low-bit elements the unpack unit produces for this step
+    unpack_extra: float = 0.0   # cycles the unpack unit adds beyond the array's (rate-bound)
 
 
 @dataclass(frozen=True)
@@ -139,7 +158,7 @@ class MemoryResult:
 
     cycles: int                      # total: first load issued -> last write-back done (rounded)
     compute_cycles: int              # array busy cycles (= array timing model)
-    stall_cycles: int                # cycles - compute - recomb: array waiting on memory
+    stall_cycles: int                # cycles - compute - recomb - unpack: waiting on memory
     recomb_cycles: int               # exposed recombination cycles (tail after the array)
     recomb_busy_cycles: int          # recombination unit busy cycles (overlapped or not)
     recomb_ops: int                  # shift-and-add element operations
@@ -162,6 +181,11 @@ class MemoryResult:
     sram_b_write_bytes: int
     sram_c_read_bytes: int
     sram_c_write_bytes: int
+    dram_spill_read_bytes: int = 0   # spilled partials and their C destinations read back
+    spilled_outputs: int = 0         # partial outputs spilled to DRAM (C tile did not fit)
+    unpack_ops: int = 0              # low-bit elements produced by the unpack unit
+    unpack_cycles: int = 0           # cycles the unpack unit adds beyond the array's (rate-bound)
+    stream_cycles: int = 0           # folds x temporal length summed over bands (array model)
 
     @property
     def dram_bytes(self) -> int:
@@ -314,10 +338,13 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
     ws/is add each fold's partial sums (acc_bits) into the C buffer and write the final chunk
     after the last row fold (K) of the column fold.
     """
+    p = p.stored(shape)
     roles = ROLES[p.dataflow]
     row_ax, col_ax = SPATIAL[p.dataflow]
     t_ax = TEMPORAL[p.dataflow]
     ext = {"M": shape.M, "K": shape.K, "N": shape.N}
+    out_bits = shape.out_bits or p.acc_bits
+    unpack = {"A": shape.unpack_a, "B": shape.unpack_b, "C": 0}
     base = {"M": shape.base_rows, "N": shape.base_cols, "K": 0}
     R_tot, C_tot, T = ext[row_ax], ext[col_ax], ext[t_ax]
     ch = _chunk_len(p, roles, T)
@@ -335,6 +362,10 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
         inner = _segments(R_tot, p.rows, base[row_ax], ("first", "last"))
         L, slots = transfer_plan(p, roles, Tb, ch)
         chunks = _segments(Tb, L, base_t, ("first", "last"))
+        # C tile held on chip at output precision while recombination adds into it: os a
+        # rows x cols fold tile, ws/is the cols x band panel; partials spill when it does not fit
+        tile = p.rows * p.cols if out_is_rc else p.cols * Tb
+        spill = packed_bytes(out_bits, tile) > p.capacity("C")
 
         def step(o: tuple, i: tuple, c: tuple) -> Step:
             csize, cbase, o_first, _ = o
@@ -352,34 +383,43 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
             if not rt_resident or o_first:
                 load += fetch(rt, rt_bytes)
             cnt[_IDX[f"sram_{rt.lower()}_read_bytes"]] += rt_bytes
+            unpack_ops = unpack[rt] * rsize * tsize
             ct_bytes = packed_bytes(p.bits(ct), csize * tsize)
             if ct != "C":  # os: B panel, reused across the row folds of a column fold
                 if not ct_panel_fits or i_first:
                     load += fetch(ct, ct_bytes)
                 cnt[_IDX[f"sram_{ct.lower()}_read_bytes"]] += ct_bytes
+                unpack_ops += unpack[ct] * csize * tsize
             else:  # ws/is: C partial sums of this chunk, accumulated over the row folds (K)
                 cnt[_IDX["sram_c_write_bytes"]] += ct_bytes
                 if not i_first:
                     cnt[_IDX["sram_c_read_bytes"]] += ct_bytes  # read-modify-write
-                if i_last:  # final: the whole tile (extra lines too) is written back at acc_bits
-                    write += ct_bytes
+                if i_last:  # final partial sums of the chunk: read out once
                     cnt[_IDX["sram_c_read_bytes"]] += ct_bytes
                     rows_, brows = (tsize, tbase) if p.dataflow == "ws" else (csize, cbase)
                     cols_, bcols = (csize, cbase) if p.dataflow == "ws" else (tsize, tbase)
-                    recomb += block_ops(rows_, brows, cols_, bcols)
+                    w, r = _outputs(rows_ * cols_, brows * bcols, out_bits, p.acc_bits, spill, cnt)
+                    write += w
+                    recomb += r
             rc_bytes = packed_bytes(p.bits(rc), rsize * csize)
             if not out_is_rc:  # stationary input tile enters the PEs at the fold's first chunk
                 if t_first:
                     load += fetch(rc, rc_bytes)
                     cnt[_IDX[f"sram_{rc.lower()}_read_bytes"]] += rc_bytes
-            elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk, written whole
-                write += rc_bytes
-                cnt[_IDX["sram_c_write_bytes"]] += rc_bytes
-                cnt[_IDX["sram_c_read_bytes"]] += rc_bytes
-                recomb += block_ops(rsize, rbase, csize, cbase)
+                    unpack_ops += unpack[rc] * rsize * csize
+            elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk
+                cnt[_IDX["sram_c_write_bytes"]] += rc_bytes  # drained at acc_bits ...
+                cnt[_IDX["sram_c_read_bytes"]] += rc_bytes   # ... and read out once
+                w, r = _outputs(rsize * csize, rbase * cbase, out_bits, p.acc_bits, spill, cnt)
+                write += w
+                recomb += r
             cnt[_IDX["dram_write_bytes"]] += write
-            return Step(load_bytes=load, compute_cycles=per_elem * tsize, recomb_ops=recomb,
-                        write_bytes=write, counters=tuple(cnt), slots=slots)
+            cnt[_IDX["unpack_ops"]] += unpack_ops
+            compute = per_elem * tsize
+            extra = max(0.0, unpack_ops / p.unpack_lanes - compute) if unpack_ops and p.unpack_lanes else 0.0
+            return Step(load_bytes=load, compute_cycles=compute + extra, recomb_ops=recomb,
+                        write_bytes=write, counters=tuple(cnt), slots=slots,
+                        unpack_ops=unpack_ops, unpack_extra=extra)
 
         tree = Rep(1, tuple(
             Rep(on, tuple(
@@ -400,6 +440,36 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
             for bl in band_candidates(p, T)]
 
 
+def _outputs(elems: int, base: int, out_bits: int, acc_bits: int, spill: bool, cnt: list) -> tuple[int, int]:
+    """Traffic of `elems` final array outputs of which `base` are original C elements
+    (docs/model-memory.md, "C data path"). Returns (DRAM write bytes, recombination ops now).
+
+    On chip (the C tile fits at out_bits): base elements are stored into the C tile, every other
+    element is added into its destination by the recombination unit (read-modify-write at
+    out_bits), and the tile is read once and written back at out_bits. Spilled: base elements
+    are written back at out_bits, the others at acc_bits, to be added later (`spill_step`)."""
+    extra = elems - base
+    if not spill:
+        cnt[_IDX["sram_c_write_bytes"]] += packed_bytes(out_bits, base) + packed_bytes(out_bits, extra)
+        cnt[_IDX["sram_c_read_bytes"]] += packed_bytes(out_bits, extra) + packed_bytes(out_bits, base)
+        return packed_bytes(out_bits, base), extra
+    cnt[_IDX["spilled_outputs"]] += extra
+    return packed_bytes(out_bits, base) + packed_bytes(acc_bits, extra), 0
+
+
+def spill_step(extra: int, out_bits: int, acc_bits: int) -> Step:
+    """The recombination of spilled partials after the array: each of the `extra` partial
+    outputs is read back (acc_bits) and added into its destination C element in DRAM, a
+    read-modify-write at out_bits, by the recombination unit."""
+    cnt = [0] * len(COUNTERS)
+    rd = packed_bytes(acc_bits, extra) + packed_bytes(out_bits, extra)
+    wr = packed_bytes(out_bits, extra)
+    cnt[_IDX["dram_spill_read_bytes"]] = rd
+    cnt[_IDX["dram_write_bytes"]] = wr
+    return Step(load_bytes=rd, compute_cycles=0.0, recomb_ops=extra, write_bytes=wr,
+                counters=tuple(cnt), slots=1)
+
+
 def _totals(node: Node) -> tuple[np.ndarray, int, float, int]:
     """Exact totals over the full tree: counters, recomb ops, compute cycles, steps."""
     if isinstance(node, Step):
@@ -415,6 +485,13 @@ def _totals(node: Node) -> tuple[np.ndarray, int, float, int]:
         comp += t
         steps += s
     return cnt * node.count, ops * node.count, comp * node.count, steps * node.count
+
+
+def _unpack_extra(node: Node) -> float:
+    """Total cycles the unpack unit adds beyond the array's over the full tree."""
+    if isinstance(node, Step):
+        return node.unpack_extra
+    return node.count * sum(_unpack_extra(c) for c in node.body)
 
 
 # --------------------------------------------------------------------------- simulation
@@ -637,8 +714,13 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
         chunk.append(ch)
         timings += tms
         bands.append(sum(n for _, n in tms))
+    spilled = int(sum(_totals(t)[0][_IDX["spilled_outputs"]] for t in trees))
+    if spilled:  # recombine the spilled partials after the array (read back, add into C in DRAM)
+        out_bits = passes[0].out_bits or p.acc_bits
+        trees.append(Rep(1, (spill_step(spilled, out_bits, p.acc_bits),)))
     root = Rep(1, tuple(trees))
     cnt, ops, _, n_steps = _totals(root)
+    unpack_cycles = int(round(_unpack_extra(root)))
     folds = sum(t.folds * n for t, n in timings)
     flat, total, array_end, spans = _run(root, p, max_iterations)
     recomb_tail = exposed_cycles(spans, array_end)
@@ -649,7 +731,7 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
     else:
         compute = sum(t.cycles * n for t, n in timings)
     recomb_exposed = int(round(recomb_tail))
-    stall_cycles = max(0, cycles - compute - recomb_exposed)
+    stall_cycles = max(0, cycles - compute - recomb_exposed - unpack_cycles)
     peak = 0.0
     for i, st in enumerate(flat):
         nxt = flat[i + 1].load_bytes if i + 1 < len(flat) else 0
@@ -664,7 +746,10 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
         drain_cycles=sum(t.drain_cycles * n for t, n in timings),
         mapping_efficiency=sum(t.mapping_efficiency * t.folds * n for t, n in timings) / max(1, folds),
         peak_bw_demand_bytes_per_cycle=float(peak),
-        dram_read_bytes=c["dram_a_read_bytes"] + c["dram_b_read_bytes"],
+        dram_read_bytes=c["dram_a_read_bytes"] + c["dram_b_read_bytes"] + c["dram_spill_read_bytes"],
+        dram_spill_read_bytes=c["dram_spill_read_bytes"], spilled_outputs=c["spilled_outputs"],
+        unpack_ops=c["unpack_ops"], unpack_cycles=unpack_cycles,
+        stream_cycles=sum(t.stream_cycles * n for t, n in timings),
         dram_write_bytes=c["dram_write_bytes"], dram_a_read_bytes=c["dram_a_read_bytes"],
         dram_b_read_bytes=c["dram_b_read_bytes"],
         sram_a_read_bytes=c["sram_a_read_bytes"], sram_a_write_bytes=c["sram_a_write_bytes"],

@@ -72,11 +72,12 @@ def test_breakdown_sums_and_names():
     hw = _hw()
     br = area_of_design(hw)  # technology loaded from hw.technology
     assert isinstance(br, AreaBreakdown)
-    parts = [br.pe_array_um2, br.sram_a_um2, br.sram_b_um2, br.sram_c_um2, br.recomb_um2]
+    parts = [br.pe_array_um2, br.sram_a_um2, br.sram_b_um2, br.sram_c_um2, br.recomb_um2,
+             br.timing_regs_um2, br.unpack_um2]
     assert br.area_um2 == pytest.approx(sum(parts), rel=1e-12)
     d = br.to_dict()
     assert set(d) == {"area_pe_array_um2", "area_sram_a_um2", "area_sram_b_um2", "area_sram_c_um2",
-                      "area_recomb_um2", "area_um2"}
+                      "area_recomb_um2", "area_timing_regs_um2", "area_unpack_um2", "area_um2"}
     assert d["area_um2"] == br.area_um2
 
 

@@ -34,7 +34,8 @@ def _activity(**kw) -> Activity:
     return Activity(**base)
 
 
-PARTS = ("mac_pj", "pe_register_pj", "sram_a_pj", "sram_b_pj", "sram_c_pj", "dram_pj", "recomb_pj", "leakage_pj")
+PARTS = ("mac_pj", "pe_register_pj", "sram_a_pj", "sram_b_pj", "sram_c_pj", "dram_pj", "recomb_pj", "leakage_pj",
+         "timing_regs_pj", "unpack_pj")
 
 
 # ---- MAC cost by operand widths ----
@@ -92,7 +93,7 @@ def test_to_dict_names_carry_units():
     d = energy_of_run(_hw(), _activity(), T45).to_dict()
     assert set(d) == {"energy_mac_pj", "energy_pe_register_pj", "energy_sram_a_pj", "energy_sram_b_pj",
                       "energy_sram_c_pj", "energy_dram_pj", "energy_recomb_pj", "energy_leakage_pj",
-                      "energy_pj", "energy_per_useful_mac_pj"}
+                      "energy_pj", "energy_per_useful_mac_pj", "energy_timing_regs_pj", "energy_unpack_pj"}
     assert all(k.startswith("energy") and k.endswith("_pj") for k in d)
 
 

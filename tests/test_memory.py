@@ -99,7 +99,9 @@ def test_passes_add_up():
     two = simulate_memory(p, [PassShape(40, 20, 20, 40, 20), PassShape(40, 10, 20, 0, 0)])
     assert two.folds == 2 * one.folds
     assert two.recomb_ops == 40 * 20
-    assert two.dram_write_bytes == 2 * one.dram_write_bytes
+    # recombined on chip: C written back once; the second pass read-modify-writes the C tiles
+    assert two.dram_write_bytes == one.dram_write_bytes == 40 * 20 * 4
+    assert two.sram_c_read_bytes - one.sram_c_read_bytes == 2 * 40 * 20 * 4  # drain read + RMW read
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
