@@ -137,6 +137,7 @@ class Step:
     write_bytes: int
     counters: tuple  # bytes per COUNTERS entry
     slots: int = 2   # input chunks in flight: the load of step i waits for step i - slots
+    lines: int = 1              # temporal lines of the chunk (cut-through granularity)
     unpack_ops: int = 0         # low-bit elements the unpack unit produces for this step
     unpack_extra: float = 0.0   # cycles the unpack unit adds beyond the array's (rate-bound)
 
@@ -250,32 +251,13 @@ def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
     return max(1, min([T] + limits))
 
 
-MAX_SLOTS = 64  # chunks in flight per input buffer (beyond this more buffer changes nothing)
-
-
 def transfer_plan(p: MemoryParams, roles: dict, T: int, fit: int) -> tuple[int, int]:
     """(chunk length, input slots) of a fold's temporal axis of length T; `fit` = the longest
-    chunk whose streamed tiles fit half of each input buffer (`_chunk_len`).
-
-    Double-buffered buffers are rings: the chunk length is a fixed transfer granule of
-    max(rows, cols) lines (balanced over T; independent of the buffer sizes, so exposed head
-    and tail transfers do not grow with a buffer) and a buffer holds as many chunks in flight
-    as fit it (at least 2, at most MAX_SLOTS); the smallest count over the streamed inputs
-    applies. Only buffers too small for two granules fall back to two chunks of `fit` lines.
-    Without double buffering: the fewest chunks of at most `fit` lines, one in flight."""
-    if not p.double_buffered:
-        return balanced(T, fit), 1
-    granule = min(T, max(p.rows, p.cols))
-    if fit < granule:
-        return balanced(T, fit), 2
-    L = balanced(T, granule)
-    slots = MAX_SLOTS
-    for role, lines in (("rt", p.rows), ("ct", p.cols)):
-        op = roles[role]
-        if op != "C":
-            full = 2 * p.capacity(op)
-            slots = min(slots, int(full // packed_bytes(p.bits(op), lines * L)))
-    return L, max(2, slots)
+    chunk whose streamed tiles fit one buffer slot each (`_chunk_len`): the fewest chunks of at
+    most `fit` lines, balanced to equal lengths (no short remainder chunk); 2 slots when
+    double-buffered, else 1. Chunks are streamed cut-through (the array starts on a chunk's
+    first line, see _simulate), so a longer chunk does not expose a longer head or tail."""
+    return balanced(T, fit), (2 if p.double_buffered else 1)
 
 
 def balanced(total: int, longest: int) -> int:
@@ -290,44 +272,22 @@ TEMPORAL = {"os": "K", "ws": "M", "is": "N"}
 SPATIAL = {"os": ("M", "N"), "ws": ("K", "N"), "is": ("K", "M")}  # (row axis, column axis)
 
 
-def band_candidates(p: MemoryParams, T: int) -> list[int]:
-    """Temporal band lengths a ws/is pass may use (os and panels that fit: [T]).
-
-    ws/is keep the C partial sums of one column fold (cols x band x acc_bits) in one C buffer
-    slot across all K folds, so the temporal axis is cut into bands that fit. The candidates are
-    a family fixed by T and the array alone: n = 1, 2, 4, ... bands of equal length in whole
-    transfer granules (max(rows, cols) lines); those that fit the C slot are feasible, so a
-    larger C buffer only adds candidates and the fastest of them (simulate_memory) never gets
-    slower. Shorter bands reload the stationary tiles more often but may keep the rt operand's
-    band resident. Below one granule the family continues with g/2, g/4, ... lines. Without
-    double buffering: the fewest bands that fit."""
-    if p.dataflow == "os":
-        return [T]
-    fit = min(T, int(p.capacity("C") // (p.acc_bits * p.cols / 8)))
-    g = min(T, max(p.rows, p.cols))
-    if not p.double_buffered:
-        return [balanced(T, fit)]
-    units = -(-T // g)
-    out = []
-    n = 1
-    while n < 2 * units:
-        band = min(T, -(-units // n) * g)
-        if band <= fit and band not in out:
-            out.append(band)
-        n *= 2
-    sub = g // 2
-    while sub >= 1:  # below one granule: halves of it
-        if sub <= fit and sub not in out:
-            out.append(sub)
-        sub //= 2
-    return out or [balanced(T, fit)]
+def band_len(p: MemoryParams, shape: PassShape) -> int:
+    """Temporal band length of a pass: ws/is keep the C partial sums of one column fold
+    (cols x band x acc_bits) in one C buffer slot across all K folds, so the temporal axis is cut
+    into the fewest balanced bands that fit; os (outputs stay in the PEs) and panels that fit
+    use one band."""
+    T = {"M": shape.M, "K": shape.K, "N": shape.N}[TEMPORAL[p.dataflow]]
+    if p.dataflow == "os" or packed_bytes(p.acc_bits, p.cols * T) <= p.capacity("C"):
+        return T
+    return balanced(T, int(p.capacity("C") // (p.acc_bits * p.cols / 8)))
 
 
-def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined") -> list[tuple[Rep, list, int]]:
-    """Candidate schedules of one pass: [(step tree, [(ComputeTiming, count)] of its bands,
-    temporal chunk length)], the first with the longest bands that fit the C buffer.
+def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined") -> tuple[Rep, list, int]:
+    """The schedule of one pass: (step tree, [(ComputeTiming, count)] of its bands, temporal
+    chunk length).
 
-    Loop order: temporal bands (ws/is only, see band_candidates) > column folds > row folds > temporal
+    Loop order: temporal bands (ws/is only, see band_len) > column folds > row folds > temporal
     chunks; the folds inside a band follow imsim.array (column folds outer, row folds inner)
     and each band is mapped and timed on its own (own fills and drains). Chunks: the temporal
     axis of a fold is cut into chunks whose streamed tiles fit one buffer slot (transfers only;
@@ -418,7 +378,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
             compute = per_elem * tsize
             extra = max(0.0, unpack_ops / p.unpack_lanes - compute) if unpack_ops and p.unpack_lanes else 0.0
             return Step(load_bytes=load, compute_cycles=compute + extra, recomb_ops=recomb,
-                        write_bytes=write, counters=tuple(cnt), slots=slots,
+                        write_bytes=write, counters=tuple(cnt), slots=slots, lines=tsize,
                         unpack_ops=unpack_ops, unpack_extra=extra)
 
         tree = Rep(1, tuple(
@@ -436,8 +396,8 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
             timings.append((ctm, count))
         return Rep(1, tuple(reps)), timings
 
-    return [(*banded(bl), transfer_plan(p, roles, bl, ch)[0])
-            for bl in band_candidates(p, T)]
+    band = band_len(p, shape)
+    return (*banded(band), transfer_plan(p, roles, band, ch)[0])
 
 
 def _outputs(elems: int, base: int, out_bits: int, acc_bits: int, spill: bool, cnt: list) -> tuple[int, int]:
@@ -581,13 +541,16 @@ def _simulate(steps: Sequence[Step], p: MemoryParams) -> tuple[np.ndarray, np.nd
 
     Buffer slots are expressed as event dependencies: the load of step i waits for the compute
     of step i - slots (its slot is then free); the compute of the j-th output-producing step
-    waits for the write-back of output j - slots (its C slot is then free).
+    waits for the write-back of output j - slots (its C slot is then free). Loads are streamed
+    cut-through: the array starts a step once its first temporal line has landed and ends it no
+    earlier than one line's compute after the last line landed.
     """
     env = simpy.Environment()
     slots = 2 if p.double_buffered else 1
     n = len(steps)
-    landed = [env.event() for _ in range(n)]
+    issued = [env.event() for _ in range(n)]
     done = [env.event() for _ in range(n)]
+    first_t = np.zeros(n)
     out_steps = [i for i, s in enumerate(steps) if s.write_bytes or s.recomb_ops]
     out_ready = [env.event() for _ in out_steps]
     written = [env.event() for _ in out_steps]
@@ -612,25 +575,31 @@ def _simulate(steps: Sequence[Step], p: MemoryParams) -> tuple[np.ndarray, np.nd
             if i >= k and not done[i - k].triggered:
                 yield done[i - k]
             if st.load_bytes:
-                yield transfer(st.load_bytes)
-                if lat:
-                    land_t[i] = env.now + lat
-                    env.timeout(lat).callbacks.append(lambda _e, ev=landed[i]: ev.succeed())
-                    continue
-            land_t[i] = env.now
-            landed[i].succeed()
+                start = max(env.now, channel[0])
+                hold = transfer(st.load_bytes)
+                first_t[i] = start + st.load_bytes / max(1, st.lines) / bw + lat
+                land_t[i] = channel[0] + lat
+                issued[i].succeed()
+                yield hold
+                continue
+            first_t[i] = land_t[i] = env.now
+            issued[i].succeed()
 
     def array():
         j = 0
         for i, st in enumerate(steps):
             t0 = env.now
-            if not landed[i].triggered:
-                yield landed[i]
+            if not issued[i].triggered:
+                yield issued[i]
+            if first_t[i] > env.now:  # cut-through: start once the chunk's first line landed
+                yield env.timeout(first_t[i] - env.now)
             has_out = j < len(out_steps) and out_steps[j] == i
             if has_out and j >= slots and not written[j - slots].triggered:
                 yield written[j - slots]
-            stall[i] = env.now - t0
-            yield env.timeout(st.compute_cycles)
+            # ... and finish no earlier than the last line's compute after the whole chunk landed
+            finish = max(env.now + st.compute_cycles, land_t[i] + st.compute_cycles / max(1, st.lines))
+            stall[i] = env.now - t0 + finish - env.now - st.compute_cycles
+            yield env.timeout(finish - env.now)
             end[i] = env.now
             done[i].succeed()
             if has_out:
@@ -674,29 +643,6 @@ def _run(root: Rep, p: MemoryParams, max_iterations: int) -> tuple[list, float, 
         iterations *= 2
 
 
-def _fastest(cands: list, p: MemoryParams, max_iterations: int) -> tuple:
-    """The candidate schedule with the fewest cycles (simulated alone). Candidates are tried in
-    order of a lower bound, max(array cycles, DRAM bytes / bandwidth), and the search stops
-    when the next bound is no better than the best time found (the result is the exact minimum)."""
-    if len(cands) == 1:
-        return cands[0]
-
-    def bound(c: tuple) -> float:
-        cnt = _totals(c[0])[0]
-        dram = int(cnt[_IDX["dram_a_read_bytes"]] + cnt[_IDX["dram_b_read_bytes"]]
-                   + cnt[_IDX["dram_write_bytes"]])
-        return max(sum(t.cycles * n for t, n in c[1]), dram / p.dram_bw_bytes_per_cycle)
-
-    best, best_t = None, math.inf
-    for lb, c in sorted(((bound(c), c) for c in cands), key=lambda x: x[0]):
-        if lb >= best_t:
-            break
-        t = _run(Rep(1, (c[0],)), p, max_iterations)[1]
-        if t < best_t:
-            best, best_t = c, t
-    return best
-
-
 def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str = "pipelined",
                     max_iterations: int = 6) -> MemoryResult:
     """Simulate the pipeline for a sequence of array passes (one per K scale class, or one).
@@ -709,7 +655,7 @@ def simulate_memory(p: MemoryParams, passes: Sequence[PassShape], *, timing: str
         raise ValueError("max_iterations must be >= 6")
     trees, chunk, timings, bands = [], [], [], []
     for shape in passes:
-        tree, tms, ch = _fastest(build_schedule(p, shape, timing), p, max_iterations)
+        tree, tms, ch = build_schedule(p, shape, timing)
         trees.append(tree)
         chunk.append(ch)
         timings += tms

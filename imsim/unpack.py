@@ -386,12 +386,14 @@ def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, strategy_b: str) -> tu
 
 
 def unpack_gemm(
-    A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto"
+    A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto",
+    *, pair: tuple[str, str] | None = None,
 ) -> UnpackedGemm:
     """Unpack integer GEMM A (M x K) @ B (K x N) so A fits a_bits and B fits w_bits.
 
     strategy: 'none' (operands must already fit), 'row', 'col', 'both' or 'auto' (cheapest
-    (A, B) strategy pair by MACs). Returns one low-bit GEMM plus the recombination plan.
+    (A, B) strategy pair by MACs). `pair` = (A strategy, B strategy) forces one pair (strategy
+    label 'sa/sb'). Returns one low-bit GEMM plus the recombination plan.
     """
     a_bits = check_bits(a_bits, "a_bits")
     w_bits = a_bits if w_bits is None else check_bits(w_bits, "w_bits")
@@ -411,6 +413,10 @@ def unpack_gemm(
         pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]
     else:
         pairs = [(strategy, strategy)]
+    if pair is not None:
+        if len(pair) != 2 or any(x not in _BASE_STRATEGIES for x in pair):
+            raise bad_value(None, "pair", pair, f"two of {', '.join(_BASE_STRATEGIES)}")
+        pairs = [tuple(pair)]
 
     best = None
     ops_a: dict[str, OperandUnpack] = {}
@@ -422,7 +428,9 @@ def unpack_gemm(
         if best is None or macs < best[0]:
             best = (macs, sa, sb, cand)
     _, sa, sb, (opA, A2, B2, col_src, col_shift, k_src, k_shift) = best
-    if strategy == "auto":
+    if pair is not None:
+        label = f"{sa}/{sb}"
+    elif strategy == "auto":
         label = f"auto({sa},{sb})"
     else:
         label = strategy
