@@ -17,6 +17,7 @@ their own). Candidates the design cannot run (imsim.capability) are skipped. No 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
@@ -56,7 +57,7 @@ def _needs_energy(objective: str) -> bool:
     return objective in ("energy", "edp")
 
 
-def unpack_candidates(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int
+def unpack_candidates(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: str = "signmag"
                       ) -> tuple[dict[tuple, UnpackedGemm], dict[tuple, tuple]]:
     """Every strategy pair's unpacked GEMM: ({kept pair: UnpackedGemm}, {pair: kept pair}).
     Pairs giving the same low-bit GEMM cost-wise (shape, K scale classes, shifted K lines) are
@@ -65,7 +66,7 @@ def unpack_candidates(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int
     alias: dict[tuple, tuple] = {}
     first: dict = {}
     for pair in PAIRS:
-        ug = unpack_gemm(A, B, a_bits, w_bits, pair=pair)
+        ug = unpack_gemm(A, B, a_bits, w_bits, digits=digits, pair=pair)
         key = (ug.low_shape, tuple(int(x) for x in ug.k_classes),
                int(np.count_nonzero(ug.plan.k_shift)))
         if key not in first:
@@ -86,15 +87,15 @@ def _simulate(hw, ug: UnpackedGemm, timing: str, operands, objective: str, meta:
         return None
 
 
-def best_unpack(hw, A: np.ndarray, B: np.ndarray, objective: str, timing: str = "pipelined"
-                ) -> UnpackedGemm:
+def best_unpack(hw, A: np.ndarray, B: np.ndarray, objective: str, timing: str = "pipelined",
+                digits: str = "signmag") -> UnpackedGemm:
     """`auto` judged by `objective` on design hw as configured: the strategy pair whose simulated
     cost is lowest (ties: fewer MACs, then pair order). objective 'macs' is plain `auto`."""
     check_objective(objective)
     if objective == "macs":
-        return unpack_gemm(A, B, hw.a_bits, hw.w_bits, "auto")
+        return unpack_gemm(A, B, hw.a_bits, hw.w_bits, "auto", digits)
     best = None
-    for pair, ug in unpack_candidates(A, B, hw.a_bits, hw.w_bits)[0].items():
+    for pair, ug in unpack_candidates(A, B, hw.a_bits, hw.w_bits, digits)[0].items():
         r = _simulate(hw, ug, timing, (A, B), objective)
         if r is None:
             continue
@@ -102,10 +103,9 @@ def best_unpack(hw, A: np.ndarray, B: np.ndarray, objective: str, timing: str = 
         if best is None or key < best[0]:
             best = (key, pair, ug)
     if best is None:  # nothing runs: let the simulation say why
-        return unpack_gemm(A, B, hw.a_bits, hw.w_bits, "auto")
+        return unpack_gemm(A, B, hw.a_bits, hw.w_bits, "auto", digits)
     _, (sa, sb), ug = best
-    return UnpackedGemm(A=ug.A, B=ug.B, plan=ug.plan, a_bits=ug.a_bits, w_bits=ug.w_bits,
-                        strategy=f"auto[{objective}]({sa},{sb})", shape=ug.shape, abs_bound=ug.abs_bound)
+    return dataclasses.replace(ug, strategy=f"auto[{objective}]({sa},{sb})")
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class PolicyResult:
 
 
 def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pipelined",
-                    dataflows: Sequence[str] = DATAFLOWS) -> PolicyResult:
+                    dataflows: Sequence[str] = DATAFLOWS, digits: str = "signmag") -> PolicyResult:
     """Per GEMM of `jobs` ((integer A, integer B, meta) each), the Choice minimising `objective`
     on the array of `hw` (rows, cols, widths, SRAM, DRAM and technology held equal), and the
     best single Choice for the whole trace. For additive objectives (macs, cycles, energy) each
@@ -172,7 +172,7 @@ def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pi
     n_cand = 0
     for A, B, meta in jobs:
         per: dict = {}
-        cands, alias = unpack_candidates(A, B, hw.a_bits, hw.w_bits)
+        cands, alias = unpack_candidates(A, B, hw.a_bits, hw.w_bits, digits)
         for df in dataflows:
             for ks in k_scales_of(hw):
                 h = hw.replace(dataflow=df, k_scale=ks)

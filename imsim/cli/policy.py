@@ -37,7 +37,8 @@ def run_policy(args: argparse.Namespace, hw, jobs) -> int:
         raise UserError(f"--policy per-gemm chooses the strategy itself; drop --strategy {args.strategy}")
     if args.policy_out is not None and not args.policy_out.endswith(".parquet"):
         raise UserError(f"--policy-out {args.policy_out}: must end in .parquet")
-    res = per_gemm_policy(hw, list(jobs), objective, timing=args.timing)
+    res = per_gemm_policy(hw, [(A, B, meta) for A, B, meta, *_ in jobs], objective, timing=args.timing,
+                          digits=getattr(args, "digits", "signmag"))
     rows = res.rows()
     if args.policy_out is not None:
         import pandas as pd
