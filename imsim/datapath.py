@@ -46,6 +46,7 @@ class DataPath:
     a_on_chip: bool         # the unpack unit slices A (A wider than a_bits)
     b_on_chip: bool         # the unpack unit slices B (weight_unpack on_chip, B wider than w_bits)
     out_bits: int           # C as written back
+    recombined: bool = True  # the array's outputs are folded into C (else they are C)
 
     def pass_fields(self, hw: Any, ug: UnpackedGemm) -> dict:
         """PassShape data-path fields: bits per low-bit element moved (exact Fractions) and
@@ -54,7 +55,7 @@ class DataPath:
         M, K, N = ug.shape
         Mp, Kp, Np = ug.low_shape
         in_bits = getattr(hw, "unpack_in_bits", 16)
-        out: dict = {"out_bits": self.out_bits}
+        out: dict = {"out_bits": self.out_bits, "direct": not self.recombined}
         if self.a_on_chip:
             out["a_store_bits"] = Fraction(self.a_stored_bits * M * K, Mp * Kp)
             out["unpack_a"] = -(-self.a_stored_bits // in_bits)
@@ -86,4 +87,5 @@ def data_path(hw: Any, ug: UnpackedGemm, passes: int, operands: Optional[tuple] 
     else:
         out_bits = hw.acc_bits
     return DataPath(a_stored_bits=a_st, b_stored_bits=b_st if b_chip else hw.w_bits,
-                    a_on_chip=a_st > hw.a_bits, b_on_chip=b_chip, out_bits=out_bits)
+                    a_on_chip=a_st > hw.a_bits, b_on_chip=b_chip, out_bits=out_bits,
+                    recombined=needs_recombination(ug, passes))

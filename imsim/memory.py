@@ -125,6 +125,8 @@ class PassShape:
     unpack_a: int = 0       # unpack-unit ops per low-bit A element read from SRAM (0: no unit)
     unpack_b: int = 0
     out_bits: int = 0       # precision of C as written back (0: acc_bits)
+    direct: Any = None      # outputs are C itself (no recombination at all): written straight
+                            # back; None: when base_rows == M and base_cols == N
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
             need = per_line * (2 if p.double_buffered else 1) / KIB
             raise UserError(
                 f"{key} = {p.capacity(op) * (2 if p.double_buffered else 1) / KIB:g}: too small for "
-                f"one line of the streamed {op} tile ({lines} x {p.bits(op)} bits"
+                f"one line of the streamed {op} tile ({lines} x {float(p.bits(op)):g} bits"
                 f"{', double-buffered' if p.double_buffered else ''}); need at least {need:g} KiB")
         limits.append(fit)
     return max(1, min([T] + limits))
@@ -304,6 +306,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
     t_ax = TEMPORAL[p.dataflow]
     ext = {"M": shape.M, "K": shape.K, "N": shape.N}
     out_bits = shape.out_bits or p.acc_bits
+    direct = (shape.base_rows == shape.M and shape.base_cols == shape.N) if shape.direct is None else shape.direct
     unpack = {"A": shape.unpack_a, "B": shape.unpack_b, "C": 0}
     base = {"M": shape.base_rows, "N": shape.base_cols, "K": 0}
     R_tot, C_tot, T = ext[row_ax], ext[col_ax], ext[t_ax]
@@ -325,7 +328,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
         # C tile held on chip at output precision while recombination adds into it: os a
         # rows x cols fold tile, ws/is the cols x band panel; partials spill when it does not fit
         tile = p.rows * p.cols if out_is_rc else p.cols * Tb
-        spill = packed_bytes(out_bits, tile) > p.capacity("C")
+        spill = packed_bytes(out_bits, tile) > p.capacity("C") and not direct
 
         def step(o: tuple, i: tuple, c: tuple) -> Step:
             csize, cbase, o_first, _ = o
@@ -358,7 +361,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
                     cnt[_IDX["sram_c_read_bytes"]] += ct_bytes
                     rows_, brows = (tsize, tbase) if p.dataflow == "ws" else (csize, cbase)
                     cols_, bcols = (csize, cbase) if p.dataflow == "ws" else (tsize, tbase)
-                    w, r = _outputs(rows_ * cols_, brows * bcols, out_bits, p.acc_bits, spill, cnt)
+                    w, r = _outputs(rows_ * cols_, brows * bcols, out_bits, p.acc_bits, spill, cnt, direct)
                     write += w
                     recomb += r
             rc_bytes = packed_bytes(p.bits(rc), rsize * csize)
@@ -370,7 +373,7 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
             elif t_last:  # os: the C tile leaves the PEs after the fold's last chunk
                 cnt[_IDX["sram_c_write_bytes"]] += rc_bytes  # drained at acc_bits ...
                 cnt[_IDX["sram_c_read_bytes"]] += rc_bytes   # ... and read out once
-                w, r = _outputs(rsize * csize, rbase * cbase, out_bits, p.acc_bits, spill, cnt)
+                w, r = _outputs(rsize * csize, rbase * cbase, out_bits, p.acc_bits, spill, cnt, direct)
                 write += w
                 recomb += r
             cnt[_IDX["dram_write_bytes"]] += write
@@ -400,15 +403,19 @@ def build_schedule(p: MemoryParams, shape: PassShape, timing: str = "pipelined")
     return (*banded(band), transfer_plan(p, roles, band, ch)[0])
 
 
-def _outputs(elems: int, base: int, out_bits: int, acc_bits: int, spill: bool, cnt: list) -> tuple[int, int]:
+def _outputs(elems: int, base: int, out_bits: int, acc_bits: int, spill: bool, cnt: list,
+             direct: bool = False) -> tuple[int, int]:
     """Traffic of `elems` final array outputs of which `base` are original C elements
     (docs/model-memory.md, "C data path"). Returns (DRAM write bytes, recombination ops now).
 
     On chip (the C tile fits at out_bits): base elements are stored into the C tile, every other
     element is added into its destination by the recombination unit (read-modify-write at
     out_bits), and the tile is read once and written back at out_bits. Spilled: base elements
-    are written back at out_bits, the others at acc_bits, to be added later (`spill_step`)."""
+    are written back at out_bits, the others at acc_bits, to be added later (`spill_step`).
+    Direct (nothing to recombine): the drained tile is written back as it is, at out_bits."""
     extra = elems - base
+    if direct:
+        return packed_bytes(out_bits, elems), 0
     if not spill:
         cnt[_IDX["sram_c_write_bytes"]] += packed_bytes(out_bits, base) + packed_bytes(out_bits, extra)
         cnt[_IDX["sram_c_read_bytes"]] += packed_bytes(out_bits, extra) + packed_bytes(out_bits, base)
