@@ -159,6 +159,29 @@ class PolicyResult:
         return out
 
 
+def _on_design(r, area: dict):
+    """Result `r` charged with the leakage of the physical design whose area is `area`
+    (area_of_design(...).to_dict()), instead of the variant it was simulated as."""
+    if not r.energy:
+        return r
+    e = dict(r.energy)
+    old = e["energy_leakage_pj"]
+    e["energy_leakage_pj"] = old * area["area_um2"] / r.area["area_um2"]
+    e["energy_pj"] += e["energy_leakage_pj"] - old
+    e["energy_per_useful_mac_pj"] = e["energy_pj"] / r.useful_macs if r.useful_macs else math.nan
+    return dataclasses.replace(r, energy=e, area=dict(area))
+
+
+def policy_design_area(hw, timing: str, dataflows: Sequence[str]) -> dict:
+    """Area of the one physical design every candidate runs on: hw's units (its K-scale
+    mechanism, recombination and unpack units) and, for every dataflow the policy may pick, that
+    dataflow's timing registers (the largest; the muxes that switch dataflows are not costed)."""
+    from imsim.area import area_of_design
+
+    return max((area_of_design(hw.replace(dataflow=df), timing=timing).to_dict() for df in dataflows),
+               key=lambda a: a["area_um2"])
+
+
 def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pipelined",
                     dataflows: Sequence[str] = DATAFLOWS, digits: str = "signmag") -> PolicyResult:
     """Per GEMM of `jobs` ((integer A, integer B, meta) each), the Choice minimising `objective`
@@ -166,8 +189,11 @@ def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pi
     best single Choice for the whole trace. For additive objectives (macs, cycles, energy) each
     GEMM takes its own minimum; for edp (total energy x total cycles, not additive) coordinate
     descent starts from the best fixed choice and changes one GEMM at a time while the trace
-    EDP drops. Either way the policy is never worse than the best fixed choice."""
+    EDP drops. Either way the policy is never worse than the best fixed choice. Every
+    candidate is charged the leakage of the same physical design (policy_design_area), so a
+    choice that leaves a unit idle does not look smaller than the hardware it runs on."""
     check_objective(objective)
+    design = policy_design_area(hw, timing, dataflows)
     grid: list[dict] = []   # per GEMM: Choice -> GemmResult
     n_cand = 0
     for A, B, meta in jobs:
@@ -180,7 +206,8 @@ def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pi
                 for pair in PAIRS:
                     src = alias[pair]
                     if src not in done:
-                        done[src] = _simulate(h, cands[src], timing, (A, B), objective, meta)
+                        r = _simulate(h, cands[src], timing, (A, B), objective, meta)
+                        done[src] = None if r is None else _on_design(r, design)
                         n_cand += 1
                     if done[src] is not None:
                         per[Choice(pair, df, ks)] = done[src]
