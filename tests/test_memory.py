@@ -216,3 +216,19 @@ def test_issue_scalesim_example_no_longer_depends_on_the_c_buffer():
     r = simulate_memory(MemoryParams.from_hw(hw), [PassShape(512, 768, 3072, 512, 3072)], timing="scalesim")
     assert r.bands[0] > 1  # the partial sums do not fit the 64 KiB C buffer ...
     assert r.compute_cycles == 24 * (2 * 128 + 128 + 3072 - 2) - 1 == 82895  # ... yet SCALE-Sim's count
+
+
+@settings(max_examples=200, deadline=None)
+@given(total=st.integers(1, 5000), longest=st.integers(1, 5000), more=st.integers(0, 5000))
+def test_balanced_chunks_property(total, longest, more):
+    """Equal chunks: never more chunks when more lines fit, never longer than what fits, and no
+    chunk shorter than the others by more than one line."""
+    from imsim.memory import balanced
+
+    L = balanced(total, longest)
+    n = -(-total // L)
+    assert L <= max(1, min(total, longest))
+    assert n == -(-total // min(total, longest))           # the fewest chunks that fit
+    assert total - (n - 1) * L >= L - n                     # the last chunk is not a short remainder
+    L2 = balanced(total, longest + more)
+    assert -(-total // L2) <= n                              # a bigger buffer never needs more chunks
