@@ -77,3 +77,12 @@ def test_cli_policy_per_gemm_writes_a_table_and_parquet(tmp_path):
     assert list(df["name"]) == ["gemm_48x64x40"]
     assert set(df["dataflow"]) <= {"os", "ws", "is"}
     assert (df["objective_value"] <= df["fixed_objective_value"]).all()
+
+
+def test_cli_objective_needs_auto():
+    import subprocess
+    import sys
+
+    cp = subprocess.run([sys.executable, "-m", "imsim", "run", "--hw", "hw_configs/default.yaml", "--gemm", "8,8,8",
+                         "--strategy", "row", "--objective", "cycles"], capture_output=True, text=True)
+    assert cp.returncode == 2 and "--strategy auto" in cp.stderr and "Traceback" not in cp.stderr

@@ -181,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
         from imsim.cli.policy import run_policy
 
         return run_policy(args, hw, _jobs(args, hw))
+    if args.objective is not None and args.strategy != "auto":
+        raise UserError(f"--objective {args.objective} chooses among unpack strategies: it needs --strategy auto "
+                        f"(or --policy per-gemm), not --strategy {args.strategy}")
     objective = args.objective or hw.objective
     results = []
     for A, B, meta, quality in _jobs(args, hw):
