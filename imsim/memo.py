@@ -70,8 +70,9 @@ def simulate_memory(params: Any, passes: Sequence[Any], **options: Any) -> Any:
     return _memory.get(key, compute)
 
 
-def area_of_design(hw: Any, tech: Any) -> Any:
-    """imsim.area.area_of_design(hw, tech) memoised on (hw, tech), both frozen.
+def area_of_design(hw: Any, tech: Any, **options: Any) -> Any:
+    """imsim.area.area_of_design(hw, tech, **options) memoised on (hw, tech, options), all frozen
+    (options: the keyword options such as the timing mode, hashable).
 
     The table is keyed by identity (hashing a whole table per GEMM would cost more than the
     area): load_technology returns one object per table file, and the entry keeps that
@@ -80,9 +81,9 @@ def area_of_design(hw: Any, tech: Any) -> Any:
     def compute() -> Any:
         from imsim.area import area_of_design as area
 
-        return tech, area(hw, tech)
+        return tech, area(hw, tech, **options)
 
-    held, result = _area.get((hw, id(tech)), compute)
+    held, result = _area.get((hw, id(tech), tuple(sorted(options.items()))), compute)
     return result if held is tech else compute()[1]
 
 

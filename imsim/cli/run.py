@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="FILE.parquet",
                    help="also write one row per GEMM to this Parquet file, as the GEMMs finish")
     p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
+    from imsim.cli.policy import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -202,6 +205,14 @@ def run(args: argparse.Namespace) -> int:
 
     limit_blas_threads(1)  # many small GEMMs: one BLAS thread is faster than a spinning pool
     hw = _load_hw(args)
+    if args.policy == "per-gemm":
+        from imsim.cli.policy import run_policy
+
+        return run_policy(args, hw, _jobs(args, hw, bar))
+    if args.objective is not None and args.strategy != "auto":
+        raise UserError(f"--objective {args.objective} chooses among unpack strategies: it needs --strategy auto "
+                        f"(or --policy per-gemm), not --strategy {args.strategy}")
+    objective = args.objective or hw.objective
     per_gemm = args.json or args.per_gemm or args.gemm is not None
     kept, summary, bad, first_bad = [], GroupedTotals(), 0, None
     writer = nullcontext()
@@ -212,7 +223,12 @@ def run(args: argparse.Namespace) -> int:
     with writer:
         for A, B, meta, quality in _jobs(args, hw, bar):
             try:
-                ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
+                if args.strategy == "auto" and objective != "macs":
+                    from imsim.policy import best_unpack
+
+                    ug = best_unpack(hw, A, B, objective, args.timing, args.digits)
+                else:
+                    ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
             except UserError as exc:
                 raise UserError(f"{meta['name']}: {exc}") from None
             result = simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact, meta=meta,
