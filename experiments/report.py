@@ -3,6 +3,8 @@
     python experiments/report.py unpack-overhead DIR [--out FILE.md] [--figure FILE.png]
     python experiments/report.py hw-tradeoff DIR [--out FILE.md]
     python experiments/report.py dataflow DIR [--out FILE.md]
+    python experiments/report.py equal-quality DIR [--out FILE.md] [--figure FILE.png]
+    python experiments/report.py unpack-table DIR [--out FILE.md]
 
 Every table is computed from DIR/results.parquet and DIR/totals.parquet (written by `imsim sweep`)
 and headed by the inputs stated in DIR/manifest.json (spec, trace, imsim version). Unpack
@@ -198,22 +200,126 @@ def report_dataflow(folder: str) -> str:
                       "", "`x <DF> none`: cycles / the same dataflow's cycles without unpacking (strategy none, "
                       "beta 1.0, same bits).", "", md_table(header, rows), ""])
 
+# ------------------------------------------------------------------------------ study 4
+QUALITY_COLUMNS = ("minilm_cos_mean", "minilm_cos_min", "minilm_spearman")
+
+
+def _eq_rows(tot: Any, ran: bool) -> tuple[list[list[Any]], dict[int, Any]]:
+    rows, refs = [], {}
+    for d in sorted(tot["levels"].unique()):
+        sel = tot[tot["levels"] == d].sort_values("a_bits", kind="stable")
+        ref = sel[sel["a_bits"] == 8].iloc[0]
+        refs[int(d)] = ref
+        for _, r in sel.iterrows():
+            rows.append([int(d), f"int{int(r['a_bits'])}", f"{int(r['rows'])}x{int(r['cols'])}",
+                         float(r["area_um2"]) / float(ref["area_um2"]), float(r["unpack_ratio"]),
+                         float(r["cycles"]), float(r["cycles"]) / float(ref["cycles"]),
+                         float(r["stall_cycles"]) / float(r["cycles"]),
+                         float(r["energy_pj"]), float(r["energy_pj"]) / float(ref["energy_pj"]),
+                         float(r["dram_bytes"]) / float(ref["dram_bytes"]),
+                         float(r["rel_error"]), float(r["rel_error_max"])]
+                        + [float(r[c]) for c in QUALITY_COLUMNS]
+                        + [bool(r["exact"]) if ran else "not run"])
+    return rows, refs
+
+
+def report_equal_quality(folder: str) -> str:
+    """Equal-area b-bit arrays at one quantization (paper quantizer, beta, d): cost vs the int8
+    array at the same d, with the per-GEMM error and MiniLM's quality (identical across b)."""
+    path, t = _load(folder)
+    tot = t.totals
+    ran = executed(path)
+    rows, _ = _eq_rows(tot, ran)
+    header = ["d", "operands", "array", "area vs int8", "unpack ratio", "cycles", "cycles vs int8", "stall share",
+              "energy (pJ)", "energy vs int8", "DRAM bytes vs int8", "rel_error (pooled)", "rel_error (worst GEMM)",
+              "MiniLM cos mean", "MiniLM cos min", "MiniLM Spearman", "exact"]
+    return "\n".join([
+        "### Equal area, equal quality: b-bit arrays vs the int8 array (whole trace, fwd + bwd)", "",
+        inputs_line(path, t), "",
+        "Per d, every row has the same quantization (paper quantizer, beta "
+        f"{', '.join(map(str, sorted(set(map(float, tot['beta'])))))}, d levels for A and B), so the error and "
+        "MiniLM columns are identical across b by construction; `vs int8` divides by the int8 32x32 array at "
+        "the same d (which also unpacks: see the text). `rel_error (pooled)`: sqrt(sum of squared errors / sum "
+        "of squared reference entries) over all GEMMs; `stall share`: stall_cycles / cycles.", "",
+        md_table(header, rows), ""])
+
+
+def figure_equal_quality(folder: str, out_file: str) -> Path:
+    """Cycles and energy vs operand bits at equal area, one line per d, relative to int8 at that d."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from imsim.plot import save_figure
+
+    path, t = _load(folder)
+    tot = t.totals
+    rows, _ = _eq_rows(tot, executed(path))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for d in sorted({r[0] for r in rows}):
+        sel = [r for r in rows if r[0] == d]
+        bits = [int(r[1][3:]) for r in sel]
+        lab = f"d = {d}: MiniLM cos {sel[0][13]:.3f}, Spearman {sel[0][15]:.3f}"
+        axes[0].plot(bits, [r[4] for r in sel], marker="o", label=lab)
+        axes[1].plot(bits, [r[6] for r in sel], marker="o", label=lab)
+        axes[2].plot(bits, [r[9] for r in sel], marker="o", label=lab)
+    for ax, lab in zip(axes, ("unpack ratio (MACs run / useful MACs)", "cycles vs int8 (same d)",
+                              "energy vs int8 (same d)")):
+        ax.set_xlabel("MAC width b (a_bits = w_bits)")
+        ax.set_ylabel(lab)
+        ax.set_xticks(sorted({int(r[1][3:]) for r in rows}))
+        ax.grid(True, alpha=0.3)
+    axes[1].axhline(1.0, color="grey", lw=0.8)
+    axes[2].axhline(1.0, color="grey", lw=0.8)
+    axes[0].legend(fontsize=8)
+    beta = ", ".join(map(str, sorted(set(map(float, tot["beta"])))))
+    fig.suptitle(f"Equal area (int8 32x32 budget), equal quantization (paper quantizer, beta {beta}), strategy auto, "
+                 "bundled MiniLM trace", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out_file, dpi=110)
+
+# ------------------------------------------------------------------------------ study 5
+def report_unpack_table(folder: str) -> str:
+    """The IM-Unpack-style table: unpack ratio per (b, beta) row and d column, `floor / signmag`."""
+    path, t = _load(folder)
+    tot = t.totals
+    strategies = ", ".join(sorted(set(map(str, tot["strategy"]))))
+    levels = sorted(int(d) for d in tot["levels"].unique())
+    rows = []
+    for b in sorted(int(x) for x in tot["a_bits"].unique()):
+        for beta in sorted(float(x) for x in tot["beta"].unique()):
+            row: list[Any] = [b, beta]
+            for d in levels:
+                sel = tot[(tot["a_bits"] == b) & (tot["beta"] == beta) & (tot["levels"] == d)]
+                val = {str(r["digits"]): float(r["unpack_ratio"]) for _, r in sel.iterrows()}
+                row.append(f"{val.get('floor', float('nan')):.2f} / {val.get('signmag', float('nan')):.2f}")
+            rows.append(row)
+    header = ["b", "beta"] + [f"d={d}" for d in levels]
+    return "\n".join([
+        f"### Unpack ratio vs beta and d (strategy {strategies}), `paper floor digits / imsim signmag digits`", "",
+        inputs_line(path, t), "",
+        "MAC-weighted over the trace's GEMMs: sum of MACs run / sum of useful MACs.", "",
+        md_table(header, rows), ""])
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    for name in ("unpack-overhead", "hw-tradeoff", "dataflow"):
+    for name in ("unpack-overhead", "hw-tradeoff", "dataflow", "equal-quality", "unpack-table"):
         p = sub.add_parser(name)
         p.add_argument("dir")
         p.add_argument("--out", default=None, help="write the markdown here as well as to stdout")
-        if name == "unpack-overhead":
+        if name in ("unpack-overhead", "equal-quality"):
             p.add_argument("--figure", default=None, help="also draw the study's figure (PNG/PDF/SVG)")
     args = ap.parse_args(argv)
     fn = {"unpack-overhead": report_unpack_overhead, "hw-tradeoff": report_hw_tradeoff,
-          "dataflow": report_dataflow}[args.what]
+          "dataflow": report_dataflow, "equal-quality": report_equal_quality,
+          "unpack-table": report_unpack_table}[args.what]
     text = fn(args.dir)
     if getattr(args, "figure", None):
-        figure_unpack_overhead(args.dir, args.figure)
+        {"unpack-overhead": figure_unpack_overhead, "equal-quality": figure_equal_quality}[args.what](
+            args.dir, args.figure)
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,24 @@
-"""The main job behind `imsim demo`: the bundled real trace on a few shipped designs.
+"""The main job behind `imsim demo`: the bundled real trace on a few shipped designs, compared at
+equal quality and equal area.
 
-Designs (all 32 x 32 PEs, output-stationary, from `hw_configs/`):
+Every design quantizes the trace the same way: the paper's RTN quantizer with beta = 0.99 and
+d = DEMO_LEVELS distinct values per tensor (A and B), so every design computes the same integers
+and the same result (quality does not depend on the MAC width; unpacking is exact). The designs
+differ only in MAC width and array shape; everything else is `hw_configs/default.yaml` (same
+SRAMs, same DRAM bandwidth, same 32-bit PE accumulators and 64-bit recombination accumulator,
+same unpack and recombination units). The shapes are the ones `experiments/size_equal_area.py`
+picks so that each design's area (imsim's area model) is within 1 % of the int8 32 x 32 array's:
 
-* ``32x32_int8``: `hw_configs/default.yaml`; operands RTN-quantized (the paper's quantizer,
-  d = 255) at beta = 1.0: max |x| lands on 127.5 -> 128, one past the 8-bit range, so even
-  int8 unpacks those few entries (strategy ``auto``);
-* ``32x32_int4``: `hw_configs/array_32x32_int4.yaml`; RTN at 4 bits with beta = 0.99, so the top
-  1 % of |x| per tensor are heavy hitters; run with each strategy row, col, both, auto;
-* ``32x32_int2``: the int4 file with ``a_bits = w_bits = 2``; RTN at 2 bits, beta = 0.99, each
-  strategy.
+* ``32x32_int8``: the reference; at beta 0.99 it too has heavy hitters outside +-127 (strategy
+  ``auto``);
+* ``38x38_int4``: 4-bit MACs, each strategy row, col, both, auto;
+* ``41x41_int2``: 2-bit MACs, each strategy.
 
 Each (design, strategy) runs every GEMM of the trace through `imsim.simulate.simulate_gemm`
 (cycle model, memory model, exact execution) and the per-GEMM results are totalled like a sweep
 point (`imsim.sweep.store.point_totals`): cycles, energies, MACs summed; area of the design;
 unpack ratio = total low-bit MACs / total useful MACs; energy per useful MAC = total energy (pJ)
-/ total useful MACs. Quantization is done once per (GEMM, bit width) and shared by the strategies.
+/ total useful MACs. Quantization is done once per GEMM and shared by all designs.
 The core here does no printing; `progress` (a callable taking one line) reports steps.
 """
 from __future__ import annotations
@@ -27,7 +31,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 DEMO_STRATEGIES = ("row", "col", "both", "auto")
-DEMO_BETA_LOW_BITS = 0.99
+DEMO_BETA = 0.99
+DEMO_LEVELS = 255
+DEMO_QUANTIZER = "paper"
 SUMMARY_COLUMNS = ("design", "bits", "strategy", "unpack_ratio", "cycles", "energy_pj", "area_um2",
                    "energy_per_useful_mac_pj", "exact")
 
@@ -35,21 +41,22 @@ SUMMARY_COLUMNS = ("design", "bits", "strategy", "unpack_ratio", "cycles", "ener
 @dataclass(frozen=True)
 class DemoDesign:
     """One demo design: a hardware config file (relative to the repo's hw_configs/), overrides,
-    the RTN threshold beta used to quantize operands to its width, and strategies to run."""
+    the quantization (RTN threshold beta, distinct values `levels` for A and B) and strategies."""
 
     label: str
     config: str
     overrides: tuple[tuple[str, Any], ...]
     beta: float
     strategies: tuple[str, ...]
+    levels: int = DEMO_LEVELS
 
 
 DEMO_DESIGNS: tuple[DemoDesign, ...] = (
-    DemoDesign("32x32_int8", "default.yaml", (("name", "32x32_int8"),), 1.0, ("auto",)),
-    DemoDesign("32x32_int4", "array_32x32_int4.yaml", (("name", "32x32_int4"),), DEMO_BETA_LOW_BITS,
-               DEMO_STRATEGIES),
-    DemoDesign("32x32_int2", "array_32x32_int4.yaml", (("name", "32x32_int2"), ("a_bits", 2), ("w_bits", 2)),
-               DEMO_BETA_LOW_BITS, DEMO_STRATEGIES),
+    DemoDesign("32x32_int8", "default.yaml", (("name", "32x32_int8"),), DEMO_BETA, ("auto",)),
+    DemoDesign("38x38_int4", "default.yaml", (("name", "38x38_int4"), ("rows", 38), ("cols", 38), ("a_bits", 4),
+                                              ("w_bits", 4)), DEMO_BETA, DEMO_STRATEGIES),
+    DemoDesign("41x41_int2", "default.yaml", (("name", "41x41_int2"), ("rows", 41), ("cols", 41), ("a_bits", 2),
+                                              ("w_bits", 2)), DEMO_BETA, DEMO_STRATEGIES),
 )
 
 
@@ -95,19 +102,21 @@ def _totals(fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict
 
 def _gemm_rows(record: Any, gi: int, designs: Sequence[DemoDesign], hws: dict[str, Any]
                ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Result rows of one GEMM on every (design, strategy); quantization shared per (bits, beta)."""
+    """Result rows of one GEMM on every (design, strategy); quantization shared per (beta, levels)."""
     from imsim import simulate
     from imsim.unpack import unpack_gemm
 
     A, B = record.A, record.B
     meta = {"name": record.name, "kind": record.kind, "phase": record.phase, "model": record.model}
-    quantized: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
+    quantized: dict[tuple[float, int], tuple[np.ndarray, np.ndarray]] = {}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for d in designs:
         hw = hws[d.label]
-        key = (hw.a_bits, hw.w_bits, d.beta)
+        key = (d.beta, d.levels)  # with levels given, the integers do not depend on the MAC width
         if key not in quantized:
-            quantized[key] = simulate.quantize_operands(A, B, hw.a_bits, hw.w_bits, quantize_beta=d.beta)
+            quantized[key] = simulate.quantize_operands(A, B, hw.a_bits, hw.w_bits, quantize_beta=d.beta,
+                                                        levels=d.levels, w_levels=d.levels,
+                                                        quantizer=DEMO_QUANTIZER)
         qa, qb = quantized[key]
         for s in d.strategies:
             ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy=s)
@@ -168,7 +177,7 @@ def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
     gemm_rows = []
     for d, s in jobs:
         hw = hws[d.label]
-        fields = {"design": d.label, "bits": hw.a_bits, "strategy": s, "beta": d.beta,
+        fields = {"design": d.label, "bits": hw.a_bits, "strategy": s, "beta": d.beta, "levels": d.levels,
                   "dataflow": hw.dataflow, "rows": hw.rows, "cols": hw.cols}
         grs = per_job[(d.label, s)]
         total = _totals(fields, grs)
@@ -215,7 +224,8 @@ def plot_demo(result: DemoResult, out_file: str | Path) -> Path:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
     axes[0].legend(title="strategy", fontsize=8)
-    fig.suptitle(f"imsim demo: 32x32 OS arrays on {Path(result.trace).name} ({result.gemms} GEMMs); "
-                 f"int8 at beta 1.0, int4/int2 at beta {DEMO_BETA_LOW_BITS}", fontsize=10)
+    fig.suptitle(f"imsim demo: equal-area OS arrays (int8 32x32, int4 38x38, int2 41x41) on "
+                 f"{Path(result.trace).name} ({result.gemms} GEMMs); same quantization for all: "
+                 f"{DEMO_QUANTIZER} RTN, beta {DEMO_BETA}, d = {DEMO_LEVELS}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out_file, dpi=110)

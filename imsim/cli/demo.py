@@ -22,9 +22,10 @@ TABLE_NAME = "demo_summary.md"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: bundled MiniLM trace on int8 / int4 / int2 arrays, "
                                     "summary table and a trade-off plot",
-                       description="Run the bundled real trace (MiniLM forward and backward GEMMs) on a 32x32 "
-                                   "int8 array (RTN at beta 1.0, strategy auto) and on 32x32 int4 and int2 arrays "
-                                   "(RTN at beta 0.99) with each unpack strategy (row, col, both, auto). Prints unpack "
+                       description="Run the bundled real trace (MiniLM forward and backward GEMMs), quantized once "
+                                   "for all designs (paper RTN, beta 0.99, d = 255 levels), on equal-area arrays: "
+                                   "int8 32x32 (strategy auto), int4 38x38 and int2 41x41 with each unpack strategy "
+                                   "(row, col, both, auto); same SRAMs, DRAM bandwidth and accumulators. Prints unpack "
                                    "ratio, cycles, energy (pJ), area (um^2), energy per useful MAC (pJ) and exactness; "
                                    "writes CSV tables and a trade-off plot into --out. Exit 1 if a result is not exact.")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
