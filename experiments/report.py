@@ -4,7 +4,6 @@
     python experiments/report.py hw-tradeoff DIR [--out FILE.md]
     python experiments/report.py dataflow DIR [--out FILE.md]
     python experiments/report.py equal-quality DIR [--out FILE.md] [--figure FILE.png]
-    python experiments/report.py unpack-table DIR [--out FILE.md]
 
 Every table is computed from DIR/results.parquet and DIR/totals.parquet (written by `imsim sweep`)
 and headed by the inputs stated in DIR/manifest.json (spec, trace, imsim version). Unpack
@@ -279,34 +278,11 @@ def figure_equal_quality(folder: str, out_file: str) -> Path:
     fig.tight_layout()
     return save_figure(fig, out_file, dpi=110)
 
-# ------------------------------------------------------------------------------ study 5
-def report_unpack_table(folder: str) -> str:
-    """The IM-Unpack-style table: unpack ratio per (b, beta) row and d column, `floor / signmag`."""
-    path, t = _load(folder)
-    tot = t.totals
-    strategies = ", ".join(sorted(set(map(str, tot["strategy"]))))
-    levels = sorted(int(d) for d in tot["levels"].unique())
-    rows = []
-    for b in sorted(int(x) for x in tot["a_bits"].unique()):
-        for beta in sorted(float(x) for x in tot["beta"].unique()):
-            row: list[Any] = [b, beta]
-            for d in levels:
-                sel = tot[(tot["a_bits"] == b) & (tot["beta"] == beta) & (tot["levels"] == d)]
-                val = {str(r["digits"]): float(r["unpack_ratio"]) for _, r in sel.iterrows()}
-                row.append(f"{val.get('floor', float('nan')):.2f} / {val.get('signmag', float('nan')):.2f}")
-            rows.append(row)
-    header = ["b", "beta"] + [f"d={d}" for d in levels]
-    return "\n".join([
-        f"### Unpack ratio vs beta and d (strategy {strategies}), `paper floor digits / imsim signmag digits`", "",
-        inputs_line(path, t), "",
-        "MAC-weighted over the trace's GEMMs: sum of MACs run / sum of useful MACs.", "",
-        md_table(header, rows), ""])
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    for name in ("unpack-overhead", "hw-tradeoff", "dataflow", "equal-quality", "unpack-table"):
+    for name in ("unpack-overhead", "hw-tradeoff", "dataflow", "equal-quality"):
         p = sub.add_parser(name)
         p.add_argument("dir")
         p.add_argument("--out", default=None, help="write the markdown here as well as to stdout")
@@ -314,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--figure", default=None, help="also draw the study's figure (PNG/PDF/SVG)")
     args = ap.parse_args(argv)
     fn = {"unpack-overhead": report_unpack_overhead, "hw-tradeoff": report_hw_tradeoff,
-          "dataflow": report_dataflow, "equal-quality": report_equal_quality,
-          "unpack-table": report_unpack_table}[args.what]
+          "dataflow": report_dataflow, "equal-quality": report_equal_quality}[args.what]
     text = fn(args.dir)
     if getattr(args, "figure", None):
         {"unpack-overhead": figure_unpack_overhead, "equal-quality": figure_equal_quality}[args.what](
