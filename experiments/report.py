@@ -217,7 +217,7 @@ def _eq_rows(tot: Any, ran: bool) -> tuple[list[list[Any]], dict[int, Any]]:
                          float(r["energy_pj"]), float(r["energy_pj"]) / float(ref["energy_pj"]),
                          float(r["dram_bytes"]) / float(ref["dram_bytes"]),
                          float(r["rel_error"]), float(r["rel_error_max"])]
-                        + [float(r[c]) for c in QUALITY_COLUMNS]
+                        + [f"{float(r[c]):.4f}" for c in QUALITY_COLUMNS]
                         + [bool(r["exact"]) if ran else "not run"])
     return rows, refs
 
@@ -259,7 +259,7 @@ def figure_equal_quality(folder: str, out_file: str) -> Path:
     for d in sorted({r[0] for r in rows}):
         sel = [r for r in rows if r[0] == d]
         bits = [int(r[1][3:]) for r in sel]
-        lab = f"d = {d}: MiniLM cos {sel[0][13]:.3f}, Spearman {sel[0][15]:.3f}"
+        lab = f"d = {d}: MiniLM cos {sel[0][13]}, Spearman {sel[0][15]}"
         axes[0].plot(bits, [r[4] for r in sel], marker="o", label=lab)
         axes[1].plot(bits, [r[6] for r in sel], marker="o", label=lab)
         axes[2].plot(bits, [r[9] for r in sel], marker="o", label=lab)

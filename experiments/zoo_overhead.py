@@ -5,7 +5,8 @@ unpack ratio at one quantization for b-bit MACs, and the share of the extra MACs
         [--bits 2,4,8] [--strategy auto] [--out FILE.md]
 
 Each GEMM is quantized once per d (paper quantizer, per tensor, A and B at the same d) and
-unpacked with `imsim.unpack.unpack_gemm` for every b (the code path of `imsim unpack` and sweeps).
+unpacked with `imsim.unpack.unpack_gemm` for every b. The phase column is the record's `stage`
+metadata where it has one (LLM traces: prefill, decode, train), else its phase (fwd, bwd) (the code path of `imsim unpack` and sweeps).
 Ratios are MAC-weighted: sum of low-bit MACs / sum of useful MACs. `extra share` = this group's
 (MACs run - useful MACs) / the model's, at the narrowest b. Deterministic.
 """
@@ -52,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         count: dict[tuple[str, str], int] = defaultdict(int)
         run: dict[tuple[str, str, int, int], int] = defaultdict(int)
         for rec in open_trace(path):
-            if args.phases and str(rec.phase) not in args.phases.split(","):
+            phase = str((rec.meta or {}).get("stage", rec.phase))  # LLM traces: prefill / decode / train
+            if args.phases and phase not in args.phases.split(","):
                 continue
             A, B = rec.A, rec.B
-            g = (str(rec.phase), str(rec.kind))
+            g = (phase, str(rec.kind))
             useful[g] += A.shape[0] * A.shape[1] * B.shape[1]
             count[g] += 1
             for d in levels:
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                                            quantizer="paper")
                 for b in bits:
                     run[(*g, d, b)] += unpack_gemm(qa, qb, b, b, strategy=args.strategy).macs
+        if not useful:
+            raise SystemExit(f"zoo_overhead.py: {name}: no GEMM of phase {args.phases} in {path}")
         groups = sorted(useful)
         tot_useful = sum(useful.values())
         header = ["phase", "kind", "GEMMs", "MAC share"] + [f"ratio d={d} b={b}" for d in levels for b in bits] \

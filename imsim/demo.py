@@ -11,8 +11,13 @@ picks so that each design's area (imsim's area model) is within 1 % of the int8 
 
 * ``32x32_int8``: the reference; at beta 0.99 it too has heavy hitters outside +-127 (strategy
   ``auto``);
+* ``35x35_int6``: 6-bit MACs, strategy ``auto``;
 * ``38x38_int4``: 4-bit MACs, each strategy row, col, both, auto;
-* ``41x41_int2``: 2-bit MACs, each strategy.
+* ``41x41_int2``: 2-bit MACs, strategy ``auto`` (the fixed strategies run 11-13x the MACs here,
+  too slow for the demo; `experiments/study_equal_quality.yaml` has the full comparison).
+
+d = 15 is the paper's 4-bit RTN setting: MiniLM keeps a mean embedding cosine of 0.90 to the
+float model at this setting (`imsim eval minilm --beta 0.99 --levels 15`, docs/studies.md).
 
 Each (design, strategy) runs every GEMM of the trace through `imsim.simulate.simulate_gemm`
 (cycle model, memory model, exact execution) and the per-GEMM results are totalled like a sweep
@@ -32,10 +37,10 @@ import numpy as np
 
 DEMO_STRATEGIES = ("row", "col", "both", "auto")
 DEMO_BETA = 0.99
-DEMO_LEVELS = 255
+DEMO_LEVELS = 15
 DEMO_QUANTIZER = "paper"
 SUMMARY_COLUMNS = ("design", "bits", "strategy", "unpack_ratio", "cycles", "energy_pj", "area_um2",
-                   "energy_per_useful_mac_pj", "exact")
+                   "energy_per_useful_mac_pj", "rel_error", "exact")
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,12 @@ class DemoDesign:
 
 DEMO_DESIGNS: tuple[DemoDesign, ...] = (
     DemoDesign("32x32_int8", "default.yaml", (("name", "32x32_int8"),), DEMO_BETA, ("auto",)),
+    DemoDesign("35x35_int6", "default.yaml", (("name", "35x35_int6"), ("rows", 35), ("cols", 35), ("a_bits", 6),
+                                              ("w_bits", 6)), DEMO_BETA, ("auto",)),
     DemoDesign("38x38_int4", "default.yaml", (("name", "38x38_int4"), ("rows", 38), ("cols", 38), ("a_bits", 4),
                                               ("w_bits", 4)), DEMO_BETA, DEMO_STRATEGIES),
     DemoDesign("41x41_int2", "default.yaml", (("name", "41x41_int2"), ("rows", 41), ("cols", 41), ("a_bits", 2),
-                                              ("w_bits", 2)), DEMO_BETA, DEMO_STRATEGIES),
+                                              ("w_bits", 2)), DEMO_BETA, ("auto",)),
 )
 
 
@@ -104,23 +111,23 @@ def _gemm_rows(record: Any, gi: int, designs: Sequence[DemoDesign], hws: dict[st
                ) -> dict[tuple[str, str], dict[str, Any]]:
     """Result rows of one GEMM on every (design, strategy); quantization shared per (beta, levels)."""
     from imsim import simulate
+    from imsim.quality import quantize_gemm
     from imsim.unpack import unpack_gemm
 
     A, B = record.A, record.B
     meta = {"name": record.name, "kind": record.kind, "phase": record.phase, "model": record.model}
-    quantized: dict[tuple[float, int], tuple[np.ndarray, np.ndarray]] = {}
+    quantized: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for d in designs:
         hw = hws[d.label]
         key = (d.beta, d.levels)  # with levels given, the integers do not depend on the MAC width
         if key not in quantized:
-            quantized[key] = simulate.quantize_operands(A, B, hw.a_bits, hw.w_bits, quantize_beta=d.beta,
-                                                        levels=d.levels, w_levels=d.levels,
-                                                        quantizer=DEMO_QUANTIZER)
-        qa, qb = quantized[key]
+            quantized[key] = quantize_gemm(A, B, hw.a_bits, hw.w_bits, beta=d.beta, levels=d.levels,
+                                           w_levels=d.levels, quantizer=DEMO_QUANTIZER)
+        qa, qb, quality = quantized[key]
         for s in d.strategies:
             ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy=s)
-            row = simulate.simulate_gemm(hw, ug, meta=meta, operands=(qa, qb)).to_dict()
+            row = simulate.simulate_gemm(hw, ug, meta=meta, operands=(qa, qb), quality=quality).to_dict()
             row["gemm_index"] = gi
             out[(d.label, s)] = row
     return out
@@ -224,7 +231,7 @@ def plot_demo(result: DemoResult, out_file: str | Path) -> Path:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
     axes[0].legend(title="strategy", fontsize=8)
-    fig.suptitle(f"imsim demo: equal-area OS arrays (int8 32x32, int4 38x38, int2 41x41) on "
+    fig.suptitle(f"imsim demo: equal-area OS arrays (int8 32x32, int6 35x35, int4 38x38, int2 41x41) on "
                  f"{Path(result.trace).name} ({result.gemms} GEMMs); same quantization for all: "
                  f"{DEMO_QUANTIZER} RTN, beta {DEMO_BETA}, d = {DEMO_LEVELS}", fontsize=10)
     fig.tight_layout()

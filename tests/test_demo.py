@@ -12,7 +12,7 @@ import pytest
 from imsim.cli import main
 from imsim.demo import DEMO_DESIGNS, SUMMARY_COLUMNS
 
-N_RUNS = sum(len(d.strategies) for d in DEMO_DESIGNS)  # (design, strategy) rows: 1 + 4 + 4
+N_RUNS = sum(len(d.strategies) for d in DEMO_DESIGNS)  # (design, strategy) rows: 1 + 1 + 4 + 1
 
 
 def _png_size(path) -> tuple[int, int]:
@@ -50,10 +50,10 @@ def test_demo_json_rows_are_exact_and_consistent(demo_json):
         assert r["energy_per_useful_mac_pj"] == pytest.approx(r["energy_pj"] / r["useful_macs"])
         assert r["unpack_ratio"] == pytest.approx(r["macs"] / r["useful_macs"])
     by = {(r["design"], r["strategy"]): r for r in rows}
-    # int8 at beta 0.99, d = 255: heavy hitters leave +-127, so int8 unpacks too, less than narrower MACs
+    # int8 at beta 0.99, d = 15: heavy hitters leave +-127, so int8 unpacks too, less than narrower MACs
     assert 1.0 <= by[("32x32_int8", "auto")]["unpack_ratio"] <= by[("38x38_int4", "auto")]["unpack_ratio"] \
         <= by[("41x41_int2", "auto")]["unpack_ratio"]
-    for design in ("38x38_int4", "41x41_int2"):
+    for design in ("38x38_int4",):
         # auto picks the cheapest strategy pair per GEMM, so it never does worse than row/col/both
         assert by[(design, "auto")]["macs"] <= min(by[(design, s)]["macs"] for s in ("row", "col", "both"))
     # same useful work everywhere
@@ -153,7 +153,7 @@ def test_demo_exits_1_when_a_result_is_not_exact(tmp_path, capsys, monkeypatch):
     cap = capsys.readouterr()
     assert rc == 1
     assert "all exact: NO" in cap.out
-    assert "not exact" in cap.err and "41x41_int2/row" in cap.err
+    assert "not exact" in cap.err and "41x41_int2/auto" in cap.err
 
 
 @pytest.mark.parametrize("argv", [["--max-gemms", "0"], ["--max-gemms", "x"], ["--workers", "0"], ["--trace", "/nonexistent.npz"]])

@@ -1,5 +1,5 @@
 """`imsim demo`: the main job. The bundled real trace (MiniLM forward and backward GEMMs) on a
-32x32 int8 array (auto: the few entries at max |x| unpack) and 32x32 int4 / int2 arrays with each unpack strategy;
+equal-area int8 / int6 / int4 / int2 arrays, one quantization for all (imsim.demo: paper RTN, beta 0.99, d = 15);
 prints the summary table, writes results and one trade-off plot into --out (default imsim-demo/).
 Exit 1 if any result is not exact."""
 from __future__ import annotations
@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: bundled MiniLM trace on int8 / int4 / int2 arrays, "
                                     "summary table and a trade-off plot",
                        description="Run the bundled real trace (MiniLM forward and backward GEMMs), quantized once "
-                                   "for all designs (paper RTN, beta 0.99, d = 255 levels), on equal-area arrays: "
-                                   "int8 32x32 (strategy auto), int4 38x38 and int2 41x41 with each unpack strategy "
-                                   "(row, col, both, auto); same SRAMs, DRAM bandwidth and accumulators. Prints unpack "
+                                   "for all designs (paper RTN, beta 0.99, d = 15 levels), on equal-area arrays: "
+                                   "int8 32x32, int6 35x35 and int2 41x41 (strategy auto) and int4 38x38 with each unpack "
+                                   "strategy (row, col, both, auto); same SRAMs, DRAM bandwidth and accumulators. Prints unpack "
                                    "ratio, cycles, energy (pJ), area (um^2), energy per useful MAC (pJ) and exactness; "
                                    "writes CSV tables and a trade-off plot into --out. Exit 1 if a result is not exact.")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                     "out_dir": str(out), "plot": str(plot), "totals_csv": str(totals_csv),
                     "gemms_csv": str(gemms_csv), "rows": list(result.rows)})
     else:
-        print(f"imsim demo: trace {result.trace} ({result.gemms} GEMMs), 32x32 output-stationary arrays")
+        print(f"imsim demo: trace {result.trace} ({result.gemms} GEMMs), {_setting()}")
         print(table)
         print(f"all exact: {'yes' if result.all_exact else 'NO'}")
         print(f"plot: {plot}")
@@ -83,11 +83,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setting() -> str:
+    from imsim.demo import DEMO_BETA, DEMO_LEVELS, DEMO_QUANTIZER
+
+    return (f"equal-area output-stationary arrays, one quantization for all ({DEMO_QUANTIZER} RTN, "
+            f"beta {DEMO_BETA}, d = {DEMO_LEVELS})")
+
+
 def _markdown(result, version: str) -> str:
     """The summary as a markdown table with its inputs (for docs that quote the demo)."""
     cols = list(result.summary()[0]) if result.rows else []
     lines = [f"imsim {version}, trace `{Path(result.trace).name}` ({result.gemms} GEMMs), "
-             "32x32 output-stationary arrays, pipelined timing, exact execution.", "",
+             f"{_setting()}, pipelined timing, exact execution.", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in result.summary():
         cells = []
