@@ -1,8 +1,6 @@
 """Turn a finished sweep folder into the markdown tables that docs/studies.md quotes.
 
     python experiments/report.py unpack-overhead DIR [--out FILE.md] [--figure FILE.png]
-    python experiments/report.py hw-tradeoff DIR [--out FILE.md]
-    python experiments/report.py dataflow DIR [--out FILE.md]
     python experiments/report.py equal-quality DIR [--out FILE.md] [--figure FILE.png]
 
 Every table is computed from DIR/results.parquet and DIR/totals.parquet (written by `imsim sweep`)
@@ -146,60 +144,7 @@ def figure_unpack_overhead(folder: str, out_file: str) -> Path:
     return save_figure(fig, out_file, dpi=110)
 
 
-# ------------------------------------------------------------------------------ study 2
-def report_hw_tradeoff(folder: str) -> str:
-    """Per equal-area design: cycles, energy, energy per useful MAC, throughput per mm^2, vs int8."""
-    path, t = _load(folder)
-    tot = t.totals.sort_values(["strategy", "a_bits"], ascending=[True, True], kind="stable")
-    ran = executed(path)
-    ref = tot[(tot["strategy"] == "none") & (tot["a_bits"] == 8)]
-    ref_cycles = float(ref["cycles"].iloc[0]) if len(ref) else float("nan")
-    ref_energy = float(ref["energy_pj"].iloc[0]) if len(ref) else float("nan")
-    rows = []
-    for _, r in tot.iterrows():
-        mm2 = float(r["area_um2"]) / 1e6
-        thr = float(r["useful_macs"]) / float(r["cycles"]) / mm2
-        rows.append([f"int{int(r['a_bits'])}", f"{int(r['rows'])}x{int(r['cols'])}", r["strategy"], float(r["beta"]),
-                     float(r["unpack_ratio"]), float(r["cycles"]), float(r["energy_pj"]), mm2,
-                     float(r["energy_per_useful_mac_pj"]), thr, float(r["cycles"]) / ref_cycles,
-                     float(r["energy_pj"]) / ref_energy, bool(r["exact"]) if ran else "not run"])
-    header = ["operands", "array", "strategy", "beta", "unpack ratio", "cycles", "energy (pJ)", "area (mm^2)",
-              "energy / useful MAC (pJ)", "useful MACs / cycle / mm^2", "cycles vs int8", "energy vs int8", "exact"]
-    return "\n".join(["### Equal-area designs on the whole trace (fwd + bwd)", "", inputs_line(path, t), "",
-                      md_table(header, rows), ""])
-
-
-# ------------------------------------------------------------------------------ study 3
-def report_dataflow(folder: str) -> str:
-    """Cycles per dataflow for each (bits, strategy), and their growth over the same dataflow's
-    cycles without unpacking (strategy none, beta 1.0): which dataflow absorbs each strategy best."""
-    path, t = _load(folder)
-    tot = t.totals
-    flows = [d for d in ("os", "ws", "is") if d in set(tot["dataflow"])]
-    ran = executed(path)
-    rows = []
-    for b in sorted(tot["a_bits"].unique(), reverse=True):
-        base = tot[(tot["a_bits"] == b) & (tot["strategy"] == "none")]
-        base_cyc = {d: float(base[base["dataflow"] == d]["cycles"].iloc[0]) if len(base[base["dataflow"] == d])
-                    else float("nan") for d in flows}
-        for s in ("none", "row", "col", "both", "auto"):
-            sel = tot[(tot["a_bits"] == b) & (tot["strategy"] == s)]
-            if not len(sel):
-                continue
-            cyc = {d: float(sel[sel["dataflow"] == d]["cycles"].iloc[0]) for d in flows}
-            best = min(cyc, key=cyc.get)
-            least = min(flows, key=lambda d: cyc[d] / base_cyc[d])
-            rows.append([f"int{int(b)}", s, float(sel["beta"].iloc[0]), float(sel["unpack_ratio"].iloc[0])]
-                        + [cyc[d] for d in flows] + [cyc[d] / base_cyc[d] for d in flows]
-                        + [best, least if s != "none" else "-",
-                           bool(sel["exact"].all()) if ran else "not run"])
-    header = (["operands", "strategy", "beta", "unpack ratio"] + [f"cycles {d.upper()}" for d in flows]
-              + [f"x {d.upper()} none" for d in flows] + ["fastest", "least growth", "exact"])
-    return "\n".join(["### Cycles per dataflow under unpacking (whole trace, fwd + bwd)", "", inputs_line(path, t),
-                      "", "`x <DF> none`: cycles / the same dataflow's cycles without unpacking (strategy none, "
-                      "beta 1.0, same bits).", "", md_table(header, rows), ""])
-
-# ------------------------------------------------------------------------------ study 4
+# ------------------------------------------------------------------------------ equal quality
 QUALITY_COLUMNS = ("minilm_cos_mean", "minilm_cos_min", "minilm_spearman")
 
 
@@ -282,15 +227,14 @@ def figure_equal_quality(folder: str, out_file: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    for name in ("unpack-overhead", "hw-tradeoff", "dataflow", "equal-quality"):
+    for name in ("unpack-overhead", "equal-quality"):
         p = sub.add_parser(name)
         p.add_argument("dir")
         p.add_argument("--out", default=None, help="write the markdown here as well as to stdout")
         if name in ("unpack-overhead", "equal-quality"):
             p.add_argument("--figure", default=None, help="also draw the study's figure (PNG/PDF/SVG)")
     args = ap.parse_args(argv)
-    fn = {"unpack-overhead": report_unpack_overhead, "hw-tradeoff": report_hw_tradeoff,
-          "dataflow": report_dataflow, "equal-quality": report_equal_quality}[args.what]
+    fn = {"unpack-overhead": report_unpack_overhead, "equal-quality": report_equal_quality}[args.what]
     text = fn(args.dir)
     if getattr(args, "figure", None):
         {"unpack-overhead": figure_unpack_overhead, "equal-quality": figure_equal_quality}[args.what](

@@ -232,7 +232,7 @@ def plot_demo(result: DemoResult, out_file: str | Path) -> Path:
         ax.grid(True, alpha=0.3)
     axes[0].legend(title="strategy", fontsize=8)
     fig.suptitle(f"imsim demo: equal-area OS arrays (int8 32x32, int6 35x35, int4 38x38, int2 41x41) on "
-                 f"{Path(result.trace).name} ({result.gemms} GEMMs); same quantization for all: "
+                 f"{Path(result.trace).name} ({result.gemms} GEMMs)\nsame quantization for all: "
                  f"{DEMO_QUANTIZER} RTN, beta {DEMO_BETA}, d = {DEMO_LEVELS}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out_file, dpi=110)
