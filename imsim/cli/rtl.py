@@ -1,8 +1,8 @@
 """`imsim rtl`: golden vectors for RTL testbenches, the reference design, result compare.
 
     imsim rtl export --hw HW (--gemm M,K,N | --trace NAME|PATH [--gemm-index I] [--beta B]
-                     [--levels D]) [--bits B] [--strategy S] [--timing T] [--seed S]
-                     [--set KEY=VALUE ...] --out DIR
+                     [--levels D] [--w-levels D] [--quantizer Q]) [--digits D] [--bits B]
+                     [--strategy S] [--timing T] [--seed S] [--set KEY=VALUE ...] --out DIR
     imsim rtl sim DIR [--simulator icarus|verilator]   reference array + recombination unit
     imsim rtl compare DIR RESULTS.hex [--against psum|c] [--cycles N] [--recomb-cycles N]
                       [--exact-cycles]
@@ -16,26 +16,16 @@ from typing import Any
 import numpy as np
 
 from imsim.array.mapping import TIMINGS
-from imsim.cli.common import bits_arg, gemm_arg, int_arg, print_json, unit_interval_arg
+from imsim.cli.common import add_quant_args, bits_arg, gemm_arg, int_arg, print_json, quant_kwargs
 from imsim.errors import UserError, bad_value
 from imsim.unpack import STRATEGIES
 
 
-def _quantize(X: np.ndarray, bits: int, beta: float, levels: int | None, name: str) -> np.ndarray:
-    """Integer operand: floats are RTN-quantized per tensor (imsim.quantize), ints pass."""
-    from imsim.quantize import quantize_rtn
-
-    if X.dtype.kind != "f":
-        return np.asarray(X, dtype=np.int64)
-    kwargs: dict[str, Any] = {}
-    if levels is not None:
-        kwargs["levels"] = levels
-    return np.asarray(quantize_rtn(X, bits, beta, name=name, **kwargs).q, dtype=np.int64)
-
-
 def _trace_operands(args: argparse.Namespace, a_bits: int, w_bits: int
                     ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Integer operands of one trace record and the manifest's description of them."""
+    """Integer operands of one trace record (float records RTN-quantized per tensor with
+    --beta, --levels, --w-levels, --quantizer) and the manifest's description of them."""
+    from imsim.quality import quantize_gemm
     from imsim.trace import bundled_trace_path
     from imsim.trace.format import open_trace
 
@@ -46,16 +36,14 @@ def _trace_operands(args: argparse.Namespace, a_bits: int, w_bits: int
         raise bad_value(args.trace, "--gemm-index", index, f"a record index in 0..{len(trace) - 1}")
     rec = trace[index]
     A, B = rec.arrays()
-    floats = A.dtype.kind == "f" or B.dtype.kind == "f"
     beta = 1.0 if args.beta is None else args.beta
-    qa = _quantize(A, a_bits, beta, args.levels, "A")
-    qb = _quantize(B, w_bits, beta, args.levels, "B")
-    quant = ({"method": "rtn per tensor, no clipping (imsim.quantize.quantize_rtn)", "beta": beta,
-              "levels": args.levels if args.levels is not None else "default (2^bits - 1)",
-              "a_bits": a_bits, "w_bits": w_bits} if floats else {"method": "none: integer operands"})
+    qa, qb, info = quantize_gemm(A, B, a_bits, w_bits, beta=beta, **quant_kwargs(args))
+    quant = {k: info[k] for k in ("quantizer", "beta", "levels", "w_levels")}
+    quant["granularity"] = "tensor"
     source = {"source": "trace", "trace": args.trace, "path": path, "gemm_index": index,
-              "name": rec.name, "kind": rec.kind, "phase": rec.phase, "quantization": quant}
-    return qa, qb, source
+              "name": rec.name, "kind": rec.kind, "phase": rec.phase, "quantization": quant,
+              "rel_error": info.get("rel_error")}
+    return np.asarray(qa, dtype=np.int64), np.asarray(qb, dtype=np.int64), source
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -68,9 +56,9 @@ def _export(args: argparse.Namespace) -> int:
         overrides += [f"a_bits={args.bits}", f"w_bits={args.bits}"]
     hw = load_hw_config(args.hw, overrides)
     if args.gemm is not None:
-        for flag in ("beta", "levels"):
+        for flag in ("beta", "levels", "w_levels"):
             if getattr(args, flag) is not None:
-                raise UserError(f"command line: --{flag} applies to --trace (float operands); "
+                raise UserError(f"command line: --{flag.replace('_', '-')} applies to --trace (float operands); "
                                 f"--gemm draws integer operands")
         M, K, N = args.gemm
         A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed)
@@ -79,7 +67,9 @@ def _export(args: argparse.Namespace) -> int:
                                   "quantization": {"method": "none: integer operands"}}
     else:
         A, B, source = _trace_operands(args, hw.a_bits, hw.w_bits)
-    golden = build_golden(A, B, hw, args.strategy)
+    golden = build_golden(A, B, hw, args.strategy, args.digits)
+    source["unpacking"] = {"strategy": golden.strategy, "digits": args.digits,
+                           "a_bits": hw.a_bits, "w_bits": hw.w_bits}
     manifest = write_golden(golden, args.out, hw, source, args.timing)
     cyc = manifest["cycles"]
     summary = {"out": str(args.out), "M": golden.shape[0], "K": golden.shape[1], "N": golden.shape[2],
@@ -174,15 +164,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="trace (.npz or folder, or 'bundled'); float operands are RTN-quantized")
     ex.add_argument("--gemm-index", "--index", dest="gemm_index", type=int_arg("--gemm-index"),
                     default=0, help="trace record (default 0)")
-    ex.add_argument("--beta", type=unit_interval_arg("--beta"),
-                    help="RTN threshold quantile for float trace operands (default 1.0)")
-    ex.add_argument("--levels", type=int_arg("--levels", 3),
-                    help="quantization levels d for float trace operands (default 2^bits - 1)")
     ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
     ex.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
     ex.add_argument("--timing", choices=TIMINGS, default="pipelined",
                     help="array timing the reference design follows (default pipelined)")
     ex.add_argument("--seed", type=int_arg("--seed"), default=0, help="seed of the random GEMM")
+    add_quant_args(ex, beta_help="--trace: RTN threshold for float records, alpha = the k-th largest |x|, "
+                                 "k = int(numel (1 - beta)) (default 1.0)")
     ex.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hardware key")
     ex.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
     ex.add_argument("--json", action="store_true", help="print one JSON object")

@@ -48,6 +48,12 @@ module tb_imsim;
     reg                        ld_valid = 1'b0, st_valid = 1'b0, st_first = 1'b0;
     reg  [COLS*S_W-1:0]        ld_row = {COLS*S_W{1'b0}};
     reg  [ROWS*D_W-1:0]        st_col = {ROWS*D_W{1'b0}};
+    // feeder scratch (a bus is assigned once per cycle: every reader of a vector is
+    // re-evaluated whenever any of its bits changes)
+    reg  [ROWS*A_W-1:0]        a_nxt;
+    reg  [COLS*B_W-1:0]        b_nxt;
+    reg  [COLS*S_W-1:0]        ld_nxt;
+    reg  [ROWS*D_W-1:0]        st_nxt;
     // shared
     wire [COLS-1:0]            out_valid;
     wire [COLS*ACC_W-1:0]      out_data;
@@ -173,9 +179,11 @@ module tb_imsim;
                     if (f < folds && kk < tt) begin
                         fr = f % rfolds; fc = f / rfolds;
                         for (i = 0; i < ROWS; i = i + 1)
-                            a_col[i*A_W +: A_W] = (fr*ROWS + i < sr) ? a_mem[(m0 + fr*ROWS + i)*K + k0 + kk] : {A_W{1'b0}};
+                            a_nxt[i*A_W +: A_W] = (fr*ROWS + i < sr) ? a_mem[(m0 + fr*ROWS + i)*K + k0 + kk] : {A_W{1'b0}};
                         for (j = 0; j < COLS; j = j + 1)
-                            b_row[j*B_W +: B_W] = (fc*COLS + j < sc) ? b_mem[(k0 + kk)*N + n0 + fc*COLS + j] : {B_W{1'b0}};
+                            b_nxt[j*B_W +: B_W] = (fc*COLS + j < sc) ? b_mem[(k0 + kk)*N + n0 + fc*COLS + j] : {B_W{1'b0}};
+                        a_col = a_nxt;
+                        b_row = b_nxt;
                         in_first = (kk == 0);
                         in_last = (kk == tt - 1);
                     end else begin
@@ -192,11 +200,12 @@ module tb_imsim;
                         kk = fr*ROWS + ROWS - 1 - r;    // array row loaded in this step
                         for (j = 0; j < COLS; j = j + 1) begin
                             if (kk < sr && fc*COLS + j < sc)
-                                ld_row[j*S_W +: S_W] = (DATAFLOW == 1) ? b_mem[(k0 + kk)*N + n0 + fc*COLS + j]
+                                ld_nxt[j*S_W +: S_W] = (DATAFLOW == 1) ? b_mem[(k0 + kk)*N + n0 + fc*COLS + j]
                                                                        : a_mem[(m0 + fc*COLS + j)*K + k0 + kk];
                             else
-                                ld_row[j*S_W +: S_W] = {S_W{1'b0}};
+                                ld_nxt[j*S_W +: S_W] = {S_W{1'b0}};
                         end
+                        ld_row = ld_nxt;
                         ld_valid = 1'b1;
                     end else begin
                         ld_row = {COLS*S_W{1'b0}};
@@ -209,11 +218,12 @@ module tb_imsim;
                         for (i = 0; i < ROWS; i = i + 1) begin
                             kk = fr*ROWS + i;
                             if (kk < sr)
-                                st_col[i*D_W +: D_W] = (DATAFLOW == 1) ? a_mem[(m0 + m)*K + k0 + kk]
+                                st_nxt[i*D_W +: D_W] = (DATAFLOW == 1) ? a_mem[(m0 + m)*K + k0 + kk]
                                                                        : b_mem[(k0 + kk)*N + n0 + m];
                             else
-                                st_col[i*D_W +: D_W] = {D_W{1'b0}};
+                                st_nxt[i*D_W +: D_W] = {D_W{1'b0}};
                         end
+                        st_col = st_nxt;
                         st_valid = 1'b1;
                         st_first = (m == 0);
                     end else begin
