@@ -13,6 +13,7 @@
 // OVERLAP:  1 = `pipelined` (a fold starts every max(T, ROWS) cycles),
 //           0 = `scalesim` (no overlap: every 2 ROWS + COLS + T - 2 cycles for ws/is,
 //               ROWS + COLS + T - 2 for os).
+// A watchdog ends a job that does not deliver all its results (IMSIM_WARN).
 // Per job it prints IMSIM_JOB job=<j> first=<cycle of the first operand in> last=<cycle of
 // the last result out>, and at the end IMSIM_DONE jobs=<NJOB>.
 `timescale 1ns/1ps
@@ -82,7 +83,7 @@ module tb_imsim;
 
     // geometry of the current job (set before its first cycle)
     integer pass = 0, m0 = 0, k0 = 0, n0 = 0, sr = 1, sc = 1, tt = 1;
-    integer rfolds = 1, folds = 1, period = 1, want = 0;
+    integer rfolds = 1, folds = 1, period = 1, want = 0, limit = 0;
     integer got = 0, last_out = 0;
 
     integer cyc = 0;
@@ -173,7 +174,8 @@ module tb_imsim;
             for (q = 0; q < ROWS*COLS; q = q + 1) cnt[q] = 0;
             got = 0;
             first_in = cyc;
-            for (t = 0; got < want; t = t + 1) begin
+            limit = folds * (period + 2*ROWS + COLS + tt) + 64;   // watchdog (broken RTL)
+            for (t = 0; got < want && t < limit; t = t + 1) begin
                 if (DATAFLOW == 0) begin
                     f = t / period; kk = t % period;
                     if (f < folds && kk < tt) begin
@@ -234,6 +236,8 @@ module tb_imsim;
                 end
                 @(negedge clk);
             end
+            if (got < want)
+                $display("IMSIM_WARN job=%0d: only %0d of %0d results after %0d cycles", job, got, want, t);
             $display("IMSIM_JOB job=%0d first=%0d last=%0d", job, first_in, last_out);
         end
         $writememh("results.hex", res_mem);
