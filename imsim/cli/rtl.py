@@ -92,10 +92,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def _sim(args: argparse.Namespace) -> int:
     from imsim.rtl.compare import compare_export, load_manifest
+    from imsim.rtl.export import VERSION
     from imsim.rtl.runs import run_design
 
     export_dir = Path(args.dir)
     manifest = load_manifest(export_dir)
+    if manifest.get("version") != VERSION:
+        raise UserError(f"{export_dir / 'manifest.json'}: version {manifest.get('version')!r}, "
+                        f"`imsim rtl sim` needs version {VERSION}; re-export with `imsim rtl export`")
     arr, rec = run_design(export_dir, manifest, args.simulator)
     psum = compare_export(export_dir, arr.results, "psum", arr.cycles)
     c = compare_export(export_dir, rec.results, "c", arr.cycles, recomb_cycles=rec.cycles)
