@@ -148,16 +148,13 @@ def report_lines(cmp: Comparison, results: str) -> list[str]:
         lines.append(f"{results}: {cmp.mismatches} of {cmp.count} {cmp.target} values differ "
                      f"({cmp.width}-bit signed); first mismatches:")
         lines += [f"  {m.describe()}" for m in cmp.first]
-    if cmp.cycles is not None:
-        if cmp.expected_cycles is None:
-            lines.append(f"cycles: {cmp.cycles} (no imsim cycle model for this export)")
+    for what, got, want, diff in (("cycles", cmp.cycles, cmp.expected_cycles, cmp.cycle_diff),
+                                  ("recombination cycles", cmp.recomb_cycles,
+                                   cmp.expected_recomb_cycles, cmp.recomb_cycle_diff)):
+        if got is None:
+            continue
+        if want is None:
+            lines.append(f"{what}: {got} (no imsim cycle model for this export)")
         else:
-            lines.append(f"cycles: RTL {cmp.cycles}, imsim {cmp.expected_cycles}, "
-                         f"difference {cmp.cycle_diff:+d}")
-    if cmp.recomb_cycles is not None:
-        if cmp.expected_recomb_cycles is None:
-            lines.append(f"recombination cycles: {cmp.recomb_cycles} (no imsim model for this export)")
-        else:
-            lines.append(f"recombination cycles: RTL {cmp.recomb_cycles}, imsim "
-                         f"{cmp.expected_recomb_cycles}, difference {cmp.recomb_cycle_diff:+d}")
+            lines.append(f"{what}: RTL {got}, imsim {want}, difference {diff:+d}")
     return lines

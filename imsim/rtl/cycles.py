@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from imsim.array import compute_timing
-from imsim.array.mapping import TIMINGS, ceil_div
+from imsim.array.mapping import TIMINGS, Tile, ceil_div
 from imsim.recombine import total_ops
 
 START_EVENT = "first operand in: the cycle a job's first operand enters the array (cycle 0)"
@@ -39,24 +39,20 @@ TEMPORAL = {"os": "K", "ws": "M", "is": "N"}
 
 @dataclass(frozen=True)
 class Job:
-    """One whole GEMM run on the array: A[m0:m1, k0:k1] @ B[k0:k1, n0:n1], added into pass
-    `pass_` of the PE-level results."""
+    """One whole GEMM run on the array: the slice `tile` (A[m0:m1, k0:k1] @ B[k0:k1, n0:n1]),
+    added into pass `pass_` of the PE-level results."""
 
     pass_: int
-    m0: int
-    m1: int
-    k0: int
-    k1: int
-    n0: int
-    n1: int
+    tile: Tile
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (self.m1 - self.m0, self.k1 - self.k0, self.n1 - self.n0)
+        return self.tile.shape
 
     def words(self) -> list[int]:
         """The 7 words of jobs.hex: pass, m0, m1, k0, k1, n0, n1."""
-        return [self.pass_, self.m0, self.m1, self.k0, self.k1, self.n0, self.n1]
+        t = self.tile
+        return [self.pass_, t.m0, t.m1, t.k0, t.k1, t.n0, t.n1]
 
 
 def make_jobs(low_shape: tuple[int, int, int], k_passes: list[tuple[int, int]], dataflow: str,
@@ -70,12 +66,9 @@ def make_jobs(low_shape: tuple[int, int, int], k_passes: list[tuple[int, int]], 
         step = T if dataflow == "os" or band is None else max(1, band[p])
         for t0 in range(0, T, step):
             t1 = min(T, t0 + step)
-            if dataflow == "ws":
-                jobs.append(Job(p, t0, t1, k0, k0 + kl, 0, n))
-            elif dataflow == "is":
-                jobs.append(Job(p, 0, m, k0, k0 + kl, t0, t1))
-            else:
-                jobs.append(Job(p, 0, m, k0, k0 + kl, 0, n))
+            ms = (t0, t1) if dataflow == "ws" else (0, m)
+            ns = (t0, t1) if dataflow == "is" else (0, n)
+            jobs.append(Job(p, Tile(*ms, k0, k0 + kl, *ns)))
     return jobs
 
 
