@@ -117,7 +117,7 @@ def _broken_run(tmp: Path, dataflow: str, source: Path, old: str, new: str, caps
     out = tmp / "vec"
     manifest = _export(out, _hw(dataflow, 4, 3, 4), (9, 6, 7), "col", 3, "pipelined")
     patched = _patched(tmp, source, old, new)
-    srcs = [patched if s == source else s for s in (ARRAY_SOURCES[dataflow], TB_SOURCE)]
+    srcs = [patched if s == source else s for s in (*ARRAY_SOURCES[dataflow], TB_SOURCE)]
     arr = run_array(out, manifest, sources=srcs)
     code = main(["rtl", "compare", str(out), str(arr.results), "--cycles", str(arr.cycles),
                  "--exact-cycles"])
@@ -125,8 +125,8 @@ def _broken_run(tmp: Path, dataflow: str, source: Path, old: str, new: str, caps
 
 
 def test_dropped_skew_stage_is_caught(tmp_path: Path, capsys) -> None:
-    code, text = _broken_run(tmp_path, "os", ARRAY_SOURCES["os"],
-                             "assign a_edge[i] = d[i-1];", "assign a_edge[i] = d[(i > 1) ? i-2 : 0];",
+    code, text = _broken_run(tmp_path, "os", ARRAY_SOURCES["os"][0],
+                             "imsim_delay #(.W(A_W+2), .D(i)) line", "imsim_delay #(.W(A_W+2), .D(i > 1 ? i-1 : i)) line",
                              capsys)
     assert code == 1 and "values differ" in text and "first mismatches" in text
     assert "index " in text and "expected" in text

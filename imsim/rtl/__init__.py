@@ -7,6 +7,6 @@
     compare.py    compare any RTL's results (and cycles) with the golden values
     simulator.py  build and run a testbench with Icarus Verilog or Verilator
     runs.py       run the reference array and recombination unit on an export
-    verilog/      array_os.v, array_stat.v (ws/is), recomb.v, tb_imsim.v, tb_recomb.v
+    verilog/      array_os.v, array_stat.v (ws/is), delay.v, recomb.v, tb_imsim.v, tb_recomb.v
 See docs/rtl.md.
 """

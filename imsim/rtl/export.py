@@ -31,8 +31,9 @@ FORMAT = "imsim-rtl-golden"
 VERSION = 2
 WORD_BITS = 32
 VERILOG_DIR = Path(__file__).resolve().parent / "verilog"
-ARRAY_SOURCES = {"os": VERILOG_DIR / "array_os.v", "ws": VERILOG_DIR / "array_stat.v",
-                 "is": VERILOG_DIR / "array_stat.v"}
+DELAY_SOURCE = VERILOG_DIR / "delay.v"
+ARRAY_SOURCES = {df: (VERILOG_DIR / name, DELAY_SOURCE)
+                 for df, name in (("os", "array_os.v"), ("ws", "array_stat.v"), ("is", "array_stat.v"))}
 TB_SOURCE = VERILOG_DIR / "tb_imsim.v"
 RECOMB_SOURCE = VERILOG_DIR / "recomb.v"
 RECOMB_TB_SOURCE = VERILOG_DIR / "tb_recomb.v"
@@ -152,7 +153,7 @@ def build_manifest(g: Golden, hw, timing: str, source: dict[str, Any],
                           "row_shift[i] + col_shift[j]); base elements (p = 0, i < M, j < N) are "
                           "written, every other element is one shift-and-add"),
         "testbench": {
-            "sources": [ARRAY_SOURCES[df].name, TB_SOURCE.name],
+            "sources": [s.name for s in (*ARRAY_SOURCES[df], TB_SOURCE)],
             "top": "tb_imsim",
             "parameters": {"DATAFLOW": DATAFLOW_CODE[df], "OVERLAP": int(timing == "pipelined"),
                            "ROWS": g.rows, "COLS": g.cols, "A_W": g.a_bits, "B_W": g.w_bits,

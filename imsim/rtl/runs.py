@@ -50,7 +50,7 @@ def run_array(export_dir: Path, manifest: dict[str, Any], simulator: str = "icar
     """Simulate the array testbench in `export_dir` (writes results.hex)."""
     tb = manifest["testbench"]
     df, timing = manifest["hw"]["dataflow"], manifest["cycles"]["timing"]
-    srcs = list(sources) if sources is not None else [ARRAY_SOURCES[df], TB_SOURCE]
+    srcs = list(sources) if sources is not None else [*ARRAY_SOURCES[df], TB_SOURCE]
     with tempfile.TemporaryDirectory(prefix="imsim-rtl-") as tmp:
         cmd = build(tb["top"], tb["parameters"], srcs, Path(tmp), simulator, timeout_s)
         log = run(cmd, export_dir, "IMSIM_DONE", timeout_s)

@@ -53,40 +53,12 @@ module imsim_array_os #(
     genvar i, j;
     generate
         for (i = 0; i < ROWS; i = i + 1) begin : a_skew
-            wire [A_W+1:0] x = {in_last, in_first, a_col[i*A_W +: A_W]};
-            if (i == 0) begin : direct
-                assign a_edge[i] = x;
-            end else begin : delayed
-                reg [A_W+1:0] d [0:i-1];
-                integer s;
-                always @(posedge clk) begin
-                    if (rst) begin
-                        for (s = 0; s < i; s = s + 1) d[s] <= {(A_W+2){1'b0}};
-                    end else begin
-                        d[0] <= x;
-                        for (s = 1; s < i; s = s + 1) d[s] <= d[s-1];
-                    end
-                end
-                assign a_edge[i] = d[i-1];
-            end
+            imsim_delay #(.W(A_W+2), .D(i)) line (
+                .clk(clk), .rst(rst), .x({in_last, in_first, a_col[i*A_W +: A_W]}), .y(a_edge[i]));
         end
         for (j = 0; j < COLS; j = j + 1) begin : b_skew
-            wire [B_W-1:0] x = b_row[j*B_W +: B_W];
-            if (j == 0) begin : direct
-                assign b_edge[j] = x;
-            end else begin : delayed
-                reg [B_W-1:0] d [0:j-1];
-                integer s;
-                always @(posedge clk) begin
-                    if (rst) begin
-                        for (s = 0; s < j; s = s + 1) d[s] <= {B_W{1'b0}};
-                    end else begin
-                        d[0] <= x;
-                        for (s = 1; s < j; s = s + 1) d[s] <= d[s-1];
-                    end
-                end
-                assign b_edge[j] = d[j-1];
-            end
+            imsim_delay #(.W(B_W), .D(j)) line (
+                .clk(clk), .rst(rst), .x(b_row[j*B_W +: B_W]), .y(b_edge[j]));
         end
     endgenerate
 

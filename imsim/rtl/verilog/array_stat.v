@@ -68,44 +68,16 @@ module imsim_array_stat #(
     genvar k, j;
     generate
         for (j = 0; j < COLS; j = j + 1) begin : ld_skew
-            wire [SW+S_W:0] x = {ld_valid, step, ld_row[j*S_W +: S_W]};
             wire [SW+S_W:0] y;
-            if (j == 0) begin : direct
-                assign y = x;
-            end else begin : delayed
-                reg [SW+S_W:0] d [0:j-1];
-                integer s;
-                always @(posedge clk) begin
-                    if (rst) begin
-                        for (s = 0; s < j; s = s + 1) d[s] <= {(SW+S_W+1){1'b0}};
-                    end else begin
-                        d[0] <= x;
-                        for (s = 1; s < j; s = s + 1) d[s] <= d[s-1];
-                    end
-                end
-                assign y = d[j-1];
-            end
+            imsim_delay #(.W(SW+S_W+1), .D(j)) line (
+                .clk(clk), .rst(rst), .x({ld_valid, step, ld_row[j*S_W +: S_W]}), .y(y));
             assign lv[j]     = y[SW+S_W];
             assign lst[j]    = y[SW+S_W-1:S_W];
             assign ld_top[j] = y[S_W-1:0];
         end
         for (k = 0; k < ROWS; k = k + 1) begin : st_skew
-            wire [D_W+1:0] x = {st_first, st_valid, st_col[k*D_W +: D_W]};
-            if (k == 0) begin : direct
-                assign s_edge[k] = x;
-            end else begin : delayed
-                reg [D_W+1:0] d [0:k-1];
-                integer s;
-                always @(posedge clk) begin
-                    if (rst) begin
-                        for (s = 0; s < k; s = s + 1) d[s] <= {(D_W+2){1'b0}};
-                    end else begin
-                        d[0] <= x;
-                        for (s = 1; s < k; s = s + 1) d[s] <= d[s-1];
-                    end
-                end
-                assign s_edge[k] = d[k-1];
-            end
+            imsim_delay #(.W(D_W+2), .D(k)) line (
+                .clk(clk), .rst(rst), .x({st_first, st_valid, st_col[k*D_W +: D_W]}), .y(s_edge[k]));
         end
     endgenerate
 
