@@ -20,7 +20,7 @@ from imsim.rtl.compare import compare_export, load_manifest
 from imsim.rtl.export import ARRAY_SOURCES, RECOMB_SOURCE, RECOMB_TB_SOURCE, TB_SOURCE, write_golden
 from imsim.rtl.golden import build_golden, random_int_gemm
 from imsim.rtl.runs import run_array, run_design
-from imsim.rtl.simulator import icarus_missing, simulator_missing
+from imsim.rtl.simulator import icarus_missing
 
 pytestmark = [
     pytest.mark.rtl,
@@ -153,12 +153,3 @@ def test_wrong_shift_in_recombination_is_caught(tmp_path: Path, capsys) -> None:
     assert main(["rtl", "compare", str(out), str(out / "c_results.hex"), "--against", "c"]) == 1
     text = capsys.readouterr().out
     assert "c values differ" in text and "(row=" in text
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(simulator_missing("verilator") is not None, reason="optional: Verilator not installed")
-def test_verilator_matches_icarus(tmp_path: Path) -> None:
-    for dataflow in ("os",):  # one build of each testbench (~25 s of CPU each)
-        out = tmp_path / dataflow
-        manifest = _export(out, _hw(dataflow, 4, 3, 4), (9, 6, 7), "both", 4, "pipelined")
-        _check_design(out, manifest, simulator="verilator")
