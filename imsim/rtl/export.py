@@ -72,16 +72,27 @@ def _entry(name: str, shape: tuple[int, ...], width: int, signed: bool, meaning:
     return entry
 
 
-def array_jobs(g: Golden, hw) -> list[cycles.Job]:
-    """The array jobs of golden vectors `g` on design `hw` (bands from imsim.memory)."""
-    from imsim.memory import MemoryParams, PassShape, band_len
+def array_jobs(g: Golden, hw, timing: str = "pipelined") -> list[cycles.Job]:
+    """The array jobs of golden vectors `g` on design `hw`: per K pass, the temporal bands of
+    imsim.memory (band_len) when the memory model times the pass band by band, else the whole
+    pass. Chosen so that the jobs' counts add up to imsim.memory's compute_cycles for these
+    passes (RuntimeError if neither split does: the two models disagree)."""
+    from imsim.memory import MemoryParams, PassShape, band_len, simulate_memory
 
     m, _, n = g.low_shape
+    M, _, N = g.shape
     params = MemoryParams.from_hw(hw)
-    bands = [band_len(params, PassShape(M=m, K=kp.k_len, N=n, base_rows=0, base_cols=0))
-             for kp in g.passes]
-    return cycles.make_jobs(g.low_shape, [(kp.k_start, kp.k_len) for kp in g.passes],
-                            hw.dataflow, bands)
+    shapes = [PassShape(M=m, K=kp.k_len, N=n, base_rows=M if p == 0 else 0,
+                        base_cols=N if p == 0 else 0) for p, kp in enumerate(g.passes)]
+    k_passes = [(kp.k_start, kp.k_len) for kp in g.passes]
+    want = simulate_memory(params, shapes, timing=timing).compute_cycles
+    banded = cycles.make_jobs(g.low_shape, k_passes, hw.dataflow,
+                              [band_len(params, sh) for sh in shapes])
+    for jobs in (banded, cycles.make_jobs(g.low_shape, k_passes, hw.dataflow)):
+        if sum(cycles.job_cycles(j, g.rows, g.cols, hw.dataflow, timing) for j in jobs) == want:
+            return jobs
+    raise RuntimeError(f"internal error: no job split of the export matches imsim.memory's "
+                       f"compute_cycles {want}")
 
 
 def cycle_block(g: Golden, hw, timing: str, jobs: list[cycles.Job]) -> dict[str, Any]:
@@ -180,7 +191,7 @@ def write_golden(g: Golden, out_dir: str | Path, hw, source: dict[str, Any],
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {str(out)!r}: cannot create folder: {exc.strerror}") from None
-    jobs = array_jobs(g, hw)
+    jobs = array_jobs(g, hw, timing)
     manifest = build_manifest(g, hw, timing, source, jobs)
     arrays = {"a": (g.A, g.a_bits), "b": (g.B, g.w_bits), "psum": (g.psum, g.acc_bits),
               "c": (g.C, g.c_bits)}
