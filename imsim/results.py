@@ -74,6 +74,9 @@ class GemmResult:
     # energy and area (empty when not computed)
     energy: dict = field(default_factory=dict)
     area: dict = field(default_factory=dict)
+    # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
+    # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
+    exact_status: str = "not run"
     # quantization and quality (imsim.quality; None for integer operands)
     digits: str = "signmag"
     quantizer: Optional[str] = None
@@ -85,9 +88,6 @@ class GemmResult:
     max_abs_error: Optional[float] = None
     error_sq: Optional[float] = None
     ref_sq: Optional[float] = None
-    # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
-    # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
-    exact_status: str = "not run"
 
     @property
     def energy_pj(self) -> float:

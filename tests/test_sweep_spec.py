@@ -222,3 +222,12 @@ def test_quantization_axes_resolve_levels_and_split_points():
 def test_quantization_axes_bad_values(axes, match):
     with pytest.raises(UserError, match=match):
         spec_of({"axes": axes})
+
+
+def test_format_points_refuse_rtn_settings_unless_filtered():
+    with pytest.raises(UserError, match="format_a == ''"):
+        spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15]}})
+    s = spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15], "quantizer": ["paper", "symmetric"]},
+                 "filters": ["format_a == '' or (quantizer == 'paper' and levels == 2**a_bits - 1 and "
+                             "w_levels == 2**w_bits - 1)"]})
+    assert len(s.points) == 5  # 1 format point + 4 RTN points

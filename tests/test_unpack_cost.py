@@ -65,3 +65,54 @@ def test_greedy_counts_hand_example():
     assert lines == 4 and k_src.tolist() == [0, 1, 2]
     X = np.array([[2, 0], [2, 0], [0, 2]])  # column 0 holds two, every row one: the column
     assert greedy_splits(X, 2, "signmag")[0] == ((1, 0), (0, 2))
+
+
+def test_auto_minimises_a_given_objective():
+    rng = np.random.default_rng(0)
+    A = rng.integers(-7, 8, (12, 20))
+    A[:, 3] = 300  # one heavy column: col unpacking of A is cheapest by MACs
+    B = rng.integers(-7, 8, (20, 6))
+    costs = pair_costs(A, B, 4)
+    by_macs = unpack_gemm(A, B, 4, 4, "auto")
+    assert by_macs.macs == min(m * k * n for m, k, n in costs.values())
+    # an objective that charges K' heavily (e.g. a scale-pass-bound design) picks another pair
+    fewest_k = unpack_gemm(A, B, 4, 4, "auto", objective=lambda pair, shape: (shape[1], shape[0] * shape[2]))
+    assert fewest_k.low_shape[1] == min(k for _, k, _ in costs.values())
+    assert np.array_equal(exact_product(fewest_k), reference_gemm(A, B))
+
+
+@settings(max_examples=60, deadline=None)
+@given(ab=operands, bits=st.sampled_from([2, 3, 4, 8]), digits=st.sampled_from(["signmag", "floor"]))
+def test_pruned_search_picks_the_same_pair_as_planning_all(ab, bits, digits):
+    from imsim.unpack_cost import cheapest_pair
+
+    A, B = ab
+    plans = pair_plans(A, B, bits, bits, digits)
+    want = min(plans.items(), key=lambda kv: kv[1].macs)  # first minimum in pair order
+    got = cheapest_pair(A, B, bits, bits, digits, PAIRS)
+    assert got[0] == want[0] and got[1].shape == want[1].shape
+
+
+def test_matching_bounds_the_greedy():
+    from imsim.unpack_cost import matching_size
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        X = rng.integers(-40, 41, (9, 11))
+        splits, lines, k_src = greedy_splits(X, 4, "signmag")
+        assert len(splits) >= matching_size(X, 4)
+
+
+def test_signmag_both_takes_the_floor_lines_when_the_greedy_does_better_there():
+    # b = 3 (range +-3): the greedy splits 6 rows + 1 column under signmag digits (10 x 5) but
+    # 8 rows under floor digits (12 x 4); signmag fills the floor plan's lines with its own digits
+    A = np.array([[19, -10, -3, 2], [6, -2, -14, 18], [8, -19, 13, 10], [-13, 5, 0, -19]])
+    B = np.ones((4, 3), dtype=np.int64)
+    assert greedy_splits(A, 3, "signmag")[1:] != greedy_splits(A, 3, "floor")[1:]
+    sm = unpack_gemm(A, B, 3, 3, "both")
+    fl = unpack_gemm(A, B, 3, 3, "both", "floor")
+    assert sm.low_shape == fl.low_shape == (12, 4, 3)
+    assert np.abs(sm.A).max() <= 3 and sm.digits == "signmag"
+    assert not np.array_equal(sm.A, fl.A)  # same lines, different digits
+    assert np.array_equal(exact_product(sm), reference_gemm(A, B))
+    assert np.array_equal(exact_product(fl), reference_gemm(A, B))
