@@ -267,3 +267,18 @@ def test_exact_cycles_without_a_cycle_model_is_exit_2(tmp_path: Path, capsys) ->
     # and --exact-cycles with no count to check is an error too
     assert main(["rtl", "compare", str(out), str(out / "psum.hex"), "--exact-cycles"]) == 2
     assert "--exact-cycles needs --cycles" in capsys.readouterr().err
+
+
+def test_sim_user_errors(tmp_path: Path, capsys, monkeypatch) -> None:
+    import imsim.rtl.simulator as simulator
+
+    out = _export(tmp_path, "--gemm", "5,4,5", "--strategy", "row")
+    monkeypatch.setattr(simulator, "verilator_exe", lambda: None)
+    assert main(["rtl", "sim", str(out), "--simulator", "verilator"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "verilator not found" in err[0]
+    man = json.loads((out / "manifest.json").read_text())
+    man["version"] = 1
+    (out / "manifest.json").write_text(json.dumps(man))
+    assert main(["rtl", "sim", str(out)]) == 2
+    assert "re-export" in capsys.readouterr().err
