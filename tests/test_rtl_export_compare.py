@@ -151,8 +151,8 @@ def test_export_bundled_trace_records_quantization_and_unpacking(tmp_path: Path,
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
 @pytest.mark.parametrize("timing", ["pipelined", "scalesim"])
 def test_expected_cycles_are_the_memory_models_compute_cycles(tmp_path: Path, dataflow, timing) -> None:
-    """Jobs (passes x temporal bands) add up to what imsim.memory reports as compute_cycles,
-    also when a small C buffer cuts ws/is into bands."""
+    """Jobs (passes, and temporal bands where the memory model times them) add up to what
+    imsim.memory reports as compute_cycles, also when a small C buffer cuts ws/is into bands."""
     from imsim.hwconfig import load_hw_config
     from imsim.memory import MemoryParams, PassShape, simulate_memory
 
@@ -164,8 +164,10 @@ def test_expected_cycles_are_the_memory_models_compute_cycles(tmp_path: Path, da
     shapes = [PassShape(M=m, K=p["k_len"], N=n, base_rows=0, base_cols=0) for p in man["passes"]]
     mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
     assert man["cycles"]["expected_total"] == mem.compute_cycles
-    if dataflow != "os":
+    if dataflow != "os" and timing == "pipelined":
         assert len(man["jobs"]) > len(man["passes"])  # bands exercised
+    else:  # os has no bands; scalesim counts whole passes whatever the SRAM sizes (SCALE-Sim)
+        assert len(man["jobs"]) == len(man["passes"])
 
 
 @pytest.mark.parametrize("args,match", [
