@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
+from imsim.cli.common import format_table, print_json, unit_interval_arg
+from imsim.cli.display import strategy_text
+from imsim.cli.vocabulary import add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, resolve_bits
 from imsim.errors import UserError, bad_value
 from imsim.quantize import quantize_rtn
 from imsim.unpack import exact_product, reference_gemm, unpack_gemm
-
-STRATEGY_CHOICES = ("row", "col", "both", "auto")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("unpack", help="unpack one GEMM from an .npz (arrays A, B) and check the exact result",
@@ -21,19 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "print shapes, MACs, the unpack ratio per strategy and whether the recombined "
                                    "product equals the int64 reference exactly.")
     p.add_argument("file", metavar="FILE.npz", help="file holding integer arrays A (M x K) and B (K x N) "
-                                                    "(or floats, with --quantize)")
-    p.add_argument("--bits", type=bits_arg("--bits"), default=None,
-                   help="A-side operand width, 2..16 (required unless --format gives it)")
-    p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width (default: --bits)")
-    p.add_argument("--strategy", choices=STRATEGY_CHOICES, default=None,
-                   help="one strategy (default: report row, col, both and auto)")
-    p.add_argument("--quantize", type=unit_interval_arg("--quantize"), default=None, metavar="BETA",
-                   help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
+                                                    "(or floats, with --beta); for a trace use `imsim run --trace`")
+    add_bits_args(p, note=" (required unless --format gives it)")
+    add_strategy_arg(p, several=True)
+    beta = p.add_argument("--beta", type=unit_interval_arg("--beta"), default=None, metavar="BETA",
+                          help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
+    deprecated_alias(p, "--quantize", beta)
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
                    help="quantize float A (and B) to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and "
                         "align exponents into an exact integer GEMM; --bits defaults to the format's significand width")
     p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(p)
     p.set_defaults(func=run)
 
 
@@ -47,6 +44,9 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(p, allow_pickle=False) as data:
             missing = [k for k in ("A", "B") if k not in data.files]
+            if missing and "__imsim_trace__" in data.files:
+                raise UserError(f"{path}: is an imsim trace (many GEMMs), not one GEMM with arrays A and B; "
+                                f"run it with `imsim run --trace {path}` (or `imsim trace stats {path}`)")
             if missing:
                 raise UserError(f"{path}: missing array {' and '.join(missing)} (holds: {', '.join(data.files) or 'nothing'}); "
                                 f"expected arrays A (M x K) and B (K x N)")
@@ -62,45 +62,46 @@ def run(args: argparse.Namespace) -> int:
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
             raise bad_value(args.file, name, f"shape {X.shape}", "must be a 2-D matrix")
-        if X.dtype.kind == "f" and args.quantize is None and args.fmt is None:
+        if X.dtype.kind == "f" and args.beta is None and args.fmt is None:
             raise bad_value(args.file, name, f"dtype {X.dtype}",
-                            "floats need --quantize BETA (e.g. --quantize 1.0) or --format eXmY; or store integers")
+                            "floats need --beta BETA (e.g. --beta 1.0) or --format eXmY; or store integers")
         if X.dtype.kind not in "fiu":
             raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
     if args.fmt is None and args.w_format is not None:
         raise UserError("--w-format needs --format (the A-side format)")
-    if args.fmt is not None and args.quantize is not None:
-        raise UserError("--format and --quantize both choose how floats become integers; give one of them")
+    if args.fmt is not None and args.beta is not None:
+        raise UserError("--format and --beta both choose how floats become integers; give one of them")
     fmt_info = None
+    a_bits, w_bits = resolve_bits(args)
     if args.fmt is not None:
         from imsim.formats import parse_format, quantize_operands_exmy
 
         fa, fb = parse_format(args.fmt), parse_format(args.w_format or args.fmt)
-        args.bits = args.bits or fa.significand_bits
-        args.w_bits = args.w_bits or (fb.significand_bits if args.w_format else args.bits)
+        a_bits = a_bits or fa.significand_bits
+        w_bits = w_bits or (fb.significand_bits if args.w_format else a_bits)
         A, B, info = quantize_operands_exmy(A.astype(np.float64), B.astype(np.float64), fa, fb)
         fmt_info = info.to_dict()
-    if args.bits is None:
-        raise UserError("--bits is required (or --format, which implies it)")
-    w_bits = args.w_bits or args.bits
-    if args.quantize is not None:
-        A = quantize_rtn(A, args.bits, beta=args.quantize, name="A").q if A.dtype.kind == "f" else A
-        B = quantize_rtn(B, w_bits, beta=args.quantize, name="B").q if B.dtype.kind == "f" else B
+    if a_bits is None or w_bits is None:
+        raise UserError("--bits is required (or --a-bits and --w-bits, or --format, which implies them)")
+    if args.beta is not None:
+        A = quantize_rtn(A, a_bits, beta=args.beta, name="A").q if A.dtype.kind == "f" else A
+        B = quantize_rtn(B, w_bits, beta=args.beta, name="B").q if B.dtype.kind == "f" else B
     if A.shape[1] != B.shape[0]:
         raise UserError(f"{args.file}: shape mismatch: A is {A.shape[0]}x{A.shape[1]}, B is "
                         f"{B.shape[0]}x{B.shape[1]}; A's columns must equal B's rows")
     ref = reference_gemm(A, B)
     rows = []
-    for strategy in [args.strategy] if args.strategy else list(STRATEGY_CHOICES):
-        ug = unpack_gemm(A, B, args.bits, w_bits, strategy)
+    for strategy in args.strategy:
+        ug = unpack_gemm(A, B, a_bits, w_bits, strategy)
         row = ug.summary()
         row["exact"] = bool(np.array_equal(exact_product(ug), ref))
         rows.append(row)
     if args.json:
-        print_json({"file": args.file, "a_bits": args.bits, "w_bits": w_bits, "quantize_beta": args.quantize,
+        print_json({"file": args.file, "a_bits": a_bits, "w_bits": w_bits, "beta": args.beta,
                     "format": fmt_info, "strategies": rows, "exact": all(r["exact"] for r in rows)})
     else:
         M, K, N = rows[0]["M"], rows[0]["K"], rows[0]["N"]
-        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={args.bits}, w_bits={w_bits}, useful MACs {M * K * N}")
-        print(format_table(rows, ["strategy", "M_low", "K_low", "N_low", "macs", "unpack_ratio", "k_classes", "exact"]))
+        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={a_bits}, w_bits={w_bits}, useful MACs {M * K * N}")
+        shown = [{**r, "strategy": strategy_text(r)} for r in rows]
+        print(format_table(shown, ["strategy", "M_low", "K_low", "N_low", "macs", "unpack_ratio", "k_classes", "exact"]))
     return 0 if all(r["exact"] for r in rows) else 1

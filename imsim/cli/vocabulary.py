@@ -56,10 +56,10 @@ class _Deprecated(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
+        if self.convert is not None and isinstance(values, str):
+            values = self.convert(values)  # a bad value is the one error line, without the warning
         print(f"imsim: warning: {option_string} is deprecated and will be removed in the next release; "
               f"use {self.new}", file=sys.stderr)
-        if self.convert is not None and isinstance(values, str):
-            values = self.convert(values)
         setattr(namespace, self.dest, values)
 
 
