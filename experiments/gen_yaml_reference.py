@@ -65,6 +65,10 @@ FIELD_DOC: dict[str, str] = {
     "beta": "RTN threshold: the beta-quantile of |x| maps to the top of the b-bit range (1.0 = max |x|)",
     "granularity": "RTN scale per tensor, per row or per column",
     "timing": "compute-timing mode of the array model",
+    "format": "optional A-side operand format (eXmY minifloat name, docs/formats.md): quantize to it and align "
+              "exponents into an exact integer GEMM instead of RTN; a_bits/w_bits default to the significand "
+              "widths; `none` = RTN (with beta)",
+    "w_format": "optional B-side operand format (default: `format`); needs `format`",
 }
 
 TRACE_DOC: dict[str, str] = {
@@ -80,15 +84,16 @@ TRACE_DOC: dict[str, str] = {
 def _allowed_values(key: str) -> str:
     return {"strategy": ", ".join(sweep_spec.STRATEGIES), "timing": ", ".join(sweep_spec.TIMINGS),
             "granularity": ", ".join(sweep_spec.GRANULARITIES), "beta": "number in (0, 1]",
-            "trace": "string or mapping"}.get(key, "")
+            "trace": "string or mapping", "format": "eXmY name or none", "w_format": "eXmY name or none"
+            }.get(key, "")
 
 
 def _check_coverage() -> None:
     keys = list(FIELDS)
     missing = [k for k in keys if k not in HW_DOC]
     stale = [k for k in HW_DOC if k not in FIELDS]
-    for what, have, doc in (("spec key", sweep_spec.SPEC_KEYS, SPEC_DOC), ("sweep field", sweep_spec.SWEEP_FIELDS,
-                            FIELD_DOC), ("trace key", sweep_spec.TRACE_KEYS, TRACE_DOC)):
+    for what, have, doc in (("spec key", sweep_spec.SPEC_KEYS, SPEC_DOC), ("sweep field", sweep_spec.SWEEP_FIELDS
+                            + sweep_spec.FORMAT_AXES, FIELD_DOC), ("trace key", sweep_spec.TRACE_KEYS, TRACE_DOC)):
         missing += [f"{what} {k}" for k in have if k not in doc]
         stale += [f"{what} {k}" for k in doc if k not in have]
     if missing or stale:
@@ -129,8 +134,9 @@ def generate() -> str:
     out += [f"| `{k}` | {_esc(SPEC_DOC[k])} |" for k in sweep_spec.SPEC_KEYS]
     out += ["", "### Sweep fields (usable in `axes`, besides every hardware key)", "",
             "| field | default | allowed | meaning |", "|---|---|---|---|"]
-    for k in sweep_spec.SWEEP_FIELDS:
-        out.append(f"| `{k}` | {_cell(sweep_spec.DEFAULTS.get(k, ''))} | {_allowed_values(k)} | {_esc(FIELD_DOC[k])} |")
+    for k in sweep_spec.SWEEP_FIELDS + sweep_spec.FORMAT_AXES:
+        default = _cell(sweep_spec.DEFAULTS[k]) if k in sweep_spec.DEFAULTS else "none"
+        out.append(f"| `{k}` | {default} | {_allowed_values(k)} | {_esc(FIELD_DOC[k])} |")
     out += ["", "### Trace mapping keys (`axes: {trace: [{path: ..., kinds: ...}]}`)", "",
             "| key | meaning |", "|---|---|"]
     out += [f"| `{k}` | {_esc(TRACE_DOC[k])} |" for k in sweep_spec.TRACE_KEYS]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from imsim.cli.common import print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 from imsim.errors import UserError, bad_value
 from imsim.trace.format import FLOAT_DTYPES, save_trace
 
@@ -61,11 +62,11 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="capture_command", metavar="MODEL")
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     m = sub.add_parser("minilm", help="all-MiniLM-L6-v2: forward + one fine-tuning step backward")
-    m.add_argument("--out", type=Path, required=True, help="output trace folder (or .npz file)")
+    add_out_arg(m, type=Path, required=True, help="output trace folder (or .npz file)")
     m.add_argument("--sentences", type=Path, default=None,
                    help="text file, one sentence per line, in pairs (default: the shipped sentences)")
     m.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate of the step (default 2e-5)")
     m.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
                    default=FLOAT_DTYPES[0], help="store operands as float32 (default: scaled float16)")
-    m.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(m)
     m.set_defaults(func=_minilm)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from imsim.cli.common import print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,11 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "kind is written, named FILE-<kind>.EXT.")
     p.add_argument("dir", help="sweep output folder (holding results.parquet and totals.parquet)")
     p.add_argument("--kind", default="all", choices=[*KINDS, "all"], help="plot kind (default: all)")
-    p.add_argument("--out", required=True, metavar="FILE", help="output image: .png, .pdf or .svg")
+    add_out_arg(p, metavar="FILE", required=True, help="output image: .png, .pdf or .svg")
     p.add_argument("--x", default="area_um2", metavar="COLUMN", help="pareto: x column of totals (default area_um2)")
     p.add_argument("--y", default="cycles", metavar="COLUMN",
                    help="pareto: y column of totals (default cycles; e.g. energy_pj)")
-    p.add_argument("--json", action="store_true", help="print one JSON object listing the files written")
+    add_json_arg(p, "one JSON object listing the files written")
     p.set_defaults(func=run)
 
 

@@ -1,7 +1,7 @@
 """`imsim rtl`: golden vectors for RTL testbenches, the reference testbench, result compare.
 
-    imsim rtl export --hw HW.yaml (--gemm M,K,N | --trace PATH [--index I]) [--bits B]
-                     [--strategy S] [--seed S] [--set KEY=VALUE ...] --out DIR
+    imsim rtl export [--hw HW] (--gemm M,K,N | --trace PATH [--index I]) [--bits B]
+                     [--strategy S] [--seed N] [--heavy F] [--set KEY=VALUE ...] --out DIR
     imsim rtl sim DIR                      run the reference array's testbench (Icarus)
     imsim rtl compare DIR RESULTS.hex [--cycles N] [--against psum|c]
 """
@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, gemm_arg, int_arg, print_json
+from imsim.cli.common import gemm_arg, int_arg, print_json
+from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
+                                  add_strategy_arg, resolve_bits)
 from imsim.errors import bad_value
-from imsim.unpack import STRATEGIES
+
+DEFAULT_HEAVY = 0.05  # heavy-hitter fraction of the random --gemm operands
 
 
 def _trace_operands(path: str, index: int, a_bits: int, w_bits: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -44,14 +47,13 @@ def _export(args: argparse.Namespace) -> int:
     from imsim.rtl.golden import build_golden, random_int_gemm
 
     overrides = list(args.set or [])
-    if args.bits is not None:
-        overrides += [f"a_bits={args.bits}", f"w_bits={args.bits}"]
+    overrides += [f"{key}={b}" for key, b in zip(("a_bits", "w_bits"), resolve_bits(args)) if b is not None]
     hw = load_hw_config(args.hw, overrides)
     if args.gemm is not None:
         M, K, N = args.gemm
-        A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed)
+        A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed, heavy_fraction=args.heavy)
         source: dict[str, Any] = {"source": "random", "seed": args.seed,
-                                  "distribution": "uniform in the b-bit range, 5% heavy hitters"}
+                                  "distribution": f"uniform in the b-bit range, {args.heavy:g} heavy hitters"}
     else:
         A, B, source = _trace_operands(args.trace, args.index, hw.a_bits, hw.w_bits)
     golden = build_golden(A, B, hw, args.strategy)
@@ -112,23 +114,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rtl.set_defaults(func=lambda args: (rtl.print_help(), 2)[1])
 
     ex = sub.add_parser("export", help="write golden vectors (hex, npy) and manifest.json")
-    ex.add_argument("--hw", required=True, metavar="HW.yaml", help="hardware config")
+    add_hw_arg(ex)
     src = ex.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N",
-                     help="random integer GEMM of this shape (uniform b-bit entries, 5%% heavy hitters)")
+                     help="random integer GEMM of this shape (uniform b-bit entries plus --heavy heavy hitters)")
     src.add_argument("--trace", metavar="PATH", help="trace (.npz or folder); floats are RTN-quantized")
     ex.add_argument("--index", type=int_arg("--index"), default=0, help="trace record (default 0)")
-    ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
-    ex.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
-    ex.add_argument("--seed", type=int_arg("--seed"), default=0, help="seed of the random GEMM")
+    add_bits_args(ex, note=": overrides the design's a_bits and w_bits")
+    add_strategy_arg(ex)
+    add_seed_arg(ex, "the --gemm operands")
+    add_heavy_arg(ex, DEFAULT_HEAVY, "the --gemm operands (entries of up to two extra digit levels)")
     ex.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hardware key")
-    ex.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
-    ex.add_argument("--json", action="store_true", help="print one JSON object")
+    add_out_arg(ex, required=True, type=Path, help="folder to write")
+    add_json_arg(ex)
     ex.set_defaults(func=_export)
 
     sm = sub.add_parser("sim", help="run the reference array's testbench on DIR with Icarus Verilog")
     sm.add_argument("dir", metavar="DIR", help="folder written by `imsim rtl export`")
-    sm.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(sm)
     sm.set_defaults(func=_sim)
 
     cp = sub.add_parser("compare", help="compare an RTL's results file with the golden values")
@@ -141,5 +144,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="mismatches to list (default 10)")
     cp.add_argument("--exact-cycles", action="store_true",
                     help="exit 1 also when --cycles differs from imsim's count")
-    cp.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(cp)
     cp.set_defaults(func=_compare)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from imsim.cli.common import format_table, int_arg, print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,14 +14,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(one row per point and GEMM) and totals.parquet/.csv (one row per point) to --out. "
                     "Re-running the same command after an interruption computes only the missing points.")
     p.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it holds this spec)")
+    add_out_arg(p, required=True, help="output folder (created; resumed if it holds this spec, grown if this spec "
+                                       "only adds points to it)")
     p.add_argument("--workers", type=int_arg("--workers"), default=None, metavar="N",
                    help="local worker processes (default: CPU count; 0 = run in this process)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs imsim[dask])")
     p.add_argument("--dry-run", action="store_true", help="validate and expand the spec, print the point count, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument("--json", action="store_true", help="print one JSON object (run summary)")
+    add_json_arg(p, "one JSON object (run summary)")
     p.set_defaults(func=run)
 
 
