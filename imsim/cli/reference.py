@@ -98,7 +98,7 @@ def generate() -> str:
     lines += ["", "## Commands", ""]
     for name, parser in cmds:
         lines += [f"### imsim {name}", "", summary(parser, root), "",
-                  "```", usage(parser), "```", ""]
+                  "```text", usage(parser), "```", ""]
         positionals = [a for a in parser._actions if not a.option_strings and a.help is not argparse.SUPPRESS]
         for a in positionals:
             lines.append(f"- `{a.metavar or a.dest}`: {_help(parser, a)}")
