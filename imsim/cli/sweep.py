@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from imsim.cli.common import format_table, int_arg, print_json
+from imsim.cli.display import exact_text
 from imsim.cli.vocabulary import add_json_arg, add_out_arg
 
 
@@ -53,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     figures = ["cycles", "energy_pj", "area_um2", "unpack_ratio", "exact"]
     cols = [c for c in dict.fromkeys(["point_index", *varied, *figures]) if c in tables.totals.columns]
     head = tables.totals[cols].head(10).to_dict("records")
+    for row in head:
+        if "exact" in row:
+            value = row["exact"]
+            row["exact"] = exact_text(None if value is None or value != value else bool(value), spec.normalized["execute"])
     print(format_table(head, cols))
     if len(tables.totals) > 10:
         print(f"... {len(tables.totals) - 10} more points")
