@@ -1,9 +1,12 @@
 """Unpack throughput on a 4096 x 4096 integer matrix with 0.1 % and 1 % heavy hitters at b = 4
-and b = 8, as a ratio against one `np.abs(A).max()` pass over the same matrix (same process).
+and b = 8, as a ratio against one `np.abs(A).max()` pass over the same matrix (same process);
+then `auto` (costs all nine strategy pairs from plans, builds the winner) against each single
+strategy on a 512 x 768 x 768 GEMM quantized with the paper's quantizer (beta 0.99).
 
     python benchmarks/bench_unpack.py [--size 4096] [--repeat 3]
 
-Ratio = unpack time / abs-max time (lower is better; 1.0 would be one read-only pass).
+Ratio = unpack time / abs-max time (lower is better; 1.0 would be one read-only pass);
+auto ratio = auto time / single-strategy time (issue 18 target: at most 1.5).
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import numpy as np
 
 from timing import best_of
 
-from imsim.unpack import qmax, unpack_operand
+from imsim.quantize import quantize_rtn
+from imsim.unpack import qmax, unpack_gemm, unpack_operand
 
 
 def matrix(n: int, bits: int, heavy: float, seed: int = 0) -> np.ndarray:
@@ -41,6 +45,25 @@ def main() -> None:
                 t = best_of(lambda: out.setdefault("op", unpack_operand(X, bits, strategy)), 1 if strategy == "both" else args.repeat)
                 shape = "x".join(map(str, out["op"].X.shape))
                 print(f"{bits:>4} {heavy:>6.3f} {strategy:>8} {shape:>14} {t:>9.3f} {base:>9.4f} {t / base:>7.1f} {X.size / t / 1e6:>8.1f}")
+    auto_vs_single(args.repeat)
+
+
+def auto_vs_single(repeat: int) -> None:
+    """auto / single-strategy time for GEMMs of t(3)-distributed floats at b = 2, 4, 8."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_t(3, size=(512, 768)).astype(np.float32)
+    B = rng.standard_t(3, size=(768, 768)).astype(np.float32)
+    print(f"\n{'bits':>4} {'digits':>8} {'strategy':>14} {'ratio':>7} {'seconds':>8} {'auto/this':>9}")
+    for bits in (2, 4, 8):
+        qa = quantize_rtn(A, bits, 0.99, name="A").q
+        qb = quantize_rtn(B, bits, 0.99, name="B").q
+        for digits in ("signmag", "floor"):
+            out = {}
+            t_auto = best_of(lambda: out.setdefault("auto", unpack_gemm(qa, qb, bits, bits, "auto", digits)), repeat)
+            print(f"{bits:>4} {digits:>8} {out['auto'].strategy:>14} {out['auto'].unpack_ratio:>7.3f} {t_auto:>8.3f} {1.0:>9.2f}")
+            for strategy in ("row", "col", "both"):
+                t = best_of(lambda: out.__setitem__(strategy, unpack_gemm(qa, qb, bits, bits, strategy, digits)), repeat)
+                print(f"{bits:>4} {digits:>8} {strategy:>14} {out[strategy].unpack_ratio:>7.3f} {t:>8.3f} {t_auto / t:>9.2f}")
 
 
 if __name__ == "__main__":

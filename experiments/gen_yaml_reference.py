@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from imsim.hwconfig import FIELDS, HwConfig
+from imsim.quantize import MAX_LEVELS, MIN_LEVELS
 from imsim.sweep import spec as sweep_spec
 
 # key -> (unit, meaning). Units follow the field names (docs/architecture.md).
@@ -65,6 +66,10 @@ FIELD_DOC: dict[str, str] = {
     "beta": "RTN threshold: the beta-quantile of |x| maps to the top of the b-bit range (1.0 = max |x|)",
     "granularity": "RTN scale per tensor, per row or per column",
     "timing": "compute-timing mode of the array model",
+    "levels": "distinct values d of the A-side RTN quantization (odd >= 3); null = 2^a_bits - 1 (the paper's b-bit RTN)",
+    "w_levels": "distinct values of the B-side quantization; null = levels if given, else 2^w_bits - 1",
+    "quantizer": "paper (IM-Unpack's percentile_quantize_fn, scale 0.5 d / alpha) or symmetric (alpha -> (d-1)/2)",
+    "digits": "unpack digit split: signmag (digits with the sign of x, never costlier) or floor (the paper's)",
     "format": "optional A-side operand format (eXmY minifloat name, docs/formats.md): quantize to it and align "
               "exponents into an exact integer GEMM instead of RTN; a_bits/w_bits default to the significand "
               "widths; `none` = RTN (with beta)",
@@ -84,7 +89,9 @@ TRACE_DOC: dict[str, str] = {
 def _allowed_values(key: str) -> str:
     return {"strategy": ", ".join(sweep_spec.STRATEGIES), "timing": ", ".join(sweep_spec.TIMINGS),
             "granularity": ", ".join(sweep_spec.GRANULARITIES), "beta": "number in (0, 1]",
-            "trace": "string or mapping", "format": "eXmY name or none", "w_format": "eXmY name or none"
+            "trace": "string or mapping", "levels": f"odd integer {MIN_LEVELS}..{MAX_LEVELS} or null",
+            "w_levels": f"odd integer {MIN_LEVELS}..{MAX_LEVELS} or null", "quantizer": "paper, symmetric",
+            "digits": "signmag, floor", "format": "eXmY name or none", "w_format": "eXmY name or none"
             }.get(key, "")
 
 
@@ -106,6 +113,8 @@ def _esc(text: str) -> str:
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -74,6 +74,17 @@ class GemmResult:
     # energy and area (empty when not computed)
     energy: dict = field(default_factory=dict)
     area: dict = field(default_factory=dict)
+    # quantization and quality (imsim.quality; None for integer operands)
+    digits: str = "signmag"
+    quantizer: Optional[str] = None
+    beta: Optional[float] = None
+    levels: Optional[int] = None
+    w_levels: Optional[int] = None
+    rel_error: Optional[float] = None
+    sqnr_db: Optional[float] = None
+    max_abs_error: Optional[float] = None
+    error_sq: Optional[float] = None
+    ref_sq: Optional[float] = None
 
     @property
     def energy_pj(self) -> float:
@@ -126,4 +137,7 @@ def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
         out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
     if rs and rs[0].area:
         out.update(rs[0].area)  # one design: its area, not a sum
+    from imsim.quality import aggregate_errors
+
+    out.update(aggregate_errors(rs))  # pooled Frobenius error, mean/max per GEMM
     return out

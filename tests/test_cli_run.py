@@ -143,3 +143,17 @@ def test_display_words_for_exactness():
     assert combined_exact_text(["True", "False", "not run"]) == "False"
     assert combined_exact_text(["not run", "not run"]) == "not run"
     assert combined_exact_text(["True", "True"]) == "True"
+def test_errors_on_every_row_independent_of_width_and_exact(tmp_path, capsys):
+    from imsim.trace.synthetic import synthetic_trace
+
+    path = tmp_path / "t.npz"
+    synthetic_trace([(8, 24, 6), (1, 16, 5)], 0.02, seed=4, path=path)
+    errs = []
+    for extra in (["--bits", "2"], ["--bits", "16", "--strategy", "none", "--no-exact"]):
+        assert main(["run", "--hw", "hw_configs/default.yaml", "--trace", str(path), "--beta", "0.99",
+                     "--levels", "15", "--json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert all(g["levels"] == g["w_levels"] == 15 and g["quantizer"] == "paper" for g in out["gemms"])
+        errs.append([(g["rel_error"], g["sqnr_db"], g["max_abs_error"]) for g in out["gemms"]])
+        assert out["total"]["rel_error"] > 0
+    assert errs[0] == errs[1]

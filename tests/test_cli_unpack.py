@@ -47,6 +47,9 @@ def test_user_errors(tmp_path, int_npz, capsys):
     f = tmp_path / "f.npz"
     np.savez(f, A=np.ones((2, 3)), B=np.ones((3, 2)))
     assert "--beta" in _err(capsys, ["unpack", str(f), "--bits", "4"])
+    assert "levels" in _err(capsys, ["unpack", str(f), "--bits", "4", "--beta", "1", "--levels", "4"])
+    assert "quantizer" in _err(capsys, ["unpack", str(f), "--bits", "4", "--beta", "1", "--quantizer", "x"])
+    assert "digits" in _err(capsys, ["unpack", str(f), "--bits", "4", "--beta", "1", "--digits", "x"])
     assert "2..16" in _err(capsys, ["unpack", str(int_npz), "--bits", "1"])
     assert "2..16" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--w-bits", "17"])
     m = tmp_path / "m.npz"
@@ -103,3 +106,21 @@ def test_a_trace_file_points_at_run_trace(capsys):
     path = str(bundled_trace_path())
     err = _err(capsys, ["unpack", path, "--bits", "4"])
     assert "is an imsim trace" in err and f"imsim run --trace {path}" in err
+def test_paper_floor_flags_and_deprecated_quantize_alias(tmp_path, capsys):
+    p = tmp_path / "f.npz"
+    rng = np.random.default_rng(2)
+    np.savez(p, A=rng.standard_t(3, size=(6, 20)).astype(np.float32), B=rng.standard_t(3, size=(20, 5)))
+    argv = ["unpack", str(p), "--bits", "4", "--beta", "0.99", "--levels", "15", "--quantizer", "paper",
+            "--digits", "floor", "--strategy", "all", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["levels"] == out["w_levels"] == 15 and out["quantizer"] == "paper" and out["digits"] == "floor"
+    assert out["exact"] and {r["strategy"][:4] for r in out["strategies"]} == {"row", "col", "both", "auto"}
+    assert all("unpack_ratio" in r and r["digits"] == "floor" for r in out["strategies"])
+    assert 0 < out["rel_error"] < 1
+    assert main(["unpack", str(p), "--bits", "4", "--quantize", "0.99", "--levels", "15", "--strategy", "all",
+                 "--json"]) == 0
+    alias = json.loads(capsys.readouterr().out)
+    assert alias["beta"] == 0.99 and alias["rel_error"] == out["rel_error"]  # quantization is digit-free
+    for a, b in zip(alias["strategies"], out["strategies"]):
+        assert a["macs"] <= b["macs"]  # signmag never costlier than floor

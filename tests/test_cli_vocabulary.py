@@ -63,6 +63,9 @@ def test_bits_come_with_a_and_w_bits_and_strategy_defaults_to_auto(name, parser)
         assert {"--bits", "--a-bits", "--w-bits"} <= set(flags), f"imsim {name}: --bits needs --a-bits/--w-bits"
     if "--strategy" in flags:
         assert flags["--strategy"].default in ("auto", ("auto",))
+    quant = {"--levels", "--w-levels", "--quantizer"}
+    if quant & set(flags):
+        assert quant <= set(flags), f"imsim {name}: the quantization flags come together (add_quant_args)"
     if "--hw" in flags:
         assert flags["--hw"].default == "default" and not flags["--hw"].required
 

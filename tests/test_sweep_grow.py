@@ -47,6 +47,8 @@ def test_growth_is_a_superset_of_points():
     {"dataflow": ["os", "ws"]},                     # a new hardware axis holding the base value
     {"timing": ["scalesim", "pipelined"]},          # a new sweep-field axis holding the default
     {"a_bits": [4, 8, 6], "beta": [1.0, 0.99]},      # both at once
+    {"quantizer": ["paper", "symmetric"], "digits": ["floor", "signmag"]},  # quantization axes (defaults kept)
+    {"levels": [None, 7]},                           # levels: null (2^bits - 1) kept, 7 added
 ])
 def test_grown_spec_computes_only_new_points_and_matches_a_fresh_run(tmp_path, axes, capsys):
     small, grown = _spec(), _spec(**axes)

@@ -1,6 +1,7 @@
 """`imsim trace`: inspect traces.
 
-  imsim trace stats [PATH] [--bits B] [--beta 0.99] [--strategy S,...|all] [--per-gemm] [--json]
+  imsim trace stats [PATH] [--bits B] [--beta 0.99] [--levels D] [--quantizer Q] [--digits D]
+                    [--strategy S,...|all] [--per-gemm] [--json]
   imsim trace list  [PATH] [--json]
 
 PATH is a trace `.npz` file or folder; default: the bundled MiniLM trace.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from imsim.cli.common import format_table, print_json, unit_interval_arg
+from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwargs
 from imsim.cli.vocabulary import add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, resolve_bits
 from imsim.trace import bundled_trace_path, open_trace
 from imsim.trace.stats import trace_stats
@@ -22,14 +23,17 @@ def _path(args: argparse.Namespace):
 def _stats(args: argparse.Namespace) -> int:
     trace = open_trace(_path(args))
     a_bits, w_bits = resolve_bits(args)
-    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategy)
+    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategy,
+                        digits=args.digits, **quant_kwargs(args))
     if args.json:
         print_json({"path": str(trace.path), **stats.to_dict()})
         return 0
     cols = ["name", "gemms", "macs", "a_out_of_range_fraction", "a_rows_fraction", "a_cols_fraction",
-            "b_out_of_range_fraction", "b_rows_fraction", "b_cols_fraction"]
+            "b_out_of_range_fraction", "b_rows_fraction", "b_cols_fraction", "rel_error"]
     cols += [f"unpack_ratio_{s}" for s in args.strategy]
     print(f"trace {trace.path}: {len(trace)} GEMMs, a_bits={a_bits} w_bits={w_bits} beta={args.beta} "
+          f"levels={stats.levels or 2**a_bits - 1} w_levels={stats.w_levels or 2**w_bits - 1} "
+          f"quantizer={args.quantizer} digits={args.digits} "
           f"(RTN per tensor; fractions = entries / rows / columns outside the range)")
     if args.per_gemm:
         gcols = ["name", "kind", "phase", "M", "K", "N"] + cols[3:]
@@ -60,7 +64,9 @@ def register(subparsers) -> None:
     stats = sub.add_parser("stats", help="heavy-hitter statistics and unpack ratios per GEMM and per kind")
     stats.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
     add_bits_args(stats, default=8)
-    stats.add_argument("--beta", type=unit_interval_arg("--beta"), default=0.99, help="RTN quantile of |x| mapped to the range top")
+    add_quant_args(stats, beta_help="RTN threshold: alpha = the k-th largest |x|, k = int(numel (1 - beta)) "
+                                    "(default 0.99)")
+    stats.set_defaults(beta=0.99)
     deprecated_alias(stats, "--strategies", add_strategy_arg(stats, several=True))
     stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")
     add_json_arg(stats)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from imsim.cli.common import format_table, print_json, unit_interval_arg
+from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwargs
 from imsim.cli.display import strategy_text
-from imsim.cli.vocabulary import add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, resolve_bits
+from imsim.cli.vocabulary import (add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, option,
+                                  resolve_bits)
 from imsim.errors import UserError, bad_value
-from imsim.quantize import quantize_rtn
 from imsim.unpack import exact_product, reference_gemm, unpack_gemm
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                     "(or floats, with --beta); for a trace use `imsim run --trace`")
     add_bits_args(p, note=" (required unless --format gives it)")
     add_strategy_arg(p, several=True)
-    beta = p.add_argument("--beta", type=unit_interval_arg("--beta"), default=None, metavar="BETA",
-                          help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
-    deprecated_alias(p, "--quantize", beta)
+    add_quant_args(p, beta_help="RTN-quantize float A and B first: alpha = the k-th largest |x|, "
+                                "k = int(numel (1 - BETA)), 0 < BETA <= 1 (1.0: max |x|)")
+    deprecated_alias(p, "--quantize", option(p, "--beta"))
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
                    help="quantize float A (and B) to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and "
                         "align exponents into an exact integer GEMM; --bits defaults to the format's significand width")
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--w-format needs --format (the A-side format)")
     if args.fmt is not None and args.beta is not None:
         raise UserError("--format and --beta both choose how floats become integers; give one of them")
+    if args.fmt is not None and (args.levels is not None or args.w_levels is not None):
+        raise UserError("--levels / --w-levels set RTN quantization (--beta); --format quantizes to its own grid")
     fmt_info = None
     a_bits, w_bits = resolve_bits(args)
     if args.fmt is not None:
@@ -83,25 +85,33 @@ def run(args: argparse.Namespace) -> int:
         fmt_info = info.to_dict()
     if a_bits is None or w_bits is None:
         raise UserError("--bits is required (or --a-bits and --w-bits, or --format, which implies them)")
+    quality: dict = {}
     if args.beta is not None:
-        A = quantize_rtn(A, a_bits, beta=args.beta, name="A").q if A.dtype.kind == "f" else A
-        B = quantize_rtn(B, w_bits, beta=args.beta, name="B").q if B.dtype.kind == "f" else B
+        from imsim.quality import quantize_gemm
+
+        A, B, quality = quantize_gemm(A, B, a_bits, w_bits, beta=args.beta, **quant_kwargs(args))
     if A.shape[1] != B.shape[0]:
         raise UserError(f"{args.file}: shape mismatch: A is {A.shape[0]}x{A.shape[1]}, B is "
                         f"{B.shape[0]}x{B.shape[1]}; A's columns must equal B's rows")
     ref = reference_gemm(A, B)
     rows = []
     for strategy in args.strategy:
-        ug = unpack_gemm(A, B, a_bits, w_bits, strategy)
+        ug = unpack_gemm(A, B, a_bits, w_bits, strategy, args.digits)
         row = ug.summary()
         row["exact"] = bool(np.array_equal(exact_product(ug), ref))
         rows.append(row)
     if args.json:
         print_json({"file": args.file, "a_bits": a_bits, "w_bits": w_bits, "beta": args.beta,
-                    "format": fmt_info, "strategies": rows, "exact": all(r["exact"] for r in rows)})
+                    "digits": args.digits, **quality, "format": fmt_info, "strategies": rows,
+                    "exact": all(r["exact"] for r in rows)})
     else:
         M, K, N = rows[0]["M"], rows[0]["K"], rows[0]["N"]
-        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={a_bits}, w_bits={w_bits}, useful MACs {M * K * N}")
+        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={a_bits}, w_bits={w_bits}, useful MACs {M * K * N}, "
+              f"digits={args.digits}")
+        if quality.get("quantizer"):
+            err = f", rel_error={quality['rel_error']:.4g}" if quality.get("rel_error") is not None else ""
+            print(f"quantized: {quality['quantizer']} beta={quality['beta']} levels={quality['levels']} "
+                  f"w_levels={quality['w_levels']}{err}")
         shown = [{**r, "strategy": strategy_text(r)} for r in rows]
         print(format_table(shown, ["strategy", "M_low", "K_low", "N_low", "macs", "unpack_ratio", "k_classes", "exact"]))
     return 0 if all(r["exact"] for r in rows) else 1

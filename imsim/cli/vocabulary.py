@@ -27,6 +27,12 @@ WORDS: dict[str, str] = {
     "--w-bits": "B-side (weight) operand width (overrides --bits for B)",
     "--strategy": "unpack strategy: none, row, col, both or auto (default auto); where a command compares "
                   "strategies, a comma list, or `all` for row,col,both,auto",
+    "--beta": "RTN threshold: alpha = the k-th largest |x| with k = int(numel (1 - beta)), in (0, 1] "
+              "(1.0: max |x|); added with --levels, --w-levels, --quantizer, --digits by cli.common.add_quant_args",
+    "--levels": "distinct values of the A-side quantization (odd >= 3; default 2^a_bits - 1)",
+    "--w-levels": "distinct values of the B-side quantization (default: --levels, else 2^w_bits - 1)",
+    "--quantizer": "paper (IM-Unpack's, default) or symmetric",
+    "--digits": "unpack digit split: signmag (default) or floor (the paper's)",
     "--heavy": "fraction of heavy hitters (outliers) in generated operands, in [0, 1)",
     "--seed": "random seed of generated operands (an integer >= 0)",
     "--out": "where to write: a folder (or a file where the command writes one file)",
@@ -70,6 +76,11 @@ def deprecated_alias(parser: argparse.ArgumentParser, old: str, new_action: argp
                                  default=argparse.SUPPRESS)
     action.deprecated_for = new_action.option_strings[0]  # type: ignore[attr-defined]
     return action
+
+
+def option(parser: argparse.ArgumentParser, flag: str) -> argparse.Action:
+    """The action of `flag` in `parser` (e.g. to give an option added by a helper an alias)."""
+    return next(a for a in parser._actions if flag in a.option_strings)
 
 
 # ------------------------------------------------------------------------------ the words

@@ -1,0 +1,67 @@
+"""Cheap `auto`: every pair's cost from plans equals the shape of the materialised unpack."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from imsim.unpack import exact_product, reference_gemm, unpack_gemm, unpack_operand
+from imsim.unpack_cost import BASE_STRATEGIES, greedy_splits, pair_costs, pair_plans
+
+PAIRS = [(sa, sb) for sa in BASE_STRATEGIES for sb in BASE_STRATEGIES]
+
+
+def _materialised_shape(A, B, bits, sa, sb, digits):
+    """Independent count: unpack A, duplicate B's K rows like A's K', unpack B^T, read shapes."""
+    opA = unpack_operand(A, bits, sa, digits)
+    B1 = B[opA.k_src]
+    opB = unpack_operand(B1.T, bits, sb, digits)
+    return opA.X.shape[0], opB.X.shape[1], opB.X.shape[0]
+
+
+operands = st.integers(1, 10).flatmap(lambda k: st.tuples(
+    hnp.arrays(np.int64, st.tuples(st.integers(1, 10), st.just(k)), elements=st.integers(-200, 200)),
+    hnp.arrays(np.int64, st.tuples(st.just(k), st.integers(1, 10)), elements=st.integers(-200, 200))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(ab=operands, bits=st.sampled_from([2, 3, 4, 8]), digits=st.sampled_from(["signmag", "floor"]))
+def test_pair_costs_equal_the_materialised_counts(ab, bits, digits):
+    A, B = ab
+    costs = pair_costs(A, B, bits, bits, digits)
+    assert set(costs) == set(PAIRS)
+    for sa, sb in PAIRS:
+        native = _materialised_shape(A, B, bits, sa, sb, digits)
+        if digits == "floor" or "both" not in (sa, sb):
+            assert costs[(sa, sb)] == native
+        else:  # signmag may take the floor plan (filled with signmag digits) when it is cheaper
+            alt = _materialised_shape(A, B, bits, sa, sb, "floor")
+            assert costs[(sa, sb)] in (native, alt)
+            assert np.prod(costs[(sa, sb)]) == min(np.prod(native), np.prod(alt))
+
+
+@settings(max_examples=40, deadline=None)
+@given(ab=operands, bits=st.sampled_from([2, 3, 4]), digits=st.sampled_from(["signmag", "floor"]))
+def test_auto_builds_the_cheapest_pair_exactly(ab, bits, digits):
+    A, B = ab
+    plans = pair_plans(A, B, bits, bits, digits)
+    ug = unpack_gemm(A, B, bits, bits, "auto", digits)
+    assert ug.macs == min(p.macs for p in plans.values())
+    assert ug.low_shape == plans[tuple(ug.strategy[5:-1].split(","))].shape
+    assert np.array_equal(exact_product(ug), reference_gemm(A, B))
+    for s in BASE_STRATEGIES:
+        one = unpack_gemm(A, B, bits, bits, s, digits)
+        assert one.low_shape == plans[(s, s)].shape
+        assert np.array_equal(exact_product(one), reference_gemm(A, B))
+
+
+def test_greedy_counts_hand_example():
+    # b = 2 (range +-1): row 0 holds two out-of-range entries, column 0 holds two: tie -> the row
+    X = np.array([[2, 2, 0], [2, 0, 0]])
+    splits, lines, k_src = greedy_splits(X, 2, "signmag")
+    # row 0 first (its high part 1, 1 is in range); then row 1 and column 0 hold one each: the row
+    assert splits == ((0, 0), (0, 1))
+    assert lines == 4 and k_src.tolist() == [0, 1, 2]
+    X = np.array([[2, 0], [2, 0], [0, 2]])  # column 0 holds two, every row one: the column
+    assert greedy_splits(X, 2, "signmag")[0] == ((1, 0), (0, 2))
