@@ -143,6 +143,8 @@ def test_display_words_for_exactness():
     assert combined_exact_text(["True", "False", "not run"]) == "False"
     assert combined_exact_text(["not run", "not run"]) == "not run"
     assert combined_exact_text(["True", "True"]) == "True"
+    assert exact_text(None, True, status="not run") == "not run"  # exact_status wins when given
+    assert exact_text(None, True, status="unchecked") == "unchecked"
 def test_errors_on_every_row_independent_of_width_and_exact(tmp_path, capsys):
     from imsim.trace.synthetic import synthetic_trace
 

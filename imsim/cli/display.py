@@ -4,9 +4,12 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 
-def exact_text(exact: bool | None, executed: bool) -> str:
+def exact_text(exact: bool | None, executed: bool, status: str | None = None) -> str:
     """'True' / 'False' when checked against the integer reference; 'unchecked' when executed
-    without original operands to check against; 'not run' when execution was skipped."""
+    without original operands to check against; 'not run' when execution was skipped. `status`
+    (a result's `exact_status`, when it has one) decides the last two."""
+    if status in ("not run", "unchecked"):
+        return status
     if exact is not None:
         return str(bool(exact))
     return "unchecked" if executed else "not run"

@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [r.to_dict() for r in results]
     for row in rows:
-        row["exact"] = exact_text(row["exact"], executed=not args.no_exact)
+        row["exact"] = exact_text(row["exact"], executed=not args.no_exact, status=row.get("exact_status"))
         row["strategy"] = strategy_text(row)
     rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": "",
                  "exact": combined_exact_text(r["exact"] for r in rows)})
