@@ -222,3 +222,8 @@ def test_quantization_axes_resolve_levels_and_split_points():
 def test_quantization_axes_bad_values(axes, match):
     with pytest.raises(UserError, match=match):
         spec_of({"axes": axes})
+
+
+def test_a_mistyped_base_design_gets_a_suggestion():
+    with pytest.raises(UserError, match=r"base = 'edge_16x16_int': .*\(did you mean 'edge_16x16_int4'\?\)"):
+        parse_spec({"base": "edge_16x16_int"}, source="s.yaml")
