@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +107,7 @@ def test_a_trace_file_points_at_run_trace(capsys):
     path = str(bundled_trace_path())
     err = _err(capsys, ["unpack", path, "--bits", "4"])
     assert "is an imsim trace" in err and f"imsim run --trace {path}" in err
+    assert "imsim run --trace" in _err(capsys, ["unpack", str(Path(path).parent), "--bits", "4"])
 def test_paper_floor_flags_and_deprecated_quantize_alias(tmp_path, capsys):
     p = tmp_path / "f.npz"
     rng = np.random.default_rng(2)

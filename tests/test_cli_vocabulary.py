@@ -75,6 +75,11 @@ def test_every_command_takes_json(name, parser):
     assert "--json" in {f for a in parser._actions for f in a.option_strings}, f"imsim {name}: no --json"
 
 
+def test_every_shared_word_is_used():
+    used = {a.vocabulary for _, p in COMMANDS for a in p._actions if hasattr(a, "vocabulary")}
+    assert used == set(WORDS)
+
+
 def test_strategy_lists_and_all():
     from imsim.cli.vocabulary import strategy_list
     from imsim.errors import UserError

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Arrays A and B from an .npz file (UserError naming the file for anything unreadable)."""
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{path}: is a folder, not one GEMM's .npz; for a trace folder use `imsim run --trace {path}`")
     if not p.is_file():
         raise UserError(f"{path}: no such file")
     if not zipfile.is_zipfile(p):
