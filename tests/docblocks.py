@@ -146,7 +146,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")  # this venv's `imsim` and `python` first
-    env.setdefault("PYTHONPATH", str(ROOT))
     env["MPLBACKEND"] = "Agg"
     return env
 
