@@ -63,13 +63,15 @@ FIELD_DOC: dict[str, str] = {
     "trace": "'bundled' (the MiniLM subset shipped with imsim), a .npz file / trace folder, or a mapping "
              "with keys below",
     "strategy": "unpack strategy",
-    "beta": "RTN threshold: the beta-quantile of |x| maps to the top of the b-bit range (1.0 = max |x|)",
+    "beta": "RTN threshold: alpha = the k-th largest |x| with k = int(numel (1 - beta)) (1.0 = max |x|)",
     "granularity": "RTN scale per tensor, per row or per column",
     "timing": "compute-timing mode of the array model",
-    "levels": "distinct values d of the A-side RTN quantization (odd >= 3); null = 2^a_bits - 1 (the paper's b-bit RTN)",
-    "w_levels": "distinct values of the B-side quantization; null = levels if given, else 2^w_bits - 1",
-    "quantizer": "paper (IM-Unpack's percentile_quantize_fn, scale 0.5 d / alpha) or symmetric (alpha -> (d-1)/2)",
-    "digits": "unpack digit split: signmag (digits with the sign of x, never costlier) or floor (the paper's)",
+    "levels": "distinct values d of A's RTN quantization (the paper's num_dist_vals); null = 2^a_bits - 1; "
+              "quality depends on (quantizer, beta, levels), never on the MAC width",
+    "w_levels": "distinct values of B's quantization; null = `levels` if that is set, else 2^w_bits - 1",
+    "quantizer": "paper: IM-Unpack's percentile_quantize_fn (scale 0.5 d / alpha, alpha may round one past "
+                 "the body); symmetric: scale (d-1)/2 / alpha with the beta-quantile as alpha",
+    "digits": "unpack digit split: signmag (sign-magnitude, never costlier) or floor (the paper's x % s, x // s)",
     "format": "optional A-side operand format (eXmY minifloat name, docs/formats.md): quantize to it and align "
               "exponents into an exact integer GEMM instead of RTN; a_bits/w_bits default to the significand "
               "widths; `none` = RTN (with beta)",

@@ -62,46 +62,96 @@ def _level_k_src(levels: np.ndarray) -> np.ndarray:
 def greedy_splits(X: np.ndarray, bits: int, digits: str) -> tuple[tuple[tuple[int, int], ...], int, np.ndarray]:
     """The `both` greedy on X (lines x K), counts only: split whichever line (axis 0) or column
     (axis 1) holds the most out-of-range entries (first maximum, ties to lines) until none is
-    left. Returns (splits, lines L', k_src of the K' columns)."""
+    left. Returns (splits, lines L', k_src of the K' columns).
+
+    Only out-of-range entries are tracked (per-line entry lists, lazily pruned), and the line
+    with the most of them comes from a heap of (-count, index) holding one entry per line whose
+    stored count may exceed the true one (counts of existing lines only fall): a stale top is
+    corrected and pushed back, so a split costs the entries it touches, not a matrix pass."""
+    import heapq
+
     sbits = bits - 1
     lim = qmax(bits)
     L, K = X.shape
-    r, c = np.nonzero(np.abs(X) > lim)
-    v = X[r, c].astype(np.int64)
-    r, c = r.astype(np.int64), c.astype(np.int64)
-    alive = np.ones(r.size, dtype=bool)
-    row_count = np.bincount(r, minlength=L).astype(np.int64)
-    col_count = np.bincount(c, minlength=K).astype(np.int64)
+    rr, cc = np.nonzero(np.abs(X) > lim)
+    vals = X[rr, cc].astype(np.int64).tolist()
+    r, c = rr.tolist(), cc.tolist()
+    alive = [True] * len(vals)
+    lines: list[list[int]] = [[] for _ in range(L)]  # entry ids per line (axis 0)
+    cols: list[list[int]] = [[] for _ in range(K)]  # entry ids per column (axis 1)
+    for e, (i, j) in enumerate(zip(r, c)):
+        lines[i].append(e)
+        cols[j].append(e)
+    line_count = [len(x) for x in lines]
+    col_count = [len(x) for x in cols]
+    line_heap = [(-n, i) for i, n in enumerate(line_count) if n]
+    col_heap = [(-n, j) for j, n in enumerate(col_count) if n]
+    heapq.heapify(line_heap)
+    heapq.heapify(col_heap)
     k_src = list(range(K))
-    n_rows, n_cols = L, K
+    floor = digits == "floor"
     splits: list[tuple[int, int]] = []
-    while r.size:
-        i = int(np.argmax(row_count[:n_rows]))
-        j = int(np.argmax(col_count[:n_cols]))
-        if row_count[i] == 0 and col_count[j] == 0:
+
+    def top(heap: list, count: list) -> tuple[int, int]:
+        while heap:
+            stored, idx = heap[0]
+            now = count[idx]
+            if now == -stored:
+                return now, idx
+            if now:
+                heapq.heapreplace(heap, (-now, idx))  # stale: its count fell since
+            else:
+                heapq.heappop(heap)
+        return 0, -1
+
+    while True:
+        n_line, i = top(line_heap, line_count)
+        n_col, j = top(col_heap, col_count)
+        if n_line == 0 and n_col == 0:
             break
-        on_row = row_count[i] >= col_count[j]
-        line, other, count, other_count, n = (r, c, row_count, col_count, n_rows) if on_row else \
-            (c, r, col_count, row_count, n_cols)
-        idx = np.flatnonzero(alive & (line == (i if on_row else j)))
-        hv = high(v[idx], sbits, digits)
-        keep = np.abs(hv) > lim
-        np.subtract.at(other_count, other[idx[~keep]], 1)
-        alive[idx[~keep]] = False
-        line[idx] = n
-        v[idx] = hv
-        if n >= count.size:
-            count = np.concatenate([count, np.zeros(max(n, 16), dtype=np.int64)])
-        count[i if on_row else j] = 0
-        count[n] = int(keep.sum())
-        if on_row:
-            row_count, n_rows = count, n_rows + 1
+        on_line = n_line >= n_col
+        if on_line:
+            members, here, there = lines[i], r, c
+            other_count = col_count
+            new, src = len(lines), i
+            lines.append([])
+            line_count.append(0)
             splits.append((0, i))
         else:
-            col_count, n_cols = count, n_cols + 1
+            members, here, there = cols[j], c, r
+            other_count = line_count
+            new, src = len(cols), j
+            cols.append([])
+            col_count.append(0)
             k_src.append(k_src[j])
             splits.append((1, j))
-    return tuple(splits), n_rows, np.asarray(k_src, dtype=np.int64)
+        kept = []
+        for e in members:
+            if not alive[e] or here[e] != src:
+                continue
+            v = vals[e]
+            h = v >> sbits if floor else (-((-v) >> sbits) if v < 0 else v >> sbits)
+            if -lim <= h <= lim:
+                alive[e] = False
+                other_count[there[e]] -= 1  # its heap entry is corrected when it reaches the top
+            else:
+                vals[e] = h
+                here[e] = new
+                kept.append(e)
+        members.clear()
+        if on_line:
+            line_count[i] = 0
+            lines[new] = kept
+            line_count[new] = len(kept)
+            if kept:
+                heapq.heappush(line_heap, (-len(kept), new))
+        else:
+            col_count[j] = 0
+            cols[new] = kept
+            col_count[new] = len(kept)
+            if kept:
+                heapq.heappush(col_heap, (-len(kept), new))
+    return tuple(splits), len(lines), np.asarray(k_src, dtype=np.int64)
 
 
 def plan_operand(X: np.ndarray, bits: int, strategy: str, plan_digits: str) -> OperandPlan:
@@ -148,8 +198,20 @@ def _b_plan(B: np.ndarray, a: OperandPlan, w_bits: int, sb: str, plan_digits: st
             cache[key] = line_levels(B, w_bits, 0, plan_digits)  # per row k of B
         lv = cache[key][a.k_src]
         return OperandPlan("col", plan_digits, N, _level_k_src(lv), levels=lv)
-    B1T = (B[a.k_src] if a.k_positions != B.shape[0] else B).T
-    return plan_operand(B1T, w_bits, "both", plan_digits)
+    key = ("both", plan_digits, a.k_src.tobytes())  # A plans with equal K' share B's greedy
+    if key not in cache:
+        B1T = (B[a.k_src] if a.k_positions != B.shape[0] else B).T
+        cache[key] = plan_operand(B1T, w_bits, "both", plan_digits)
+    return cache[key]
+
+
+def digit_kinds_agree(X: np.ndarray, bits: int) -> bool:
+    """True when every out-of-range entry of X needs as many signmag as floor digit levels: then
+    every plan (line levels, and the greedy, whose counts follow those levels) is the same."""
+    sbits = bits - 1
+    heavy = X[np.abs(X) > qmax(bits)].astype(np.int64)
+    heavy = heavy[heavy < 0]  # non-negative entries have the same digits under both kinds
+    return bool(np.array_equal(entry_levels(heavy, sbits, "signmag"), entry_levels(heavy, sbits, "floor")))
 
 
 def pair_plans(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: str,
@@ -162,15 +224,20 @@ def pair_plans(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: s
     a_plans: dict[tuple[str, str], OperandPlan] = {}
     b_cache: dict = {}
     out: dict[tuple[str, str], PairPlan] = {}
+    # an operand whose entries need equal levels under both kinds has identical floor plans
+    same_a = digits == "floor" or digit_kinds_agree(A, a_bits)
+    same_b = digits == "floor" or digit_kinds_agree(B, w_bits)
     for sa, sb in pairs:
         # signmag may reuse the floor plan; it only pays off when the greedy is involved
-        kinds = ("signmag", "floor") if digits == "signmag" and "both" in (sa, sb) else (digits,)
+        kinds = [(digits, digits)]
+        if digits == "signmag" and "both" in (sa, sb) and not (same_a and same_b):
+            kinds.append(("signmag" if same_a else "floor", "signmag" if same_b else "floor"))
         best = None
-        for pd in kinds:
-            if (sa, pd) not in a_plans:
-                a_plans[(sa, pd)] = plan_operand(A, a_bits, sa, pd)
-            a = a_plans[(sa, pd)]
-            b = _b_plan(B, a, w_bits, sb, pd, b_cache)
+        for pa, pb in kinds:
+            if (sa, pa) not in a_plans:
+                a_plans[(sa, pa)] = plan_operand(A, a_bits, sa, pa)
+            a = a_plans[(sa, pa)]
+            b = _b_plan(B, a, w_bits, sb, pb, b_cache)
             cand = PairPlan(a, b, (a.lines, b.k_positions, b.lines))
             if best is None or cand.macs < best.macs:
                 best = cand
