@@ -121,7 +121,9 @@ def test_without_hw_the_default_design_runs_and_its_name_records_overrides(capsy
     assert out.startswith("hw: default+rows=16+a_bits=4+w_bits=4 ")
     assert "auto: none needed" in out  # --heavy 0: the operands fit, nothing was unpacked
     assert main(["run", "--gemm", "16,16,16", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["hw"]["name"] == "default"
+    from imsim.hwconfig import load_hw_config
+
+    assert json.loads(capsys.readouterr().out)["hw"] == load_hw_config(HW).to_dict()  # as default.yaml promises
 
 
 def test_exact_says_not_run_when_execution_is_skipped(capsys):
