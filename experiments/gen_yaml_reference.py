@@ -11,10 +11,10 @@ fails if a key of the schema has no entry (or an entry names a key that no longe
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
-from pathlib import Path
+
+from generated_doc import generated_doc_main
 
 from imsim.hwconfig import FIELDS, HwConfig
 from imsim.quantize import MAX_LEVELS, MIN_LEVELS
@@ -157,21 +157,7 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    root = Path(__file__).resolve().parent.parent
-    ap.add_argument("--out", default=str(root / "docs" / "yaml-reference.md"))
-    ap.add_argument("--check", action="store_true", help="exit 1 if the file differs from the generated text")
-    args = ap.parse_args(argv)
-    text = generate()
-    path = Path(args.out)
-    if args.check:
-        same = path.is_file() and path.read_text() == text
-        print(f"{path}: {'up to date' if same else 'OUT OF DATE: run experiments/gen_yaml_reference.py'}")
-        return 0 if same else 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    return generated_doc_main(generate, "yaml-reference.md", "gen_yaml_reference.py", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
