@@ -102,10 +102,16 @@ def test_docs_cli_lists_every_option_once_and_is_up_to_date():
         assert f"`{old}`" in text
 
 
-def test_yaml_reference_is_up_to_date():
+def test_yaml_reference_is_up_to_date_and_lists_every_key():
+    """docs/yaml-reference.md is the output of experiments/gen_yaml_reference.py (no drift)."""
+    from imsim.hwconfig import FIELDS
+    from imsim.sweep.spec import FORMAT_AXES, SWEEP_FIELDS
+
     done = subprocess.run([sys.executable, str(ROOT / "experiments" / "gen_yaml_reference.py"), "--check"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+    text = (ROOT / "docs" / "yaml-reference.md").read_text()
+    assert all(f"| `{key}` |" in text for key in (*FIELDS, *SWEEP_FIELDS, *FORMAT_AXES))
 
 
 def test_cli_reference_check_mode_catches_a_stale_file(tmp_path):
