@@ -69,6 +69,19 @@ def test_grown_spec_computes_only_new_points_and_matches_a_fresh_run(tmp_path, a
     assert again.points_computed == 0
 
 
+def test_growing_an_unfinished_folder_computes_its_missing_and_new_points(tmp_path):
+    small, grown = _spec(), _spec(a_bits=[4, 8, 2])
+    out = tmp_path / "out"
+    with ResultStore(out, small) as store:  # an interrupted first run: one point committed
+        store.commit(small.points[1], fake_evaluator([small.points[1]])[0][1])
+    report, tables = _run(grown, out)
+    assert report.points_already_done == 1 and report.points_computed == len(grown.points) - 1
+    _, fresh = _run(grown, tmp_path / "fresh")
+    pd.testing.assert_frame_equal(tables.results, fresh.results)
+    with pytest.raises(UserError, match="axes.a_bits lost 2"):  # the small spec no longer fits the folder
+        ResultStore(out, small)
+
+
 @pytest.mark.parametrize("change, named", [
     ({"base": {"rows": 8, "cols": 8, "sram_a_kib": 128}}, "base.sram_a_kib 64 -> 128"),
     ({"axes": {"a_bits": [4], "strategy": ["row", "both"]}}, "axes.a_bits lost 8"),
