@@ -22,7 +22,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from imsim.quantize import Quantized
-from imsim.unpack import reference_gemm
+from imsim.reference import reference_gemm
 
 ERROR_FIELDS = ("rel_error", "sqnr_db", "max_abs_error", "error_sq", "ref_sq")
 
@@ -116,7 +116,7 @@ def quantize_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, *, bet
     """Integer operands of a GEMM and its quality fields: float operands are RTN-quantized
     (levels / w_levels default to 2^a_bits - 1 / 2^w_bits - 1) and the error against the float
     product is measured; integer operands pass through (the fields then say None)."""
-    from imsim.quantize import default_levels, quantize_rtn
+    from imsim.quantize import quantize_rtn
 
     A, B = np.asarray(A), np.asarray(B)
     info: dict[str, Any] = {"quantizer": None, "beta": None, "levels": None, "w_levels": None}

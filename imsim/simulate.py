@@ -163,7 +163,8 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
         peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
-        exec_method=method, energy=en, area=ar, exact_status=status, digits=ug.digits, **dict(quality or {}),
+        exec_method=method, energy=en, area=ar, exact_status=status, digits=ug.digits,
+        **dict(quality or {}),
     )
 
 

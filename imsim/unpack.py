@@ -30,10 +30,10 @@ import numpy as np
 from imsim.digits import check_digits, digit, split
 from imsim.errors import UserError, bad_value
 from imsim.quantize import check_bits, qmax
-from imsim.unpack_cost import OperandPlan, greedy_splits, line_levels, pair_plans
 from imsim.reference import (  # noqa: F401  (re-exported: the exact product lives there)
     I64_SAFE, MATMUL_METHODS, exact_matmul, int_matmul, reference_gemm,
 )
+from imsim.unpack_cost import OperandPlan, cheapest_pair, greedy_splits, line_levels, pair_plans
 
 STRATEGIES = ("none", "row", "col", "both", "auto")
 _BASE_STRATEGIES = ("row", "col", "both")
@@ -371,12 +371,14 @@ def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, digits: str, plan: Ope
 def unpack_gemm(
     A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto",
     digits: str = "signmag",
+    objective: Callable[[tuple[str, str], tuple[int, int, int]], float] | None = None,
 ) -> UnpackedGemm:
     """Unpack integer GEMM A (M x K) @ B (K x N) so A fits a_bits and B fits w_bits.
 
     strategy: 'none' (operands must already fit), 'row', 'col', 'both' or 'auto' (cheapest
-    (A, B) strategy pair by MACs); digits: 'signmag' or 'floor' (imsim.digits). Returns one
-    low-bit GEMM plus the recombination plan.
+    (A, B) strategy pair); digits: 'signmag' or 'floor' (imsim.digits); objective: what `auto`
+    minimises, objective((sa, sb), (M', K', N')) (default: MACs M' K' N'; e.g. cycles or
+    energy estimated from the low-bit shape). Returns one low-bit GEMM plus the recombination plan.
     """
     a_bits = check_bits(a_bits, "a_bits")
     w_bits = a_bits if w_bits is None else check_bits(w_bits, "w_bits")
@@ -399,8 +401,11 @@ def unpack_gemm(
         pairs = [(strategy, strategy)]
 
     # cost every candidate pair from its plan (no unpacked matrix built), then build the winner
-    plans = pair_plans(A, B, a_bits, w_bits, digits, pairs)
-    (sa, sb), best = min(plans.items(), key=lambda kv: kv[1].macs)  # first minimum, pair order
+    if objective is None:  # fewest MACs: pairs that provably cannot win are not planned
+        (sa, sb), best = cheapest_pair(A, B, a_bits, w_bits, digits, pairs)
+    else:
+        plans = pair_plans(A, B, a_bits, w_bits, digits, pairs)
+        (sa, sb), best = min(plans.items(), key=lambda kv: objective(kv[0], kv[1].shape))  # first minimum
     opA = _materialise(A, a_bits, digits, best.a)
     A2, B2, col_src, col_shift, k_src, k_shift = _pair(opA, B, w_bits, digits, best.b)
     if strategy == "auto":

@@ -214,35 +214,120 @@ def digit_kinds_agree(X: np.ndarray, bits: int) -> bool:
     return bool(np.array_equal(entry_levels(heavy, sbits, "signmag"), entry_levels(heavy, sbits, "floor")))
 
 
+class _Planner:
+    """Plans of (A strategy, B strategy) pairs for one GEMM, sharing A's plans and B's levels
+    and greedy results between the pairs."""
+
+    def __init__(self, A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: str) -> None:
+        self.A, self.B, self.a_bits, self.w_bits, self.digits = A, B, a_bits, w_bits, digits
+        self.a_plans: dict[tuple[str, str], OperandPlan] = {}
+        self.b_cache: dict = {}
+        self._same: tuple[bool, bool] | None = None
+
+    def a_plan(self, sa: str, plan_digits: str | None = None) -> OperandPlan:
+        key = (sa, plan_digits or self.digits)
+        if key not in self.a_plans:
+            self.a_plans[key] = plan_operand(self.A, self.a_bits, sa, key[1])
+        return self.a_plans[key]
+
+    def same(self) -> tuple[bool, bool]:
+        """Per operand: do all its plans come out the same under floor digits?"""
+        if self._same is None:
+            floor = self.digits == "floor"
+            self._same = (floor or digit_kinds_agree(self.A, self.a_bits),
+                          floor or digit_kinds_agree(self.B, self.w_bits))
+        return self._same
+
+    def kinds(self, sa: str, sb: str) -> list[tuple[str, str]]:
+        """(A plan digits, B plan digits) candidates of a pair: `digits`, and for signmag also
+        the lines floor digits would split, when those can differ and the greedy is involved."""
+        kinds = [(self.digits, self.digits)]
+        if self.digits == "signmag" and "both" in (sa, sb):
+            same_a, same_b = self.same()
+            if not (same_a and same_b):
+                kinds.append(("signmag" if same_a else "floor", "signmag" if same_b else "floor"))
+        return kinds
+
+    def plan(self, sa: str, sb: str) -> PairPlan:
+        """The cheapest of the pair's candidate plans (`kinds`)."""
+        best = None
+        for pa, pb in self.kinds(sa, sb):
+            a = self.a_plan(sa, pa)
+            b = _b_plan(self.B, a, self.w_bits, sb, pb, self.b_cache)
+            cand = PairPlan(a, b, (a.lines, b.k_positions, b.lines))
+            if best is None or cand.macs < best.macs:
+                best = cand
+        assert best is not None
+        return best
+
+
 def pair_plans(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: str,
                pairs: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], PairPlan]:
     """The cheapest plan of every (A strategy, B strategy) pair (all nine by default) for
     integer A (M x K) @ B (K x N) under `digits`, without materialising anything."""
     a_bits, w_bits = check_bits(a_bits, "a_bits"), check_bits(w_bits, "w_bits")
-    digits = check_digits(digits)
+    planner = _Planner(A, B, a_bits, w_bits, check_digits(digits))
     pairs = pairs or [(sa, sb) for sa in BASE_STRATEGIES for sb in BASE_STRATEGIES]
-    a_plans: dict[tuple[str, str], OperandPlan] = {}
-    b_cache: dict = {}
-    out: dict[tuple[str, str], PairPlan] = {}
-    # an operand whose entries need equal levels under both kinds has identical floor plans
-    same_a = digits == "floor" or digit_kinds_agree(A, a_bits)
-    same_b = digits == "floor" or digit_kinds_agree(B, w_bits)
-    for sa, sb in pairs:
-        # signmag may reuse the floor plan; it only pays off when the greedy is involved
-        kinds = [(digits, digits)]
-        if digits == "signmag" and "both" in (sa, sb) and not (same_a and same_b):
-            kinds.append(("signmag" if same_a else "floor", "signmag" if same_b else "floor"))
-        best = None
-        for pa, pb in kinds:
-            if (sa, pa) not in a_plans:
-                a_plans[(sa, pa)] = plan_operand(A, a_bits, sa, pa)
-            a = a_plans[(sa, pa)]
-            b = _b_plan(B, a, w_bits, sb, pb, b_cache)
-            cand = PairPlan(a, b, (a.lines, b.k_positions, b.lines))
-            if best is None or cand.macs < best.macs:
-                best = cand
-        out[(sa, sb)] = best
-    return out
+    return {(sa, sb): planner.plan(sa, sb) for sa, sb in pairs}
+
+
+def matching_size(X: np.ndarray, bits: int) -> int:
+    """Size of a maximal matching of X's out-of-range entries (a row and a column each used
+    once): every plan must split the row or the column of each such entry, so the greedy's
+    line splits are at least a minimum vertex cover >= any matching."""
+    r, c = np.nonzero(np.abs(X) > qmax(bits))
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    for i, j in zip(r.tolist(), c.tolist()):
+        if i not in used_r and j not in used_c:
+            used_r.add(i)
+            used_c.add(j)
+    return len(used_r)
+
+
+def _split_bound(lines: int, k: int, splits: int) -> int:
+    """Least lines x K positions after at least `splits` splits of lines or K positions."""
+    return min((lines + splits) * k, lines * (k + splits))
+
+
+def cheapest_pair(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: str,
+                  pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], PairPlan]:
+    """The pair of `pairs` with the fewest MACs (first in `pairs` order on ties), as
+    `pair_plans` would pick it, skipping the greedy of any pair whose lower bound (from a
+    matching of its out-of-range entries) cannot beat the best pair found so far."""
+    a_bits, w_bits = check_bits(a_bits, "a_bits"), check_bits(w_bits, "w_bits")
+    planner = _Planner(A, B, a_bits, w_bits, check_digits(digits))
+    if len(pairs) == 1:
+        return pairs[0], planner.plan(*pairs[0])
+    M, K = A.shape
+    N = B.shape[1]
+    order = sorted(range(len(pairs)), key=lambda i: ("both" in pairs[i], i))  # closed forms first
+    m_a: list[int] = []
+    m_b: list[int] = []
+    best: tuple[int, int, tuple[str, str], PairPlan] | None = None
+
+    def beaten(lb: int, i: int) -> bool:
+        return best is not None and (lb > best[0] or (lb == best[0] and i > best[1]))
+
+    for i in order:
+        sa, sb = pairs[i]
+        if sa == "both" and (sa, planner.digits) not in planner.a_plans:
+            if not m_a:
+                m_a.append(matching_size(A, a_bits))
+            if beaten(_split_bound(M, K, m_a[0]) * N, i):
+                continue
+        if sb == "both":
+            if not m_b:
+                m_b.append(matching_size(B.T, w_bits))
+            bound = min(a.lines * _split_bound(N, a.k_positions, m_b[0])
+                        for a in (planner.a_plan(sa, pa) for pa, _ in planner.kinds(sa, sb)))
+            if beaten(bound, i):
+                continue
+        plan = planner.plan(sa, sb)
+        if best is None or plan.macs < best[0] or (plan.macs == best[0] and i < best[1]):
+            best = (plan.macs, i, pairs[i], plan)
+    assert best is not None
+    return best[2], best[3]
 
 
 def pair_costs(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None,

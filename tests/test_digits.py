@@ -209,3 +209,25 @@ def test_signmag_never_costlier_than_floor(A, n, bits, strategy, data):
     sm = unpack_gemm(A, B, bits, bits, strategy, digits="signmag")
     assert sm.macs <= floor.macs
     assert sm.digits == "signmag" and floor.digits == "floor"
+
+
+def test_cli_floor_digits_give_the_paper_ratio(tmp_path, capsys):
+    """`imsim unpack F.npz --bits B --beta .. --levels d --quantizer paper --digits floor` on
+    float32 operands reports the official code's unpack ratio for row, col and both."""
+    import json
+
+    from imsim.cli import main
+
+    for n, (A, B, bits, d, beta) in enumerate(_cases(12, seed=9)):
+        path = tmp_path / f"g{n}.npz"
+        np.savez(path, A=A, B=B)
+        assert main(["unpack", str(path), "--bits", str(bits), "--beta", repr(beta), "--levels", str(d),
+                     "--quantizer", "paper", "--digits", "floor", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        qa = quantize_rtn(A, bits, beta, levels=d).q
+        qb = quantize_rtn(B, bits, beta, levels=d).q
+        for row in out["strategies"]:
+            if row["strategy"] in ("row", "col", "both"):
+                (m, k, n_), _ = paper_gemm(qa, qb, bits, row["strategy"])
+                assert row["unpack_ratio"] == pytest.approx(m * k * n_ / qa.size / qb.shape[1], rel=1e-12)
+                assert row["exact"] is True

@@ -65,3 +65,39 @@ def test_greedy_counts_hand_example():
     assert lines == 4 and k_src.tolist() == [0, 1, 2]
     X = np.array([[2, 0], [2, 0], [0, 2]])  # column 0 holds two, every row one: the column
     assert greedy_splits(X, 2, "signmag")[0] == ((1, 0), (0, 2))
+
+
+def test_auto_minimises_a_given_objective():
+    rng = np.random.default_rng(0)
+    A = rng.integers(-7, 8, (12, 20))
+    A[:, 3] = 300  # one heavy column: col unpacking of A is cheapest by MACs
+    B = rng.integers(-7, 8, (20, 6))
+    costs = pair_costs(A, B, 4)
+    by_macs = unpack_gemm(A, B, 4, 4, "auto")
+    assert by_macs.macs == min(m * k * n for m, k, n in costs.values())
+    # an objective that charges K' heavily (e.g. a scale-pass-bound design) picks another pair
+    fewest_k = unpack_gemm(A, B, 4, 4, "auto", objective=lambda pair, shape: (shape[1], shape[0] * shape[2]))
+    assert fewest_k.low_shape[1] == min(k for _, k, _ in costs.values())
+    assert np.array_equal(exact_product(fewest_k), reference_gemm(A, B))
+
+
+@settings(max_examples=60, deadline=None)
+@given(ab=operands, bits=st.sampled_from([2, 3, 4, 8]), digits=st.sampled_from(["signmag", "floor"]))
+def test_pruned_search_picks_the_same_pair_as_planning_all(ab, bits, digits):
+    from imsim.unpack_cost import cheapest_pair
+
+    A, B = ab
+    plans = pair_plans(A, B, bits, bits, digits)
+    want = min(plans.items(), key=lambda kv: kv[1].macs)  # first minimum in pair order
+    got = cheapest_pair(A, B, bits, bits, digits, PAIRS)
+    assert got[0] == want[0] and got[1].shape == want[1].shape
+
+
+def test_matching_bounds_the_greedy():
+    from imsim.unpack_cost import matching_size
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        X = rng.integers(-40, 41, (9, 11))
+        splits, lines, k_src = greedy_splits(X, 4, "signmag")
+        assert len(splits) >= matching_size(X, 4)
