@@ -108,11 +108,16 @@ def _sort_key(v: Any) -> tuple:
 
 
 def pooled_note(df: Any, shown: list[str] | tuple[str, ...], verb: str = "pooled over") -> str:
-    """'pooled over beta {0.99, 1.0}; levels {7, 15}' for varying axes not drawn ('' if none)."""
+    """'pooled over beta {0.99, 1.0}; levels {7, 15}' for varying axes neither drawn nor set by
+    the drawn ones ('' if none)."""
     parts = []
-    for c in axis_columns(df):
+    varying = axis_columns(df)
+    keys = [c for c in shown if c in varying]
+    for c in varying:
         if c in shown:
             continue
+        if keys and df.groupby([df[k].astype(str) for k in keys])[c].nunique(dropna=False).max() <= 1:
+            continue  # set by the drawn axes (e.g. default levels by bit width): nothing pooled
         vals = [str(v) for v in sorted(df[c].unique(), key=_sort_key)]
         parts.append(f"{c} {{{', '.join(vals[:6])}{', ...' if len(vals) > 6 else ''}}}")
     return f"{verb} " + "; ".join(parts) if parts else ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imsim.digits import check_digits, entry_levels, high
+from imsim.digits import check_digits, entry_levels
 from imsim.quantize import check_bits, qmax
 
 BASE_STRATEGIES = ("row", "col", "both")
@@ -59,10 +59,23 @@ def _level_k_src(levels: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def heavy_entries(X: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, int64 values) of X's out-of-range entries."""
+    r, c = np.nonzero(np.abs(X) > qmax(bits))
+    return r, c, X[r, c].astype(np.int64)
+
+
 def greedy_splits(X: np.ndarray, bits: int, digits: str) -> tuple[tuple[tuple[int, int], ...], int, np.ndarray]:
     """The `both` greedy on X (lines x K), counts only: split whichever line (axis 0) or column
     (axis 1) holds the most out-of-range entries (first maximum, ties to lines) until none is
-    left. Returns (splits, lines L', k_src of the K' columns).
+    left. Returns (splits, lines L', k_src of the K' columns)."""
+    return greedy_splits_sparse(*heavy_entries(X, bits), X.shape, bits, digits)
+
+
+def greedy_splits_sparse(rr: np.ndarray, cc: np.ndarray, vv: np.ndarray, shape: tuple[int, int], bits: int,
+                         digits: str) -> tuple[tuple[tuple[int, int], ...], int, np.ndarray]:
+    """`greedy_splits` of a matrix of `shape` given only its out-of-range entries (rows rr,
+    columns cc, values vv; any order).
 
     Only out-of-range entries are tracked (per-line entry lists, lazily pruned), and the line
     with the most of them comes from a heap of (-count, index) holding one entry per line whose
@@ -72,10 +85,9 @@ def greedy_splits(X: np.ndarray, bits: int, digits: str) -> tuple[tuple[tuple[in
 
     sbits = bits - 1
     lim = qmax(bits)
-    L, K = X.shape
-    rr, cc = np.nonzero(np.abs(X) > lim)
-    vals = X[rr, cc].astype(np.int64).tolist()
-    r, c = rr.tolist(), cc.tolist()
+    L, K = shape
+    vals = np.asarray(vv, dtype=np.int64).tolist()
+    r, c = np.asarray(rr).tolist(), np.asarray(cc).tolist()
     alive = [True] * len(vals)
     lines: list[list[int]] = [[] for _ in range(L)]  # entry ids per line (axis 0)
     cols: list[list[int]] = [[] for _ in range(K)]  # entry ids per column (axis 1)
@@ -200,8 +212,19 @@ def _b_plan(B: np.ndarray, a: OperandPlan, w_bits: int, sb: str, plan_digits: st
         return OperandPlan("col", plan_digits, N, _level_k_src(lv), levels=lv)
     key = ("both", plan_digits, a.k_src.tobytes())  # A plans with equal K' share B's greedy
     if key not in cache:
-        B1T = (B[a.k_src] if a.k_positions != B.shape[0] else B).T
-        cache[key] = plan_operand(B1T, w_bits, "both", plan_digits)
+        if "heavy" not in cache:
+            cache["heavy"] = heavy_entries(B, w_bits)  # (k, n, value) of B
+        k, n, v = cache["heavy"]
+        # B1^T = B[k_src].T: B's entry (k, n) appears at (n, p) for every K position p with k_src[p] = k
+        order = np.argsort(a.k_src, kind="stable")
+        starts = np.searchsorted(a.k_src[order], k, side="left")
+        ends = np.searchsorted(a.k_src[order], k, side="right")
+        reps = ends - starts
+        idx = np.repeat(np.arange(k.size), reps)
+        within = np.arange(idx.size) - np.repeat(np.cumsum(reps) - reps, reps)  # 0..reps-1 per entry
+        pos = order[np.repeat(starts, reps) + within]
+        splits, lines, k_src = greedy_splits_sparse(n[idx], pos, v[idx], (N, a.k_positions), w_bits, plan_digits)
+        cache[key] = OperandPlan("both", plan_digits, lines, k_src, splits=splits)
     return cache[key]
 
 

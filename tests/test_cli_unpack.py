@@ -126,3 +126,12 @@ def test_paper_floor_flags_and_deprecated_quantize_alias(tmp_path, capsys):
     assert alias["beta"] == 0.99 and alias["rel_error"] == out["rel_error"]  # quantization is digit-free
     for a, b in zip(alias["strategies"], out["strategies"]):
         assert a["macs"] <= b["macs"]  # signmag never costlier than floor
+
+
+def test_levels_alone_quantizes_floats(tmp_path, capsys):
+    p = tmp_path / "f.npz"
+    rng = np.random.default_rng(3)
+    np.savez(p, A=rng.normal(size=(5, 9)), B=rng.normal(size=(9, 4)))
+    assert main(["unpack", str(p), "--bits", "2", "--levels", "7", "--strategy", "auto", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["beta"] == 1.0 and out["levels"] == 7 and out["exact"]

@@ -157,3 +157,12 @@ def test_where_errors_and_cost_title_names_pooled_axes(tmp_path, sweep_dir, caps
     assert png_size(out)[0] >= 400
     assert main(["plot", str(sweep_dir), "--kind", "cost", "--where", "nope=1", "--out", str(out)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_axes_set_by_the_drawn_ones_are_not_called_pooled():
+    from imsim.plot import pooled_note
+
+    df = pd.DataFrame({"a_bits": [2, 4, 8, 2, 4, 8], "w_bits": [2, 4, 8, 2, 4, 8], "levels": [3, 15, 255] * 2,
+                       "beta": [0.99] * 3 + [1.0] * 3, "strategy": ["auto"] * 6})
+    note = pooled_note(df, ("a_bits", "w_bits", "strategy"))
+    assert "beta {0.99, 1.0}" in note and "levels" not in note

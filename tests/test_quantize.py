@@ -227,3 +227,18 @@ def test_paper_matches_official_formula_in_torch(x, levels, beta):
     ref = torch.round(t * ((0.5 * levels) / alpha)).numpy()
     assume(np.abs(ref).max() < 2.0**62)  # imsim refuses integers beyond int64
     assert np.array_equal(quantize_rtn(x, 8, beta=beta, levels=levels).q, ref)
+
+
+@pytest.mark.parametrize("quantizer", ["paper", "symmetric"])
+@pytest.mark.parametrize("gran", ["tensor", "row", "column"])
+def test_granularity_and_stochastic_rounding_with_both_quantizers(quantizer, gran):
+    rng = np.random.default_rng(7)
+    x = rng.standard_t(3, size=(9, 13)).astype(np.float32)
+    near = quantize_rtn(x, 4, 0.95, gran, quantizer=quantizer, levels=9)
+    sto = quantize_rtn(x, 4, 0.95, gran, "stochastic", seed=3, quantizer=quantizer, levels=9)
+    assert near.scale.shape == sto.scale.shape == {"tensor": (), "row": (9, 1), "column": (1, 13)}[gran]
+    assert np.array_equal(near.scale, sto.scale)
+    y = x.astype(np.float64) * near.scale
+    assert np.all((sto.q == np.floor(y)) | (sto.q == np.floor(y) + 1))
+    assert np.all(np.abs(near.q - y) <= 0.5 + 1e-6)
+    assert near.levels == sto.levels == 9 and near.quantizer == quantizer

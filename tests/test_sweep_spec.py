@@ -227,3 +227,12 @@ def test_quantization_axes_bad_values(axes, match):
 def test_a_mistyped_base_design_gets_a_suggestion():
     with pytest.raises(UserError, match=r"base = 'edge_16x16_int': .*\(did you mean 'edge_16x16_int4'\?\)"):
         parse_spec({"base": "edge_16x16_int"}, source="s.yaml")
+
+
+def test_format_points_refuse_rtn_settings_unless_filtered():
+    with pytest.raises(UserError, match="format_a == ''"):
+        spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15]}})
+    s = spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15], "quantizer": ["paper", "symmetric"]},
+                 "filters": ["format_a == '' or (quantizer == 'paper' and levels == 2**a_bits - 1 and "
+                             "w_levels == 2**w_bits - 1)"]})
+    assert len(s.points) == 5  # 1 format point + 4 RTN points

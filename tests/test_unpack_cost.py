@@ -101,3 +101,18 @@ def test_matching_bounds_the_greedy():
         X = rng.integers(-40, 41, (9, 11))
         splits, lines, k_src = greedy_splits(X, 4, "signmag")
         assert len(splits) >= matching_size(X, 4)
+
+
+def test_signmag_both_takes_the_floor_lines_when_the_greedy_does_better_there():
+    # b = 3 (range +-3): the greedy splits 6 rows + 1 column under signmag digits (10 x 5) but
+    # 8 rows under floor digits (12 x 4); signmag fills the floor plan's lines with its own digits
+    A = np.array([[19, -10, -3, 2], [6, -2, -14, 18], [8, -19, 13, 10], [-13, 5, 0, -19]])
+    B = np.ones((4, 3), dtype=np.int64)
+    assert greedy_splits(A, 3, "signmag")[1:] != greedy_splits(A, 3, "floor")[1:]
+    sm = unpack_gemm(A, B, 3, 3, "both")
+    fl = unpack_gemm(A, B, 3, 3, "both", "floor")
+    assert sm.low_shape == fl.low_shape == (12, 4, 3)
+    assert np.abs(sm.A).max() <= 3 and sm.digits == "signmag"
+    assert not np.array_equal(sm.A, fl.A)  # same lines, different digits
+    assert np.array_equal(exact_product(sm), reference_gemm(A, B))
+    assert np.array_equal(exact_product(fl), reference_gemm(A, B))

@@ -144,7 +144,7 @@ def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_h
     parser.add_argument("--w-levels", type=levels_arg("--w-levels"), default=None, metavar="D",
                         help="distinct values of the B-side quantization (default: --levels if given, "
                              "else 2^w_bits - 1)")
-    parser.add_argument("--quantizer", choices=QUANTIZERS, default="paper",
+    parser.add_argument("--quantizer", choices=QUANTIZERS, default=None,
                         help="paper (IM-Unpack's percentile_quantize_fn: scale 0.5 d / alpha, default) or "
                              "symmetric (alpha -> (d-1)/2)")
     if digits:
@@ -157,4 +157,9 @@ def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_h
 def quant_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """levels / w_levels / quantizer from parsed add_quant_args flags (w_levels defaults to levels)."""
     w_levels = args.w_levels if args.w_levels is not None else args.levels
-    return {"levels": args.levels, "w_levels": w_levels, "quantizer": args.quantizer}
+    return {"levels": args.levels, "w_levels": w_levels, "quantizer": args.quantizer or "paper"}
+
+
+def rtn_requested(args: argparse.Namespace) -> bool:
+    """Whether any RTN flag (--beta, --levels, --w-levels, --quantizer) was given."""
+    return any(getattr(args, k, None) is not None for k in ("beta", "levels", "w_levels", "quantizer"))

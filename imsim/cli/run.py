@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from imsim.cli.common import add_quant_args, format_table, gemm_arg, print_json, quant_kwargs
+from imsim.cli.common import add_quant_args, format_table, gemm_arg, print_json, quant_kwargs, rtn_requested
 from imsim.cli.display import combined_exact_text, exact_text, strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_seed_arg,
                                   add_strategy_arg, resolve_bits)
@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "Gaussian body's max |x|; the body's max maps to the top of the b-bit range, so "
                                     "heavy hitters fall outside it; 0 gives operands that fit (so --strategy none runs)")
     add_quant_args(p, beta_help="RTN threshold for float operands: alpha = the k-th largest |x|, "
-                                "k = int(numel (1 - beta)) (trace default 1.0; --gemm default: alpha = the "
-                                "body's max, symmetric scale)")
+                                "k = int(numel (1 - beta)) (trace default 1.0; --gemm without any of --beta, "
+                                "--levels, --quantizer: alpha = the body's max, symmetric scale)")
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
                    help="quantize float operands to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and align "
                         "exponents into an exact integer GEMM instead of RTN; without --bits the array widths "
@@ -107,8 +107,8 @@ def _formats(args: argparse.Namespace):
         return None
     if args.beta is not None:
         raise UserError("--format and --beta both choose how floats become integers; give one of them")
-    if args.levels is not None or args.w_levels is not None:
-        raise UserError("--levels / --w-levels set RTN quantization; --format quantizes to its own grid")
+    if args.levels is not None or args.w_levels is not None or args.quantizer is not None:
+        raise UserError("--levels / --w-levels / --quantizer set RTN quantization; --format quantizes to its own grid")
     from imsim.formats import parse_format
 
     return parse_format(args.fmt), parse_format(args.w_format or args.fmt)
@@ -148,7 +148,8 @@ def _jobs(args: argparse.Namespace, hw):
             A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
             quality = {}
         else:
-            A, B, quality = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, args.beta,
+            beta = args.beta if args.beta is not None or not rtn_requested(args) else 1.0
+            A, B, quality = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, beta,
                                             **quant_kwargs(args), with_quality=True)
         yield A, B, meta, quality
         return

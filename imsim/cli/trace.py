@@ -33,7 +33,7 @@ def _stats(args: argparse.Namespace) -> int:
     cols += [f"unpack_ratio_{s}" for s in args.strategy]
     print(f"trace {trace.path}: {len(trace)} GEMMs, a_bits={a_bits} w_bits={w_bits} beta={args.beta} "
           f"levels={stats.levels or 2**a_bits - 1} w_levels={stats.w_levels or 2**w_bits - 1} "
-          f"quantizer={args.quantizer} digits={args.digits} "
+          f"quantizer={stats.quantizer} digits={args.digits} "
           f"(RTN per tensor; fractions = entries / rows / columns outside the range)")
     if args.per_gemm:
         gcols = ["name", "kind", "phase", "M", "K", "N"] + cols[3:]

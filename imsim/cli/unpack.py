@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwargs
+from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwargs, rtn_requested
 from imsim.cli.display import strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, option,
                                   resolve_bits)
@@ -64,17 +64,19 @@ def run(args: argparse.Namespace) -> int:
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
             raise bad_value(args.file, name, f"shape {X.shape}", "must be a 2-D matrix")
-        if X.dtype.kind == "f" and args.beta is None and args.fmt is None:
+        if X.dtype.kind == "f" and not rtn_requested(args) and args.fmt is None:
             raise bad_value(args.file, name, f"dtype {X.dtype}",
-                            "floats need --beta BETA (e.g. --beta 1.0) or --format eXmY; or store integers")
+                            "floats need RTN quantization (--beta BETA, e.g. --beta 1.0, and/or --levels D) or "
+                            "--format eXmY; or store integers")
         if X.dtype.kind not in "fiu":
             raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
     if args.fmt is None and args.w_format is not None:
         raise UserError("--w-format needs --format (the A-side format)")
     if args.fmt is not None and args.beta is not None:
         raise UserError("--format and --beta both choose how floats become integers; give one of them")
-    if args.fmt is not None and (args.levels is not None or args.w_levels is not None):
-        raise UserError("--levels / --w-levels set RTN quantization (--beta); --format quantizes to its own grid")
+    if args.fmt is not None and (args.levels is not None or args.w_levels is not None or args.quantizer):
+        raise UserError("--levels / --w-levels / --quantizer set RTN quantization (--beta); --format quantizes "
+                        "to its own grid")
     fmt_info = None
     a_bits, w_bits = resolve_bits(args)
     if args.fmt is not None:
@@ -88,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
     if a_bits is None or w_bits is None:
         raise UserError("--bits is required (or --a-bits and --w-bits, or --format, which implies them)")
     quality: dict = {}
-    if args.beta is not None:
+    if rtn_requested(args) and args.fmt is None:
         from imsim.quality import quantize_gemm
 
-        A, B, quality = quantize_gemm(A, B, a_bits, w_bits, beta=args.beta, **quant_kwargs(args))
+        beta = 1.0 if args.beta is None else args.beta
+        A, B, quality = quantize_gemm(A, B, a_bits, w_bits, beta=beta, **quant_kwargs(args))
     if A.shape[1] != B.shape[0]:
         raise UserError(f"{args.file}: shape mismatch: A is {A.shape[0]}x{A.shape[1]}, B is "
                         f"{B.shape[0]}x{B.shape[1]}; A's columns must equal B's rows")
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         row["exact"] = bool(np.array_equal(exact_product(ug), ref))
         rows.append(row)
     if args.json:
-        print_json({"file": args.file, "a_bits": a_bits, "w_bits": w_bits, "beta": args.beta,
+        print_json({"file": args.file, "a_bits": a_bits, "w_bits": w_bits, "beta": quality.get("beta"),
                     "digits": args.digits, **quality, "format": fmt_info, "strategies": rows,
                     "exact": all(r["exact"] for r in rows)})
     else:

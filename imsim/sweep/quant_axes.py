@@ -37,3 +37,9 @@ def resolve_levels(levels: Optional[int], w_levels: Optional[int], a_bits: int, 
     a = default_levels(a_bits) if levels is None else levels
     w = w_levels if w_levels is not None else (levels if levels is not None else default_levels(w_bits))
     return a, w
+
+
+def rtn_is_default(levels: Optional[int], w_levels: Optional[int], quantizer: str, a_bits: int, w_bits: int) -> bool:
+    """Whether a point's RTN settings are the defaults (what a format point must keep)."""
+    a, w = resolve_levels(levels, w_levels, a_bits, w_bits)
+    return quantizer == QUANT_DEFAULTS["quantizer"] and (a, w) == (default_levels(a_bits), default_levels(w_bits))

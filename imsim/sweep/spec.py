@@ -29,7 +29,7 @@ import yaml
 
 from imsim.errors import UserError, bad_value
 from imsim.sweep.expr import Expr, closest, parse_expr
-from imsim.sweep.quant_axes import QUANT_AXES, QUANT_DEFAULTS, check_quant_value, resolve_levels
+from imsim.sweep.quant_axes import QUANT_AXES, QUANT_DEFAULTS, check_quant_value, resolve_levels, rtn_is_default
 
 SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute", "equal_area")
 SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing") + QUANT_AXES
@@ -550,7 +550,7 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
                  "beta": values["beta"], "granularity": values["granularity"], "timing": values["timing"],
                  "execute": execute, "levels": levels, "w_levels": w_levels, "quantizer": values["quantizer"],
                  "digits": values["digits"]}
-        _check_formats(values, source)  # after the filters, which may skip such points
+        _check_formats(values, source, (hw.a_bits, hw.w_bits))  # after the filters, which may skip such points
         if fmt_a:  # only format points: the hashes of RTN points (and of older specs) are unchanged
             ident["format"] = [fmt_a, fmt_b]
         h = canonical_hash(ident)
@@ -584,13 +584,18 @@ def _point_formats(values: dict[str, Any], hw_over: dict[str, Any], source: str)
     return fmt_a, fmt_b
 
 
-def _check_formats(values: dict[str, Any], source: str) -> None:
-    """Refuse a w_format without format, and a format point with beta != 1 (like `imsim run`,
-    where --format and --beta exclude each other; beta's default 1.0 means no clipping)."""
+def _check_formats(values: dict[str, Any], source: str, bits: tuple[int, int] = (8, 8)) -> None:
+    """Refuse a w_format without format, and a format point with beta != 1 or non-default RTN
+    levels / quantizer (like `imsim run`, where --format and the RTN flags exclude each other)."""
     fmt_a, fmt_w = values.get("format", ""), values.get("w_format", "")
     if fmt_w and not fmt_a:
         raise UserError(f"{source}: axes.w_format = {fmt_w!r} needs axes.format (the A-side format) on the "
                         f"same point; add a filter such as \"format_a != '' or format_b == ''\" to skip such points")
+    if fmt_a and (not rtn_is_default(values["levels"], values["w_levels"], values["quantizer"], *bits)):
+        raise UserError(f"{source}: axes.format = {fmt_a!r} with non-default levels / w_levels / quantizer: those "
+                        f"choose RTN quantization, which format points do not use; skip such points with a filter, "
+                        f"e.g. \"format_a == '' or (quantizer == 'paper' and levels == 2**a_bits - 1 and "
+                        f"w_levels == 2**w_bits - 1)\"")
     if fmt_a and values["beta"] != 1.0:
         raise UserError(f"{source}: axes.format = {fmt_a!r} with axes.beta = {values['beta']!r}: format and beta both "
                         f"choose how floats become integers; keep beta at 1.0 for format points, e.g. with the "
