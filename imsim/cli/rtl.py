@@ -17,7 +17,7 @@ import numpy as np
 
 from imsim.cli.common import add_quant_args, gemm_arg, int_arg, print_json, quant_kwargs
 from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
-                                  add_strategy_arg, resolve_bits)
+                                  add_strategy_arg, bits_overrides)
 from imsim.errors import bad_value
 
 DEFAULT_HEAVY = 0.05  # heavy-hitter fraction of the random --gemm operands
@@ -50,7 +50,7 @@ def _export(args: argparse.Namespace) -> int:
     from imsim.rtl.golden import build_golden, random_int_gemm
 
     overrides = list(args.set or [])
-    overrides += [f"{key}={b}" for key, b in zip(("a_bits", "w_bits"), resolve_bits(args)) if b is not None]
+    overrides += bits_overrides(args)
     hw = load_hw_config(args.hw, overrides)
     if args.gemm is not None:
         M, K, N = args.gemm

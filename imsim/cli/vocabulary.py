@@ -103,6 +103,11 @@ def resolve_bits(args: argparse.Namespace) -> tuple[int | None, int | None]:
     return a, w
 
 
+def bits_overrides(args: argparse.Namespace) -> list[str]:
+    """`--set`-style overrides ('a_bits=4', 'w_bits=4') from --bits / --a-bits / --w-bits."""
+    return [f"{key}={b}" for key, b in zip(("a_bits", "w_bits"), resolve_bits(args)) if b is not None]
+
+
 def strategy_list(text: str, flag: str = "--strategy") -> tuple[str, ...]:
     """Parse a comma list of strategies ('all' = row,col,both,auto)."""
     from imsim.unpack import STRATEGIES
