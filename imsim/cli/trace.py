@@ -12,15 +12,20 @@ import argparse
 
 from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwargs
 from imsim.cli.vocabulary import add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, resolve_bits
-from imsim.trace import bundled_trace_path, open_trace
-from imsim.trace.stats import trace_stats
+
+# the trace readers and the statistics are imported where used (a lean `imsim --help`)
 
 
 def _path(args: argparse.Namespace):
+    from imsim.trace import bundled_trace_path
+
     return args.path if args.path is not None else bundled_trace_path()
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from imsim.trace import open_trace
+    from imsim.trace.stats import trace_stats
+
     trace = open_trace(_path(args))
     a_bits, w_bits = resolve_bits(args)
     stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategy,
@@ -44,6 +49,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from imsim.trace import open_trace
+
     trace = open_trace(_path(args))
     rows = [{"index": r.index, "name": r.name, "kind": r.kind, "phase": r.phase, "model": r.model,
              "M": r.shape[0], "K": r.shape[1], "N": r.shape[2], "macs": r.macs} for r in trace]

@@ -12,7 +12,6 @@ from imsim.cli.display import strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, option,
                                   resolve_bits)
 from imsim.errors import UserError, bad_value
-from imsim.unpack import exact_product, reference_gemm, unpack_gemm
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("unpack", help="unpack one GEMM from an .npz (arrays A, B) and check the exact result",
@@ -60,6 +59,8 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.unpack import exact_product, reference_gemm, unpack_gemm
+
     A, B = load_gemm_npz(args.file)
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
