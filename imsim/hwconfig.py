@@ -307,17 +307,22 @@ def load_hw_config(path: str | Path,
                    overrides: Mapping[str, Any] | Iterable[str] = ()) -> HwConfig:
     """Read a hardware YAML file, apply overrides (`--set` strings or a dict), validate.
 
-    `name` defaults to the file stem. Errors name the file (or `--set` for a bad override).
+    `name` defaults to the file stem; overrides that change a value are appended to it
+    ('default+rows=16') unless they set `name`. Errors name the file (or `--set` for a bad override).
     """
     path = Path(path)
     if not path.exists() and find_hw_config(str(path)) is not None:
         path = find_hw_config(str(path))  # a shipped design by name, e.g. --hw edge_16x16_int4
     source = str(path)
+    if not path.exists():
+        raise UserError(f"{source}: no such hardware config{_did_you_mean(source)}; give a YAML path or a "
+                        f"shipped design: {', '.join(p.stem for p in shipped_configs())}")
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UserError(f"{source}: cannot read hardware config: {reason}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{source}: cannot read hardware config: not a text (UTF-8) YAML file") from None
+    except OSError as exc:
+        raise UserError(f"{source}: cannot read hardware config: {exc.strerror or type(exc).__name__}") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (SafeLoader subclass)
     except yaml.YAMLError as exc:
@@ -338,7 +343,23 @@ def load_hw_config(path: str | Path,
     if not sets:
         return HwConfig.from_dict(data, source=source)
     _validate(sets, "--set")
+    if "name" not in sets:
+        data = {**data, "name": override_name(data["name"], data, sets)}
     return HwConfig.from_dict({**data, **sets}, source=f"{source} with --set")
+
+
+def override_name(name: str, before: Mapping[str, Any], sets: Mapping[str, Any]) -> str:
+    """A design's name recording the overrides that change it: 'default+rows=16+dataflow=ws'."""
+    changed = [f"{k}={_plain_text(v)}" for k, v in sets.items() if before.get(k, _DEFAULTS.get(k)) != v]
+    return "+".join([name, *changed])
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # The shipped configs: `imsim/hw_configs` is a link to the top-level `hw_configs/` folder in a
@@ -349,6 +370,14 @@ HW_CONFIGS_DIR = Path(__file__).parent / "hw_configs"
 def shipped_configs() -> list[Path]:
     """The YAML files in the shipped `hw_configs/` folder, sorted."""
     return sorted(HW_CONFIGS_DIR.glob("*.yaml")) if HW_CONFIGS_DIR.is_dir() else []
+
+
+def _did_you_mean(text: str) -> str:
+    """' (did you mean NAME?)' for the shipped design closest to a mistyped --hw, or ''."""
+    stem = Path(text).name
+    stem = stem[:-5] if stem.endswith(".yaml") else stem
+    match = difflib.get_close_matches(stem, [p.stem for p in shipped_configs()], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def find_hw_config(name: str) -> Path | None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from imsim.cli.common import int_arg, print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 from imsim.errors import UserError, bad_value
 # the trace writer is imported where used (a lean `imsim --help`)
 
@@ -94,10 +95,10 @@ def _smollm2(args: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="output trace folder (or .npz file)")
+    add_out_arg(p, type=Path, required=True, help="output trace folder (or .npz file)")
     p.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
                    default="float16", help="store operands as float32 (default: scaled float16)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(p)
 
 
 def register(subparsers) -> None:

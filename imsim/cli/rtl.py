@@ -16,8 +16,12 @@ from typing import Any
 import numpy as np
 
 from imsim.array.mapping import TIMINGS
-from imsim.cli.common import LazyChoices, add_quant_args, bits_arg, gemm_arg, int_arg, print_json, quant_kwargs
+from imsim.cli.common import add_quant_args, gemm_arg, int_arg, print_json, quant_kwargs
+from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
+                                  add_strategy_arg, bits_overrides)
 from imsim.errors import UserError, bad_value
+
+DEFAULT_HEAVY = 0.05  # heavy-hitter fraction of the random --gemm operands
 
 
 def _trace_operands(args: argparse.Namespace, a_bits: int, w_bits: int
@@ -51,8 +55,7 @@ def _export(args: argparse.Namespace) -> int:
     from imsim.rtl.golden import build_golden, random_int_gemm
 
     overrides = list(args.set or [])
-    if args.bits is not None:
-        overrides += [f"a_bits={args.bits}", f"w_bits={args.bits}"]
+    overrides += bits_overrides(args)
     hw = load_hw_config(args.hw, overrides)
     if args.gemm is not None:
         for flag in ("beta", "levels", "w_levels"):
@@ -60,9 +63,9 @@ def _export(args: argparse.Namespace) -> int:
                 raise UserError(f"command line: --{flag.replace('_', '-')} applies to --trace (float operands); "
                                 f"--gemm draws integer operands")
         M, K, N = args.gemm
-        A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed)
+        A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed, heavy_fraction=args.heavy)
         source: dict[str, Any] = {"source": "random", "seed": args.seed,
-                                  "distribution": "uniform in the b-bit range, 5% heavy hitters",
+                                  "distribution": f"uniform in the b-bit range, {args.heavy:g} heavy hitters",
                                   "quantization": {"method": "none: integer operands"}}
     else:
         A, B, source = _trace_operands(args, hw.a_bits, hw.w_bits)
@@ -159,32 +162,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rtl.set_defaults(func=lambda args: (rtl.print_help(), 2)[1])
 
     ex = sub.add_parser("export", help="write golden vectors (hex, npy) and manifest.json")
-    ex.add_argument("--hw", required=True, metavar="HW", help="hardware config (YAML file or shipped name)")
+    add_hw_arg(ex)
     src = ex.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N",
-                     help="random integer GEMM of this shape (uniform b-bit entries, 5%% heavy hitters)")
+                     help="random integer GEMM of this shape (uniform b-bit entries plus --heavy heavy hitters)")
     src.add_argument("--trace", metavar="NAME|PATH",
                      help="trace (.npz or folder, or 'bundled'); float operands are RTN-quantized")
     ex.add_argument("--gemm-index", "--index", dest="gemm_index", type=int_arg("--gemm-index"),
                     default=0, help="trace record (default 0)")
-    ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
-    ex.add_argument("--strategy", choices=LazyChoices("imsim.unpack", "STRATEGIES"), default="auto",
-                    metavar="STRATEGY", help="unpack strategy: %(choices)s (default auto)")
+    add_bits_args(ex, note=": overrides the design's a_bits and w_bits")
+    add_strategy_arg(ex)
     ex.add_argument("--timing", choices=TIMINGS, default="pipelined",
                     help="array timing the reference design follows (default pipelined)")
-    ex.add_argument("--seed", type=int_arg("--seed"), default=0, help="seed of the random GEMM")
+    add_seed_arg(ex, "the --gemm operands")
+    add_heavy_arg(ex, DEFAULT_HEAVY, "the --gemm operands (entries of up to two extra digit levels)")
     add_quant_args(ex, beta_help="--trace: RTN threshold for float records, alpha = the k-th largest |x|, "
                                  "k = int(numel (1 - beta)) (default 1.0)")
     ex.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hardware key")
-    ex.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
-    ex.add_argument("--json", action="store_true", help="print one JSON object")
+    add_out_arg(ex, required=True, type=Path, help="folder to write")
+    add_json_arg(ex)
     ex.set_defaults(func=_export)
 
     sm = sub.add_parser("sim", help="run the reference array and recombination unit on DIR")
     sm.add_argument("dir", metavar="DIR", help="folder written by `imsim rtl export`")
     sm.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                     help="Verilog simulator (default icarus; verilator builds first, then runs faster)")
-    sm.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(sm)
     sm.set_defaults(func=_sim)
 
     cp = sub.add_parser("compare", help="compare an RTL's results file with the golden values")
@@ -200,5 +203,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="mismatches to list (default 10)")
     cp.add_argument("--exact-cycles", action="store_true",
                     help="exit 1 also when a given cycle count differs from imsim's")
-    cp.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(cp)
     cp.set_defaults(func=_compare)

@@ -1,7 +1,7 @@
 """`imsim trace`: inspect traces.
 
   imsim trace stats [PATH] [--bits B] [--beta 0.99] [--levels D] [--quantizer Q] [--digits D]
-                    [--per-gemm] [--json]
+                    [--strategy S,...|all] [--per-gemm] [--json]
   imsim trace list  [PATH] [--json]
 
 PATH is a trace `.npz` file or folder; default: the bundled MiniLM trace.
@@ -10,19 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from imsim.cli.common import add_quant_args, bits_arg, format_table, print_json, quant_kwargs
-from imsim.errors import bad_value
+from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwargs
+from imsim.cli.vocabulary import add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, resolve_bits
 
 # the trace readers and the statistics are imported where used (a lean `imsim --help`)
-_STRATEGIES = ("row", "col", "both", "auto")
-
-
-def _strategies(text: str) -> tuple[str, ...]:
-    items = tuple(s.strip() for s in text.split(",") if s.strip())
-    bad = [s for s in items if s not in _STRATEGIES]
-    if bad or not items:
-        raise bad_value("command line", "--strategies", text, f"must be a comma list of {', '.join(_STRATEGIES)}")
-    return items
 
 
 def _path(args: argparse.Namespace):
@@ -33,20 +24,18 @@ def _path(args: argparse.Namespace):
 
 def _stats(args: argparse.Namespace) -> int:
     from imsim.trace import open_trace
-    from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
+    from imsim.trace.stats import trace_stats
 
-    args.strategies = args.strategies or DEFAULT_STRATEGIES
     trace = open_trace(_path(args))
-    a_bits = args.a_bits or args.bits
-    w_bits = args.w_bits or args.bits
-    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategies,
+    a_bits, w_bits = resolve_bits(args)
+    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategy,
                         digits=args.digits, **quant_kwargs(args))
     if args.json:
         print_json({"path": str(trace.path), **stats.to_dict()})
         return 0
     cols = ["name", "gemms", "macs", "a_out_of_range_fraction", "a_rows_fraction", "a_cols_fraction",
             "b_out_of_range_fraction", "b_rows_fraction", "b_cols_fraction", "rel_error"]
-    cols += [f"unpack_ratio_{s}" for s in args.strategies]
+    cols += [f"unpack_ratio_{s}" for s in args.strategy]
     print(f"trace {trace.path}: {len(trace)} GEMMs, a_bits={a_bits} w_bits={w_bits} beta={args.beta} "
           f"levels={stats.levels or 2**a_bits - 1} w_levels={stats.w_levels or 2**w_bits - 1} "
           f"quantizer={stats.quantizer} digits={args.digits} "
@@ -81,19 +70,16 @@ def register(subparsers) -> None:
 
     stats = sub.add_parser("stats", help="heavy-hitter statistics and unpack ratios per GEMM and per kind")
     stats.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
-    stats.add_argument("--bits", type=bits_arg("--bits"), default=8, help="operand width for A and B (default 8)")
-    stats.add_argument("--a-bits", type=bits_arg("--a-bits"), default=None, help="A width (overrides --bits)")
-    stats.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B width (overrides --bits)")
+    add_bits_args(stats, default=8)
     add_quant_args(stats, beta_help="RTN threshold: alpha = the k-th largest |x|, k = int(numel (1 - beta)) "
                                     "(default 0.99)")
     stats.set_defaults(beta=0.99)
-    stats.add_argument("--strategies", type=_strategies, default=None,
-                       help="comma list of unpack strategies (default row,col,both)")
+    deprecated_alias(stats, "--strategies", add_strategy_arg(stats, several=True))
     stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")
-    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(stats)
     stats.set_defaults(func=_stats)
 
     lst = sub.add_parser("list", help="list the GEMMs of a trace (metadata only)")
     lst.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
-    lst.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(lst)
     lst.set_defaults(func=_list)

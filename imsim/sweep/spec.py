@@ -235,8 +235,11 @@ def _load_base(value: Any, source: str, base_dir: Path, field_name: str = "base"
         if path is None and value == "default":
             return HwConfig.from_dict({}, source=f"{source}: base")
         if path is None:
-            raise bad_value(source, field_name, value,
-                            "must name a hardware config (a YAML path, or a config in hw_configs/)")
+            from imsim.hwconfig import shipped_configs
+
+            names = [p.stem for p in shipped_configs()]
+            raise bad_value(source, field_name, value, "must name a hardware config (a YAML path, or a config "
+                                                      f"in hw_configs/){closest(Path(value).stem, names)}")
         return load_hw_config(path)
     if isinstance(value, dict):
         overrides = dict(value)

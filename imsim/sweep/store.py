@@ -11,7 +11,8 @@ A point is committed by writing its part file under a temporary name, fsync-ing 
 renaming it over the final name (`os.replace`, atomic on POSIX): after a crash a part is
 either complete or absent, so a re-run computes exactly the missing points. The final
 tables are rebuilt from the parts, so they do not depend on the order points finished.
-A folder whose manifest has a different spec hash is refused (UserError), never mixed.
+A folder of another spec is refused (UserError, naming what changed), never mixed, unless the new
+spec only adds points to it (a grown sweep, imsim.sweep.grow): then only the new points are computed.
 """
 from __future__ import annotations
 
@@ -199,6 +200,8 @@ class ResultStore:
         self.spec = spec
         self.parts = self.dir / PARTS
         self._lock_fh: Any = None
+        self._grown_from: tuple[Any, int] | None = None  # (old spec hash, old points) when grown
+        self._history: list[Any] = []  # spec hashes this folder grew from, oldest first
         self._open()
 
     # ---- opening ------------------------------------------------------------------------
@@ -211,11 +214,9 @@ class ResultStore:
                 manifest = json.loads(manifest_path.read_text())
             except (OSError, ValueError):
                 raise UserError(f"--out {self.dir}: {MANIFEST} is unreadable; use another folder") from None
+            self._history = list(manifest.get("grown_from") or [])
             if manifest.get("spec_hash") != self.spec.hash:
-                raise UserError(
-                    f"--out {self.dir}: holds results of a different sweep spec "
-                    f"({manifest.get('spec_name')!r}, spec hash {manifest.get('spec_hash')}, this spec "
-                    f"{self.spec.hash}); use another --out folder or delete it")
+                self._grow(manifest)
             if manifest.get("imsim_version") != __version__:
                 print(f"imsim: warning: --out {self.dir} was started by imsim {manifest.get('imsim_version')}, "
                       f"this is {__version__}; points computed by both will be mixed", file=sys.stderr)
@@ -226,8 +227,32 @@ class ResultStore:
         self._lock()
         for stale in self.parts.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
+        if self._grown_from is not None:
+            old_hash, old_n = self._grown_from
+            print(f"imsim: --out {self.dir}: the spec grew from {old_n} to {len(self.spec.points)} points; "
+                  "only the new points are computed", file=sys.stderr)
+            self._history.append(old_hash)
+            _write_atomic(manifest_path, self._manifest(complete=False).encode())
         if not manifest_path.exists():
             _write_atomic(manifest_path, self._manifest(complete=False).encode())
+
+    def _grow(self, manifest: dict[str, Any]) -> None:
+        """Accept a spec that only adds points to the folder's (see imsim.sweep.grow); else refuse,
+        naming what changed. The manifest is rewritten for the grown spec once the lock is held."""
+        from imsim.sweep.grow import describe_changes, folder_points, is_growth
+
+        old = folder_points(manifest)
+        if is_growth(old, [p.hash for p in self.spec.points]):
+            self._grown_from = (manifest.get("spec_hash"), len(set(old)))
+            return
+        changes = describe_changes(manifest.get("spec") or {}, self.spec.normalized)
+        what = "; ".join(changes) if changes else (
+            f"{len(set(old) - {p.hash for p in self.spec.points})} of its points are not points of this spec")
+        raise UserError(
+            f"--out {self.dir}: holds results of a different sweep spec ({manifest.get('spec_name')!r}, "
+            f"spec hash {manifest.get('spec_hash')}, this spec {self.spec.hash}): {what}; a spec may only "
+            "add axis values (or new axes including the value used so far) to a folder; "
+            "use another --out folder or undo the change")
 
     def _lock(self) -> None:
         import fcntl
@@ -272,6 +297,7 @@ class ResultStore:
             "points": [{"index": p.index, "hash": p.hash} for p in self.spec.points],
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "complete": complete,
+            **({"grown_from": self._history} if self._history else {}),
             **(extra or {}),
         }
         return json.dumps(data, indent=1, default=str)
