@@ -17,7 +17,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, bad_value, shown
+from imsim.yamlfile import load_yaml_file, parse_yaml, yaml_error_line
 
 DATAFLOWS = ("os", "ws", "is")
 K_SCALES = ("shift_accumulate", "scale_passes")
@@ -138,7 +139,7 @@ def _unknown_key(key: Any, value: Any, source: str | None) -> UserError:
     close = difflib.get_close_matches(str(key), list(FIELDS), n=1, cutoff=0.5)
     hint = f"did you mean '{close[0]}'? " if close else ""
     where = f"{source}: " if source else ""
-    return UserError(f"{where}unknown key {str(key)!r} = {value!r}: {hint}"
+    return UserError(f"{where}unknown key {shown(key)} = {shown(value)}: {hint}"
                      f"known keys: {', '.join(FIELDS)}")
 
 
@@ -233,30 +234,7 @@ def _validate(d: Mapping[str, Any], source: str | None, fill_defaults: bool = Fa
     return out
 
 
-# ---- YAML loading ---------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent override would hide a typo)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_error_line(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
+# ---- YAML loading (imsim.yamlfile: strict, bounded) -------------------------------------------
 
 
 def parse_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
@@ -280,9 +258,9 @@ def parse_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> dict[str, A
                 value: Any = raw.strip()
             else:
                 try:
-                    value = yaml.safe_load(raw) if raw.strip() else raw
+                    value = parse_yaml(raw) if raw.strip() else raw
                 except yaml.YAMLError as exc:
-                    raise bad_value("--set", key, raw, f"a YAML scalar ({_yaml_error_line(exc)})") from None
+                    raise bad_value("--set", key, raw, f"a YAML scalar ({yaml_error_line(exc)})") from None
             items[key] = value
     for key in items:
         if key not in FIELDS:
@@ -300,15 +278,7 @@ def load_hw_config(path: str | Path,
     if not path.exists() and find_hw_config(str(path)) is not None:
         path = find_hw_config(str(path))  # a shipped design by name, e.g. --hw edge_16x16_int4
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UserError(f"{source}: cannot read hardware config: {reason}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{source}: YAML syntax error: {_yaml_error_line(exc)}") from None
+    data = load_yaml_file(path, "hardware config")
     if data is None:
         raise UserError(f"{source}: empty file: expected a mapping of hardware keys "
                         f"(e.g. rows: 32)")

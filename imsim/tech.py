@@ -17,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from imsim.errors import UserError, bad_value
 
@@ -205,12 +204,9 @@ def load_technology(name_or_path: str) -> Technology:
 
 @lru_cache(maxsize=32)
 def _load_cached(path: str, _mtime_ns: int) -> Technology:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
-    return parse_technology(data, path)
+    from imsim.yamlfile import load_yaml_file
+
+    return parse_technology(load_yaml_file(path, "technology table"), path)
 
 
 def parse_technology(data: Any, source: str) -> Technology:

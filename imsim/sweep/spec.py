@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from imsim.errors import UserError, bad_value
 from imsim.sweep.expr import Expr, closest, parse_expr
 
@@ -137,12 +135,9 @@ def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: sweep spec not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: not valid YAML{where}") from None
+    from imsim.yamlfile import load_yaml_file
+
+    data = load_yaml_file(path, "sweep spec")
     return parse_spec(data, source=str(path), base_dir=path.parent, default_name=path.stem)
 
 
