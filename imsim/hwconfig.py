@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,14 +125,29 @@ def _check_technology(value: str, source: str | None) -> None:
     """A technology is a shipped table name or a path to a YAML table (checked at load time)."""
     from imsim.tech import available_technologies  # lazy: tech imports nothing from here
 
-    if value in available_technologies():
+    if value in _technology_names():
         return
     if value.endswith((".yaml", ".yml")) or "/" in value:
-        if Path(value).is_file():
-            return
-        raise bad_value(source, "technology", value, "no such technology file")
+        if not value.endswith((".yaml", ".yml")):
+            raise bad_value(source, "technology", value, "a path to a technology table must end in .yaml or .yml")
+        if not Path(value).is_file():
+            raise bad_value(source, "technology", value, "no such technology file")
+        from imsim.tech import load_technology
+
+        try:
+            load_technology(value)  # cached; a bad table is reported against this config
+        except UserError as exc:
+            raise UserError(f"{source + ': ' if source else ''}technology = {shown(value)}: {exc}") from None
+        return
     raise bad_value(source, "technology", value,
                     f"must be one of {', '.join(available_technologies())} or a path to a .yaml table")
+
+
+@functools.lru_cache(maxsize=1)
+def _technology_names() -> frozenset[str]:
+    from imsim.tech import available_technologies  # lazy: tech imports nothing from here
+
+    return frozenset(available_technologies())
 
 
 def _unknown_key(key: Any, value: Any, source: str | None) -> UserError:
@@ -177,7 +193,7 @@ class HwConfig:
     zero_skipping: bool = False
 
     def __post_init__(self) -> None:
-        values = _validate(dataclasses.asdict(self), None)
+        values = _validate({key: getattr(self, key) for key in FIELDS}, None)
         for key, value in values.items():
             if value is not getattr(self, key):
                 object.__setattr__(self, key, value)
@@ -226,12 +242,34 @@ def _validate(d: Mapping[str, Any], source: str | None, fill_defaults: bool = Fa
     values.update(d)
     out = {key: _check_field(key, values[key], source) for key in FIELDS if key in values}
     if len(out) == len(FIELDS):
-        need = out["a_bits"] + out["w_bits"] - 1
-        if out["acc_bits"] < need:
-            raise bad_value(source, "acc_bits", out["acc_bits"],
-                            f"accumulator narrower than a product: needs an integer in "
-                            f"{need}..{MAX_ACC_BITS} (a_bits + w_bits - 1 = {need})")
+        _check_cross(out, source)
     return out
+
+
+def _check_cross(out: Mapping[str, Any], source: str | None) -> None:
+    """The rules between keys of a full config."""
+    need = out["a_bits"] + out["w_bits"] - 1
+    if out["acc_bits"] < need:
+        raise bad_value(source, "acc_bits", out["acc_bits"],
+                        f"accumulator narrower than a product: needs an integer in "
+                        f"{need}..{MAX_ACC_BITS} (a_bits + w_bits - 1 = {need})")
+
+
+def check_value(key: str, value: Any, source: str | None) -> Any:
+    """One key's value validated alone and normalised (e.g. 16 -> 16.0 for a float key)."""
+    if key not in FIELDS:
+        raise _unknown_key(key, value, source)
+    return _check_field(key, value, source)
+
+
+def with_values(base: HwConfig, changes: Mapping[str, Any], source: str | None) -> HwConfig:
+    """`base` with `changes` whose values were each normalised by `check_value`; only the
+    cross-key rules are checked here. The fast path for sweeps (one config per point)."""
+    values = {**base.__dict__, **changes}
+    _check_cross(values, source)
+    hw = object.__new__(HwConfig)
+    hw.__dict__.update(values)
+    return hw
 
 
 # ---- YAML loading (imsim.yamlfile: strict, bounded) -------------------------------------------
@@ -292,10 +330,17 @@ def load_hw_config(path: str | Path,
     # validate the file alone first, so a bad file value names the file
     _validate(data, source)
     sets = parse_overrides(overrides)
-    if not sets:
-        return HwConfig.from_dict(data, source=source)
-    _validate(sets, "--set")
-    return HwConfig.from_dict({**data, **sets}, source=f"{source} with --set")
+    if sets:
+        _validate(sets, "--set")
+        source = f"{source} with --set"
+    hw = HwConfig.from_dict({**data, **sets}, source=source)
+    from imsim.memory import check_buffers  # lazy: the memory model imports simpy
+
+    try:
+        check_buffers(hw)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    return hw
 
 
 # The shipped configs: `imsim/hw_configs` is a link to the top-level `hw_configs/` folder in a

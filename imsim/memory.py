@@ -225,6 +225,13 @@ def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
     return max(1, min([T] + limits))
 
 
+def check_buffers(hw) -> None:
+    """UserError naming the sram_*_kib key when a buffer of `hw` (a HwConfig) cannot hold one
+    line of its streamed tile, so a design is refused when it is loaded, not mid-simulation."""
+    p = MemoryParams.from_hw(hw)
+    _chunk_len(p, ROLES[p.dataflow], 1)
+
+
 TEMPORAL = {"os": "K", "ws": "M", "is": "N"}
 SPATIAL = {"os": ("M", "N"), "ws": ("K", "N"), "is": ("K", "M")}  # (row axis, column axis)
 
