@@ -194,7 +194,7 @@ def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
     groups = _parse_zip(data.get("zip", []), axes, source)
     check_size(axes, groups, source, max_points)
     filters = _parse_filters(data.get("filters", []), source,
-                             set(known_hw) | set(SWEEP_FIELDS) | set(FORMAT_COLUMNS) | {"hw_name"})
+                             (set(known_hw) - {"name"}) | set(SWEEP_FIELDS) | set(FORMAT_COLUMNS) | {"hw_name"})
 
     points, combinations = _expand(base, axes, groups, filters, execute, source, equal_area, count_only)
     if count_only:
