@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 MAX_SHOWN = 80  # characters of a value shown in a message
 MAX_MESSAGE = 1000  # characters of a whole message
@@ -50,6 +51,18 @@ def os_error(path: Any, exc: OSError, doing: str = "") -> UserError:
     """A disk / permission fault as a user error naming the path: '<path>: cannot <doing>: <reason>'."""
     reason = exc.strerror or type(exc).__name__
     return UserError(f"{path}: {'cannot ' + doing + ': ' if doing else ''}{reason}")
+
+
+@contextmanager
+def about(source: str) -> Iterator[None]:
+    """Prefix UserErrors raised inside with '<source>: ' (unless they already start with it), so
+    an error found deep in the pipeline still names the file or record it came from."""
+    try:
+        yield
+    except UserError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise type(exc)(f"{source}: {exc}") from None
 
 
 class AccumulatorOverflow(UserError):

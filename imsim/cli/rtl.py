@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from imsim.cli.common import bits_arg, gemm_arg, int_arg, print_json
-from imsim.errors import bad_value
+from imsim.errors import about, bad_value
 from imsim.unpack import STRATEGIES
 
 
@@ -28,11 +28,12 @@ def _trace_operands(path: str, index: int, a_bits: int, w_bits: int) -> tuple[np
     if not 0 <= index < len(trace):
         raise bad_value(path, "--index", index, f"a record index in 0..{len(trace) - 1}")
     rec = trace[index]
-    A, B = rec.arrays()
-    if A.dtype.kind == "f":
-        A = quantize_rtn(A, a_bits, name="A").q
-    if B.dtype.kind == "f":
-        B = quantize_rtn(B, w_bits, name="B").q
+    with about(f"{path}: record {index} ({rec.name})"):
+        A, B = rec.arrays()
+        if A.dtype.kind == "f":
+            A = quantize_rtn(A, a_bits, name="A").q
+        if B.dtype.kind == "f":
+            B = quantize_rtn(B, w_bits, name="B").q
     source = {"source": "trace", "trace": str(path), "index": index, "name": rec.name,
               "kind": rec.kind, "phase": rec.phase, "quantization": "rtn per tensor, beta=1"}
     return np.asarray(A, dtype=np.int64), np.asarray(B, dtype=np.int64), source
@@ -49,6 +50,9 @@ def _export(args: argparse.Namespace) -> int:
     hw = load_hw_config(args.hw, overrides)
     if args.gemm is not None:
         M, K, N = args.gemm
+        from imsim.limits import check_gemm
+
+        check_gemm(M, K, N, "--gemm")
         A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed)
         source: dict[str, Any] = {"source": "random", "seed": args.seed,
                                   "distribution": "uniform in the b-bit range, 5% heavy hitters"}

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 
 from imsim.cli.common import bits_arg, format_table, gemm_arg, int_arg, print_json, unit_interval_arg
-from imsim.errors import UserError
+from imsim.errors import UserError, about
+from imsim.limits import check_gemm
 from imsim.quantize import qmax, quantize_rtn
 from imsim.results import totals
 from imsim.simulate import quantize_operands, simulate_gemm
@@ -132,6 +133,7 @@ def _jobs(args: argparse.Namespace, hw):
         from imsim.formats import quantize_operands_exmy
     if args.gemm is not None:
         M, K, N = args.gemm
+        check_gemm(M, K, N, "--gemm")
         meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
         if fmts is not None:
             (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
@@ -143,13 +145,15 @@ def _jobs(args: argparse.Namespace, hw):
     trace = _open_trace(args.trace)
     from tqdm import tqdm
 
-    for rec in tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None, file=sys.stderr):
-        if fmts is not None:
-            A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
-                                                 np.asarray(rec.B, dtype=np.float64), *fmts)
-        else:
-            A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
-                                     1.0 if args.beta is None else args.beta)
+    for i, rec in enumerate(tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None,
+                                 file=sys.stderr)):
+        with about(f"{trace.path}: record {i} ({rec.name})"):
+            if fmts is not None:
+                A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
+                                                     np.asarray(rec.B, dtype=np.float64), *fmts)
+            else:
+                A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
+                                         1.0 if args.beta is None else args.beta)
         yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
 
 

@@ -303,6 +303,10 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
             or not all(isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
                                                                      and v >= 1 for v in s) for s in shapes)):
         raise bad_value(source, f"{where}.synthetic.shapes", shapes, "must be a list of [M, K, N] positive integers")
+    from imsim.limits import check_gemm
+
+    for i, (m, k, n) in enumerate(shapes):
+        check_gemm(m, k, n, f"{source}: {where}.synthetic.shapes[{i}]")
     params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
     label = value.get("name", f"synthetic-{canonical_hash(params, 8)}")
     return TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)

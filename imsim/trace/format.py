@@ -82,9 +82,20 @@ def _npz(path: str, mtime_ns: int, size: int, pid: int) -> np.lib.npyio.NpzFile:
     return np.load(path, allow_pickle=False)
 
 
-def _read_member(path: Path, key: str) -> np.ndarray:
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     st = path.stat()
-    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())[key]
+    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())
+
+
+def _check_member(path: Path, key: str, shape: tuple[int, int]) -> None:
+    """The member's .npy header checked before its data is read (dtype, shape, memory)."""
+    from imsim.npzsafe import check_member
+
+    check_member(_open_npz(path), key, str(path), shape)
+
+
+def _read_member(path: Path, key: str) -> np.ndarray:
+    return _open_npz(path)[key]
 
 
 @dataclass(frozen=True)
@@ -96,14 +107,21 @@ class NpzArrays:
     b: _Member
 
     def load(self, which: str) -> np.ndarray:
+        from imsim.limits import check_gemm
+
         member = self.a if which == "A" else self.b
+        (M, K), N = self.a.shape, self.b.shape[1]
+        check_gemm(M, K, N, f"{self.path}: array '{member.key}'")
+        want = member.shape[::-1] if member.transpose else member.shape
         try:
+            _check_member(self.path, member.key, want)
             arr = _read_member(self.path, member.key)
         except _READ_ERRORS as exc:
             raise UserError(f"{self.path}: array '{member.key}' is corrupt or truncated ({_why(exc)})") from None
-        want = member.shape[::-1] if member.transpose else member.shape
-        if arr.shape != want:
-            raise UserError(f"{self.path}: array '{member.key}' has shape {arr.shape}, header says {want}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise UserError(f"{self.path}: array '{member.key}' (operand {which}) holds {bad} NaN/inf entries; "
+                            f"operands must be finite")
         if member.transpose:
             arr = np.ascontiguousarray(arr.T)
         if member.scale_log2 is not None:

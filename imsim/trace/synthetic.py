@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from imsim.errors import bad_value
+from imsim.limits import check_gemm
 from imsim.trace.format import GemmRecord, Trace, make_record, open_trace, save_trace
 
 
@@ -58,6 +59,7 @@ def _check(shapes: list, heavy_fraction: float, b_heavy_fraction: float, outlier
     for s in shapes:
         if len(s) != 3 or any(int(v) < 1 for v in s):
             raise bad_value(None, "shape", tuple(s), "must be (M, K, N) with positive integers")
+        check_gemm(*(int(v) for v in s), "synthetic trace")
     for field, v in (("heavy_fraction", heavy_fraction), ("b_heavy_fraction", b_heavy_fraction)):
         if not 0.0 <= v <= 1.0:
             raise bad_value(None, field, v, "must be in [0, 1]")
