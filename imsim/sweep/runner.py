@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from imsim.errors import UserError
+from imsim.errors import UserError, shown
 from imsim.sweep.spec import Point, SweepSpec
 from imsim.sweep.store import ResultStore, Tables
 
@@ -163,15 +163,15 @@ def _check_reachable(address: str) -> None:
 
     if "://" not in address:
         address = f"tcp://{address}"
-    parts = urlsplit(address)
-    if parts.scheme not in ("tcp", "tls"):
-        return
     try:
+        parts = urlsplit(address)
         host, port = parts.hostname, parts.port
     except ValueError:
-        host, port = None, None
+        raise UserError(f"--scheduler {shown(address)}: not an address; expected tcp://HOST:PORT") from None
+    if parts.scheme not in ("tcp", "tls"):
+        return
     if not host or not port:
-        raise UserError(f"--scheduler {address}: expected tcp://HOST:PORT")
+        raise UserError(f"--scheduler {shown(address)}: expected tcp://HOST:PORT")
     try:
         socket.create_connection((host, port), timeout=5).close()
     except OSError as exc:
