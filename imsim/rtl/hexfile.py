@@ -106,22 +106,35 @@ def _parse_number(token: str, source: str, line: int, what: str, bits: int) -> i
 _PLAIN = re.compile(r"[0-9a-fA-F\s]*")
 
 
-def _parse_plain(text: str, width: int, signed: bool, count: int | None) -> np.ndarray | None:
-    """The common case in bulk: only hex numbers and whitespace, every value within `width`
-    bits, the right count. None for anything else: `parse_hex` then reads it token by token
-    and reports the first problem with its line."""
+def _parse_plain(text: str, width: int, signed: bool, count: int | None, source: str) -> np.ndarray | None:
+    """The common case in bulk: only hex numbers and whitespace, one value per address. None
+    for anything else (comments, addresses, x/z, widths above 62 bits): `parse_hex` then reads
+    token by token. Errors name the file (and the line of the first too-wide value)."""
     if width > 62 or not _PLAIN.fullmatch(text):
         return None
     tokens = text.split()
-    if (count is not None and len(tokens) != count) or (tokens and max(map(len, tokens)) > 16):
-        return None
-    values = np.array([int(t, 16) for t in tokens], dtype=np.int64)
-    limit = 1 << width
-    if values.size and int(values.max()) >= limit:
-        return None
+    if count is not None and len(tokens) != count:
+        raise UserError(f"{source}: holds {len(tokens)} values, expected {count}")
+    digits, limit = hex_digits(width), 1 << width
+    # a token longer than the width (beyond leading zeros) is never parsed: it counts as too wide
+    values = np.array([int(t, 16) if len(t) <= digits or len(t.lstrip("0")) <= digits else limit
+                       for t in tokens], dtype=np.int64)
+    wide = np.flatnonzero(values >= limit)
+    if wide.size:
+        first = int(wide[0])
+        raise UserError(f"{source}:{_line_of_token(text, first)}: value {shown(tokens[first], 40)} has more "
+                        f"than {width} bits (the expected element width)")
     if signed:
         values = np.where(values >= limit >> 1, values - limit, values)
     return values
+
+
+def _line_of_token(text: str, index: int) -> int:
+    """Line number of the index-th whitespace-separated token (one linear pass)."""
+    for i, m in enumerate(re.finditer(r"\S+", text)):
+        if i == index:
+            return text.count("\n", 0, m.start()) + 1
+    return text.count("\n") + 1
 
 
 def parse_hex(text: str, width: int, signed: bool = True, count: int | None = None,
@@ -131,7 +144,7 @@ def parse_hex(text: str, width: int, signed: bool = True, count: int | None = No
     Returns int64 (width <= 64) or object (Python int) array in address order. With `count`,
     exactly addresses 0..count-1 must be written. Errors: UserError, one line, naming `source`.
     """
-    fast = _parse_plain(text, width, signed, count)
+    fast = _parse_plain(text, width, signed, count, source)
     if fast is not None:
         return fast
     limit = 1 << width
