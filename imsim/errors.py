@@ -60,9 +60,13 @@ def about(source: str) -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        if str(exc).startswith(source):
+        text = str(exc)
+        if text.startswith(source):
             raise
-        raise type(exc)(f"{source}: {exc}") from None
+        head = source.split(": ", 1)[0]  # the file, when `source` is '<file>: record 3 (name)'
+        if text.startswith(f"{head}: "):
+            text = text[len(head) + 2:]  # name the file once
+        raise type(exc)(f"{source}: {text}") from None
 
 
 class AccumulatorOverflow(UserError):

@@ -9,9 +9,12 @@ Python objects) it refuses:
 * nesting deeper than MAX_DEPTH (no RecursionError on `[[[[...`);
 * duplicate keys (a silent override hides a typo) and unhashable keys (`? [a, b]`);
 * files larger than MAX_YAML_BYTES and files that are not UTF-8 text.
+
+Numbers with an exponent but no dot or exponent sign (`2.0e6`, `1e-3`) are floats, as in YAML 1.2.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,12 @@ def _construct_mapping(loader: _StrictComposer, node: yaml.MappingNode, deep: bo
 
 
 _StrictComposer.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 (PyYAML) reads `2.0e6` and `1e-3` as strings (it wants a dot and a signed exponent);
+# YAML 1.2 and every user read them as numbers. Only this loader's resolvers change.
+_StrictComposer.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def yaml_error_line(exc: yaml.YAMLError) -> str:
