@@ -283,6 +283,8 @@ CASES = [
     _c("gemm-huge", ["run", "--hw", HW, "--gemm", "100000,100000,100000"], ["--gemm", "100000x100000x100000", "--max-memory"]),
     _c("rtl-export-gemm-huge", ["rtl", "export", "--hw", HW, "--gemm", "100000,100000,100000", "--out", "{tmp}/x"], ["--gemm"]),
     _c("synthetic-200000-cubed", *_sweep("{bad}/sweep_synthetic_huge.yaml", "sweep_synthetic_huge.yaml", "200000")),
+    _c("synthetic-bad-seed", *_sweep("{bad}/sweep_synthetic_bad_seed.yaml", "sweep_synthetic_bad_seed.yaml",
+                                     "synthetic", "seed")),
     _c("npz-zip-bomb", ["unpack", "{tmp}/bomb.npz", "--bits", "8"], ["bomb.npz", "A", "30000"],
        make=lambda t: _zip_bomb(t / "bomb.npz")),
     _c("hex-60mb", ["rtl", "compare", "{tmp}/export", "{tmp}/results.hex"], ["results.hex"], make=_hex_60mb),

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from imsim.errors import UserError, bad_value, shown
+from imsim.errors import UserError, about, bad_value, shown
 from imsim.limits import MAX_POINTS
 from imsim.sweep.expr import Expr, closest, parse_expr
 
@@ -304,9 +304,12 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
                                                                      and v >= 1 for v in s) for s in shapes)):
         raise bad_value(source, f"{where}.synthetic.shapes", shapes, "must be a list of [M, K, N] positive integers")
     from imsim.limits import check_gemm
+    from imsim.trace.synthetic import check_parameters
 
     for i, (m, k, n) in enumerate(shapes):
         check_gemm(m, k, n, f"{source}: {where}.synthetic.shapes[{i}]")
+    with about(f"{source}: {where}.synthetic"):
+        check_parameters(**params)  # every parameter's type and range, before any point runs
     params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
     label = value.get("name", f"synthetic-{canonical_hash(params, 8)}")
     return TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)
