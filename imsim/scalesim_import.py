@@ -41,10 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from imsim.errors import UserError, bad_value, shown
-from imsim.limits import check_gemm
+from imsim.limits import check_gemm, check_memory
 from imsim.yamlfile import read_text_file
 
 MAX_INPUT_BYTES = 16 << 20  # a SCALE-Sim config or topology is a few KiB
+MAX_LAYERS = 10_000  # layers per topology: real networks have hundreds; each becomes one synthetic GEMM
 
 KEY_MAP = {  # SCALE-Sim [architecture_presets] key (lower case) -> imsim key
     "arrayheight": "rows", "arraywidth": "cols", "ifmapsramszkb": "sram_a_kib",
@@ -146,6 +147,9 @@ def read_topology(path: str | Path) -> list[Layer]:
     rows = [r for r in rows if r]
     if len(rows) < 2:
         raise UserError(f"{source}: a SCALE-Sim topology needs a header line and at least one layer")
+    if len(rows) - 1 > MAX_LAYERS:
+        raise UserError(f"{source}: {len(rows) - 1} layers; a topology imports at most {MAX_LAYERS} "
+                        "(one synthetic GEMM each); split the file")
     header = [h.lower() for h in rows[0]]
     conv = any("ifmap" in h or "filter" in h for h in header)
     layers = []
@@ -172,6 +176,9 @@ def read_topology(path: str | Path) -> list[Layer]:
             m, n, k = values[:3]  # SCALE-Sim GEMM order: M, N, K
             layers.append(Layer(row[0], M=m, K=k, N=n))
         check_gemm(layers[-1].M, layers[-1].K, layers[-1].N, f"{source}: line {line} ({shown(row[0], 40)})")
+    # write_trace builds every layer's synthetic float32 operands in memory before saving
+    check_memory(sum(4 * (lay.M * lay.K + lay.K * lay.N) for lay in layers),
+                 f"{source}: the synthetic trace of all {len(layers)} layers (operands in memory)")
     return layers
 
 

@@ -190,6 +190,12 @@ def _file(name: str, text: str = "not a folder\n") -> Callable[[Path], None]:
     return make
 
 
+def _topology(layers: int, m: int) -> Callable[[Path], None]:
+    def make(tmp: Path) -> None:
+        (tmp / "net.csv").write_text("Layer name,M,N,K,\n" + "".join(f"L{i},{m},{m},{m},\n" for i in range(layers)))
+    return make
+
+
 def _binaries(tmp: Path) -> None:
     for name in ("spec.yaml", "hw.yaml", "tpu.cfg", "net.csv", "results.hex"):
         _binary(tmp / name)
@@ -321,6 +327,10 @@ CASES = [
        ["topology_inf.csv", "inf"]),
     _c("topology-16.7", ["import-scalesim", "{bad}/scalesim_ok.cfg", "{bad}/topology_fraction.csv", "--out-dir", "{tmp}/o"],
        ["topology_fraction.csv", "16.7"]),
+    _c("topology-300000-layers", ["import-scalesim", "{bad}/scalesim_ok.cfg", "{tmp}/net.csv", "--out-dir", "{tmp}/o"],
+       ["net.csv", "300000 layers"], make=_topology(300_000, 1)),
+    _c("topology-60-gib-in-total", ["import-scalesim", "{bad}/scalesim_ok.cfg", "{tmp}/net.csv", "--out-dir", "{tmp}/o"],
+       ["net.csv", "2000 layers", "--max-memory"], make=_topology(2000, 2000)),
     _c("scalesim-out-dir-is-file", ["import-scalesim", "{bad}/scalesim_ok.cfg", "{bad}/topology_ok.csv", "--out-dir",
                                     "{tmp}/afile"], ["afile"], make=_file("afile")),
     _c("sweep-out-is-file", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/afile", "--workers", "0", "--no-progress"],

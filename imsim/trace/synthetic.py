@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from imsim.errors import bad_value
-from imsim.limits import check_gemm
+from imsim.limits import check_gemm, check_memory
 from imsim.trace.format import GemmRecord, Trace, make_record, open_trace, save_trace
 
 
@@ -75,6 +75,9 @@ def check_parameters(shapes: Iterable, heavy_fraction: float = 0.01, seed: int =
         if not isinstance(s, (list, tuple)) or len(s) != 3 or not all(_is_int(v) and v >= 1 for v in s):
             raise bad_value(None, "shape", s, "must be (M, K, N) with positive integers")
         check_gemm(*(int(v) for v in s), "synthetic trace")
+    # the records are built in memory before anything is written: A and B of every shape, float32
+    total = sum(4 * (int(m) * int(k) + int(k) * int(n)) for m, k, n in shapes)
+    check_memory(total, f"synthetic trace of {len(shapes)} GEMMs (float32 operands, all in memory)")
     for field, v in (("heavy_fraction", heavy_fraction), ("b_heavy_fraction", b_heavy_fraction)):
         if not _is_real(v) or not 0.0 <= v <= 1.0:
             raise bad_value(None, field, v, "must be in [0, 1]")
