@@ -132,6 +132,40 @@ def _trace_with_A(bad_A: np.ndarray | None, shape=(2, 3)) -> Callable[[Path], No
     return make
 
 
+def _trace_header(edit: Callable[[dict], object]) -> Callable[[Path], None]:
+    """A valid one-record trace whose JSON header is replaced by edit(header) (a dict, or text),
+    compressed, so a huge header costs little disk."""
+
+    def make(tmp: Path) -> None:
+        from imsim.trace.format import HEADER_KEY
+
+        _trace_with_A(None)(tmp)
+        header = json.loads(np.load(tmp / "trace.npz", allow_pickle=False)[HEADER_KEY].item())
+        new = edit(header)
+        text = new if isinstance(new, str) else json.dumps(header)
+        with zipfile.ZipFile(tmp / "trace.npz") as zin:
+            members = {n: zin.read(n) for n in zin.namelist()}
+        members[f"{HEADER_KEY}.npy"] = _npy_bytes(np.array(text))
+        with zipfile.ZipFile(tmp / "trace.npz", "w", zipfile.ZIP_DEFLATED) as zout:
+            for name, data in members.items():
+                zout.writestr(name, data)
+    return make
+
+
+def _set_record(key: str, value: object) -> Callable[[dict], None]:
+    def edit(header: dict) -> None:
+        header["records"][0][key] = value
+    return edit
+
+
+def _scale(header: dict) -> None:
+    header["records"][0]["A"]["scale_log2"] = 10 ** 6
+
+
+def _huge_header(header: dict) -> None:
+    header["padding"] = "x" * 20_000_000  # 80 MB as the UTF-32 text numpy stores
+
+
 def _export(tmp: Path) -> Path:
     """An `imsim rtl export` folder of a small GEMM (golden psum values)."""
     out = tmp / "export"
@@ -350,6 +384,15 @@ CASES = [
        make=_trace_with_A(np.full((2, 3), "abc"))),
     _c("trace-zero-size", ["run", "--hw", HW, "--trace", "{tmp}/trace.npz"], ["trace.npz"],
        make=_trace_with_A(np.zeros((0, 3), np.float32))),
+    _c("trace-header-deep-json", ["trace", "list", "{tmp}/trace.npz"], ["trace.npz", "header"],
+       make=_trace_header(lambda h: "[" * 100_000 + "]" * 100_000)),
+    _c("trace-header-80mb", ["trace", "list", "{tmp}/trace.npz"], ["trace.npz", "header"], make=_trace_header(_huge_header)),
+    _c("trace-scale-log2-huge", ["run", "--hw", HW, "--trace", "{tmp}/trace.npz"], ["trace.npz", "scale_log2"],
+       make=_trace_header(_scale)),
+    _c("trace-index-not-int", ["trace", "list", "{tmp}/trace.npz"], ["trace.npz", "index"],
+       make=_trace_header(_set_record("index", "x"))),
+    _c("trace-shape-huge", ["run", "--hw", HW, "--trace", "{tmp}/trace.npz"], ["trace.npz", "--max-memory"],
+       make=_trace_header(_set_record("shape", [2, 3, 300_000_000]))),
     _c("unpack-int64-min", ["unpack", "{tmp}/gemm.npz", "--bits", "8"], ["gemm.npz", "A"],
        make=_gemm_npz(np.array([[-2 ** 63]], np.int64), np.ones((1, 1), np.int64))),
     _c("unpack-uint64-big", ["unpack", "{tmp}/gemm.npz", "--bits", "8"], ["gemm.npz", "A"],
