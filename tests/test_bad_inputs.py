@@ -218,6 +218,12 @@ def _corrupt_tables(tmp: Path) -> None:
     (out / "totals.parquet").write_bytes(b"PAR1 nor is this PAR1")
 
 
+def _finished_sweep(tmp: Path) -> None:
+    proc, _ = run_cli(["sweep", str(BAD / "sweep_ok_tiny.yaml"), "--out", str(tmp / "sweep"), "--workers", "0",
+                       "--no-progress"], tmp)
+    assert proc.returncode == 0, proc.stderr
+
+
 def _file(name: str, text: str = "not a folder\n") -> Callable[[Path], None]:
     def make(tmp: Path) -> None:
         (tmp / name).write_text(text)
@@ -370,6 +376,8 @@ CASES = [
     _c("sweep-out-is-file", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/afile", "--workers", "0", "--no-progress"],
        ["afile"], make=_file("afile")),
     _c("plot-corrupt-parquet", ["plot", "{tmp}/sweep", "--out", "{tmp}/p.png"], ["results.parquet"], make=_corrupt_tables),
+    _c("plot-unknown-column", ["plot", "{tmp}/sweep", "--kind", "pareto", "--x", "nope", "--out", "{tmp}/p.png"],
+       ["sweep", "nope"], make=_finished_sweep),
     _c("filter-max-empty", *_sweep("{bad}/filter_max_empty.yaml", "filter_max_empty.yaml", "max()")),
     _c("filter-neg-trace", *_sweep("{bad}/filter_neg_trace.yaml", "filter_neg_trace.yaml", "-trace")),
     _c("filter-name-eq", *_sweep("{bad}/filter_name_eq.yaml", "filter_name_eq.yaml", "filter")),

@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.errors import about
     from imsim.plot import KINDS, check_out_path, render
     from imsim.sweep.store import load_tables
 
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     written = {}
     for kind in kinds:
         path = out if len(kinds) == 1 else out.with_name(f"{out.stem}-{kind}{out.suffix}")
-        written[kind] = str(render(kind, tables.results, tables.totals, path, x=args.x, y=args.y))
+        with about(f"{args.dir}: --kind {kind}"):  # a missing column (--x/--y) names the sweep folder
+            written[kind] = str(render(kind, tables.results, tables.totals, path, x=args.x, y=args.y))
     if args.json:
         print_json({"dir": str(Path(args.dir)), "files": written})
     else:
