@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 HW = str(REPO / "hw_configs" / "default.yaml")
 HANG_GUARD_S = 60  # generous: the slowest case takes a few seconds on a loaded 2-core machine
-MAX_LINE = 1000  # errors.MAX_MESSAGE plus the 'imsim: error: ' prefix fits
+MAX_LINE = 1000 + len("imsim: error: ")  # errors.MAX_MESSAGE plus the prefix
 
 
 def run_cli(argv: list[str], cwd: Path, code: str | None = None) -> tuple[subprocess.CompletedProcess, float]:
