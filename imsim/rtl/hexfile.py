@@ -104,6 +104,7 @@ def _parse_number(token: str, source: str, line: int, what: str, bits: int) -> i
 
 
 _PLAIN = re.compile(r"[0-9a-fA-F\s]*")
+_LINE_COMMENT = re.compile(r"//[^\n]*")
 
 
 def _parse_plain(text: str, width: int, signed: bool, count: int | None, source: str) -> np.ndarray | None:
@@ -145,6 +146,10 @@ def parse_hex(text: str, width: int, signed: bool = True, count: int | None = No
     exactly addresses 0..count-1 must be written. Errors: UserError, one line, naming `source`.
     """
     fast = _parse_plain(text, width, signed, count, source)
+    if fast is None and "/*" not in text and "@" not in text and "//" in text:
+        # `//` comments (what $writememh writes) removed up to the end of their line, which keeps
+        # line numbers: the bulk path then reads the rest
+        fast = _parse_plain(_LINE_COMMENT.sub("", text), width, signed, count, source)
     if fast is not None:
         return fast
     limit = 1 << width
