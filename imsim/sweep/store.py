@@ -190,7 +190,9 @@ class ResultStore:
             self.read_only = True  # nothing to compute or write: no lock, no writes
             return
         if not (self.dir / MANIFEST).exists() and self.dir.exists():
-            foreign = [p.name for p in self.dir.iterdir() if p.name not in (LOCK, PARTS)]
+            # a sweep starting at this instant has made only these (its lock, parts/, temp files)
+            foreign = [p.name for p in self.dir.iterdir()
+                       if p.name not in (LOCK, PARTS) and not (p.name.startswith(".") and p.name.endswith(".tmp"))]
             if foreign:
                 raise UserError(f"--out {self.dir}: folder is not empty and holds no sweep {MANIFEST}; "
                                 "use an empty or new folder")
