@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from imsim.errors import UserError
+from imsim.errors import UserError, shown
 
 MAX_POINTS = 100_000  # sweep combinations (before filters) per spec
 GIB = 1 << 30
@@ -31,17 +31,22 @@ def physical_memory() -> int | None:
         return None
 
 
+def parse_gib(text: str, where: str) -> float:
+    """A memory size in GiB from `text` (a positive number); UserError naming `where` otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise UserError(f"{where} = {shown(text)}: must be a positive number of GiB, e.g. 32")
+    return value
+
+
 def memory_limit() -> int:
     """Bytes one GEMM or one array may take: IMSIM_MAX_MEMORY_GIB, else the default."""
     text = os.environ.get(ENV_MAX_MEMORY, "").strip()
     if text:
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        if not 0 < value < 1e9:
-            raise UserError(f"environment {ENV_MAX_MEMORY} = {text[:40]!r}: must be a positive number of GiB")
-        return int(value * GIB)
+        return int(parse_gib(text, f"environment {ENV_MAX_MEMORY}") * GIB)
     ram = physical_memory()
     return min(DEFAULT_MAX_MEMORY, ram // 2) if ram else DEFAULT_MAX_MEMORY
 

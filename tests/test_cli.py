@@ -22,11 +22,11 @@ def _err_lines(capsys) -> list[str]:
 
 
 def test_internal_error_is_one_line_with_a_debug_hint(monkeypatch, capsys):
-    _fail_with(monkeypatch, ZeroDivisionError("division by zero"))
+    _fail_with(monkeypatch, ModuleNotFoundError("No module named 'simpy'"))
     assert main(["unpack", "x.npz", "--bits", "8"]) == 1
     lines = _err_lines(capsys)
     assert len(lines) == 1
-    assert lines[0].startswith("imsim: internal error: ZeroDivisionError: division by zero")
+    assert lines[0].startswith("imsim: internal error: ModuleNotFoundError: No module named 'simpy' (re-run")
     assert "--debug" in lines[0]
 
 

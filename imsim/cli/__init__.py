@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from imsim import __version__
-from imsim.errors import UserError, os_error, shown
+from imsim.errors import UserError, os_error
 
 # module names under imsim.cli, in the order they appear in --help
 COMMANDS = [
@@ -59,13 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _max_memory(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1e9:
-        raise UserError(f"--max-memory = {shown(text)}: must be a positive number of GiB, e.g. 32")
-    return value
+    from imsim.limits import parse_gib
+
+    return parse_gib(text, "--max-memory")
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
@@ -114,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         path = exc.filename if exc.filename is not None else "imsim"
         return _fail(f"imsim: error: {os_error(path, exc)}", 2, debug)
     except Exception as exc:  # noqa: BLE001 (the last line of defence: one line, exit 1)
-        text = shown(str(exc), 300).strip("'\"")
+        text = " ".join(str(exc)[:10_000].split())
+        text = text if len(text) <= 300 else text[:297] + "..."
         return _fail(f"imsim: internal error: {type(exc).__name__}: {text} "
                      f"(re-run with --debug for the traceback, and please report it)", 1, debug)
 
