@@ -43,6 +43,12 @@ def run_cli(argv: list[str], cwd: Path, code: str | None = None) -> tuple[subpro
     return proc, time.monotonic() - start
 
 
+def displayed_lines(stderr: str) -> list[str]:
+    """The lines a terminal shows: text a carriage return went back over (a progress bar the
+    error path cleared) is overwritten."""
+    return [line.rsplit("\r", 1)[-1] for line in stderr.rstrip("\n").split("\n") if line.strip()]
+
+
 # ------------------------------------------------------------------------------ builders
 
 def _binary(path: Path) -> Path:
@@ -415,6 +421,8 @@ CASES = [
     # ---- item 6: disk faults
     _c("disk-full-mid-sweep", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/out", "--workers", "0", "--no-progress"],
        ["out", "No space left on device"], code=DISK_FULL),
+    _c("disk-full-with-progress-bar", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/out", "--workers", "0"],
+       ["out", "No space left on device"], code=DISK_FULL),
     _c("read-only-out-new-sweep", ["{tmp}/ro", "sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/ro/out", "--workers",
                                    "0", "--no-progress"], ["ro/out", "Read-only file system"], code=READ_ONLY,
        make=lambda t: (t / "ro").mkdir()),
@@ -427,7 +435,7 @@ def test_bad_input_is_one_line_exit_2(case: Case, tmp_path: Path) -> None:
         case.make(tmp_path)
     argv = [a.replace("{bad}", str(BAD)).replace("{tmp}", str(tmp_path)) for a in case.argv]
     proc, seconds = run_cli(argv, tmp_path, case.code)
-    lines = proc.stderr.splitlines()
+    lines = displayed_lines(proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
     assert len(lines) == 1, proc.stderr[-3000:]

@@ -240,6 +240,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
             print(f"imsim: sweep interrupted with {done} of {len(spec.points)} points committed in {out_dir}; "
                   "re-run the same command to resume", file=sys.stderr)
             raise
+        except Exception:
+            bar.leave = False  # on a terminal the bar is cleared: the error line is the last word
+            raise
         finally:
             bar.close()
         tables = store.consolidate()
