@@ -39,7 +39,8 @@ def run_cli(argv: list[str], cwd: Path, code: str | None = None) -> tuple[subpro
     launcher = ["-c", code] if code else ["-m", "imsim"]
     start = time.monotonic()
     proc = subprocess.run([sys.executable, *launcher, *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, errors="replace", timeout=HANG_GUARD_S)
+                          timeout=HANG_GUARD_S)  # bytes: text mode would turn a bar's \r into \n
+    proc.stdout, proc.stderr = (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
     return proc, time.monotonic() - start
 
 
