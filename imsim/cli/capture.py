@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from imsim.cli.common import print_json
+from imsim.cli.common import positive_float_arg, print_json
 from imsim.errors import UserError, bad_value
 from imsim.trace.format import FLOAT_DTYPES, save_trace
 
@@ -21,10 +21,9 @@ from imsim.trace.format import FLOAT_DTYPES, save_trace
 def _sentences(path: Path | None) -> list[str] | None:
     if path is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read sentences ({exc.strerror})") from None
+    from imsim.yamlfile import read_text_file  # UTF-8 text of bounded size, one-line errors
+
+    text = read_text_file(path, "sentences file", max_bytes=16 << 20)
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#")]
     if len(lines) < 2 or len(lines) % 2:
         raise bad_value(str(path), "sentences", len(lines), "need an even number >= 2 (pairs, one per line)")
@@ -64,7 +63,7 @@ def register(subparsers) -> None:
     m.add_argument("--out", type=Path, required=True, help="output trace folder (or .npz file)")
     m.add_argument("--sentences", type=Path, default=None,
                    help="text file, one sentence per line, in pairs (default: the shipped sentences)")
-    m.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate of the step (default 2e-5)")
+    m.add_argument("--lr", type=positive_float_arg("--lr"), default=2e-5, help="AdamW learning rate of the step (default 2e-5)")
     m.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
                    default=FLOAT_DTYPES[0], help="store operands as float32 (default: scaled float16)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
