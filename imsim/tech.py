@@ -198,8 +198,18 @@ def load_technology(name_or_path: str) -> Technology:
     a missing or unknown entry, a negative energy or area, an unknown unit, a bad label.
     Results are cached per file (and its modification time).
     """
-    path = _resolve(name_or_path).resolve()
+    text = str(name_or_path)
+    path = _shipped(text) if text in _SHIPPED_NAMES else _resolve(text).resolve()
     return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+_SHIPPED_NAMES = frozenset(p.stem for p in TABLES_DIR.glob("*.yaml"))
+
+
+@lru_cache(maxsize=None)
+def _shipped(name: str) -> Path:
+    """The path of a table shipped with imsim, resolved once (a sweep asks per point)."""
+    return _resolve(name).resolve()
 
 
 @lru_cache(maxsize=32)
