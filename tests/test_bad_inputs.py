@@ -243,6 +243,21 @@ def _topology(layers: int, m: int) -> Callable[[Path], None]:
     return make
 
 
+def _silent_listener(tmp: Path) -> dict[str, str]:
+    """A TCP port that accepts connections (the kernel's backlog) but never speaks: not a Dask
+    scheduler. Closed when the test ends."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    _OPEN.append(sock)
+    return {"{port}": str(sock.getsockname()[1])}
+
+
+_OPEN: list = []
+
+
 def _binaries(tmp: Path) -> None:
     for name in ("spec.yaml", "hw.yaml", "tpu.cfg", "net.csv", "results.hex"):
         _binary(tmp / name)
@@ -305,7 +320,7 @@ class Case:
     id: str
     argv: tuple[str, ...]
     names: tuple[str, ...]
-    make: Callable[[Path], None] | None = None
+    make: Callable[[Path], object] | None = None  # may return more {placeholder}: value pairs
     code: str | None = None  # python -c launcher instead of -m imsim
     probes: str = field(default="", compare=False)
 
@@ -361,6 +376,9 @@ CASES = [
     _c("sweep-self-reference", *_sweep("{bad}/sweep_self_reference.yaml", "sweep_self_reference.yaml", "alias")),
     _c("scheduler-bad-address", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/out", "--no-progress",
                                  "--scheduler", "tcp://[::1:99999"], ["--scheduler", "tcp://[::1:99999"]),
+    _c("scheduler-not-dask", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/out", "--no-progress",
+                              "--scheduler", "tcp://127.0.0.1:{port}"], ["--scheduler", "Dask handshake"],
+       make=_silent_listener),
     _c("rtl-manifest-negative-width", ["rtl", "compare", "{tmp}/export", "{tmp}/results.hex"], ["manifest.json", "-3"],
        make=_tampered_manifest(-3)),
     _c("rtl-manifest-width-1e9", ["rtl", "compare", "{tmp}/export", "{tmp}/results.hex"], ["manifest.json", "1000000000"],
@@ -435,10 +453,15 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_exit_2(case: Case, tmp_path: Path) -> None:
-    if case.make:
-        case.make(tmp_path)
-    argv = [a.replace("{bad}", str(BAD)).replace("{tmp}", str(tmp_path)) for a in case.argv]
-    proc, seconds = run_cli(argv, tmp_path, case.code)
+    subs = {"{bad}": str(BAD), "{tmp}": str(tmp_path)}
+    try:
+        made = case.make(tmp_path) if case.make else None
+        subs.update(made if isinstance(made, dict) else {})
+        argv = [_substitute(a, subs) for a in case.argv]
+        proc, seconds = run_cli(argv, tmp_path, case.code)
+    finally:
+        while _OPEN:
+            _OPEN.pop().close()
     lines = displayed_lines(proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
@@ -448,6 +471,12 @@ def test_bad_input_is_one_line_exit_2(case: Case, tmp_path: Path) -> None:
     for name in case.names:
         assert name.lower() in line.lower(), (name, line)
     assert seconds < HANG_GUARD_S
+
+
+def _substitute(text: str, subs: dict[str, str]) -> str:
+    for key, value in subs.items():
+        text = text.replace(key, value)
+    return text
 
 
 def test_corpus_readme_lists_every_file() -> None:

@@ -156,6 +156,23 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
     return n
 
 
+HANDSHAKE_S = 10.0  # a Dask scheduler greets a new connection at once
+
+
+def _expect_handshake(sock: Any, address: str) -> None:
+    """A Dask scheduler sends its handshake as soon as a connection is accepted; something
+    else listening there (a web server, a stuck process) would leave the client waiting
+    forever, so it is refused here with one line."""
+    sock.settimeout(HANDSHAKE_S)
+    try:
+        first = sock.recv(1)
+    except TimeoutError:
+        raise UserError(f"--scheduler {address}: something listens there but sent no Dask handshake within "
+                        f"{HANDSHAKE_S:g} s; is it a Dask scheduler (dask scheduler --port ...)?") from None
+    if not first:
+        raise UserError(f"--scheduler {address}: the connection was closed at once; is it a Dask scheduler?")
+
+
 def _check_reachable(address: str) -> None:
     """Fail fast, with one line, when nothing listens at a tcp:// scheduler address."""
     import socket
@@ -173,7 +190,9 @@ def _check_reachable(address: str) -> None:
     if not host or not port:
         raise UserError(f"--scheduler {shown(address)}: expected tcp://HOST:PORT")
     try:
-        socket.create_connection((host, port), timeout=5).close()
+        with socket.create_connection((host, port), timeout=5) as sock:
+            if parts.scheme == "tcp":  # (over TLS the client speaks first)
+                _expect_handshake(sock, address)
     except OSError as exc:
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc.strerror or exc})") from None
 
