@@ -81,7 +81,8 @@ def test_gemm_check_counts_every_operand(monkeypatch):
 
 
 def test_max_memory_flag_raises_the_limit(monkeypatch, capsys):
-    monkeypatch.delenv(ENV_MAX_MEMORY, raising=False)
+    monkeypatch.setenv(ENV_MAX_MEMORY, "8")  # recorded, so the value main() sets is undone afterwards
+    monkeypatch.delenv(ENV_MAX_MEMORY)
     assert main(["--max-memory", "-1", "run", "--gemm", "2,2,2"]) == 2
     assert "--max-memory" in capsys.readouterr().err
     assert main(["run", "--hw", "default", "--gemm", "100000,100000,1", "--max-memory", "0.001"]) == 2
