@@ -62,9 +62,15 @@ FIELD_DOC: dict[str, str] = {
     "trace": "'bundled' (the MiniLM subset shipped with imsim), a .npz file / trace folder, or a mapping "
              "with keys below",
     "strategy": "unpack strategy",
-    "beta": "RTN threshold: the beta-quantile of |x| maps to the top of the b-bit range (1.0 = max |x|)",
+    "beta": "RTN threshold: alpha = the k-th largest |x| with k = int(numel (1 - beta)) (1.0 = max |x|)",
     "granularity": "RTN scale per tensor, per row or per column",
     "timing": "compute-timing mode of the array model",
+    "levels": "distinct values d of A's RTN quantization (the paper's num_dist_vals); null = 2^a_bits - 1; "
+              "quality depends on (quantizer, beta, levels), never on the MAC width",
+    "w_levels": "distinct values of B's quantization; null = `levels` if that is set, else 2^w_bits - 1",
+    "quantizer": "paper: IM-Unpack's percentile_quantize_fn (scale 0.5 d / alpha, alpha may round one past "
+                 "the body); symmetric: scale (d-1)/2 / alpha with the beta-quantile as alpha",
+    "digits": "unpack digit split: signmag (sign-magnitude, never costlier) or floor (the paper's x % s, x // s)",
 }
 
 TRACE_DOC: dict[str, str] = {
@@ -80,7 +86,8 @@ TRACE_DOC: dict[str, str] = {
 def _allowed_values(key: str) -> str:
     return {"strategy": ", ".join(sweep_spec.STRATEGIES), "timing": ", ".join(sweep_spec.TIMINGS),
             "granularity": ", ".join(sweep_spec.GRANULARITIES), "beta": "number in (0, 1]",
-            "trace": "string or mapping"}.get(key, "")
+            "trace": "string or mapping", "levels": "odd integer >= 3, or null", "w_levels": "odd integer >= 3, or null",
+            "quantizer": "paper, symmetric", "digits": "signmag, floor"}.get(key, "")
 
 
 def _check_coverage() -> None:
@@ -101,6 +108,8 @@ def _esc(text: str) -> str:
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -77,6 +77,17 @@ class GemmResult:
     # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
     # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
     exact_status: str = "not run"
+    # quantization and quality (imsim.quality; None for integer operands)
+    digits: str = "signmag"
+    quantizer: Optional[str] = None
+    beta: Optional[float] = None
+    levels: Optional[int] = None
+    w_levels: Optional[int] = None
+    rel_error: Optional[float] = None
+    sqnr_db: Optional[float] = None
+    max_abs_error: Optional[float] = None
+    error_sq: Optional[float] = None
+    ref_sq: Optional[float] = None
 
     @property
     def energy_pj(self) -> float:
@@ -146,4 +157,7 @@ def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
         out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
     if rs and rs[0].area:
         out.update(rs[0].area)  # one design: its area, not a sum
+    from imsim.quality import aggregate_errors
+
+    out.update(aggregate_errors(rs))  # pooled Frobenius error, mean/max per GEMM
     return out

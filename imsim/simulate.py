@@ -26,29 +26,36 @@ from imsim.unpack import UnpackedGemm, unpack_gemm
 __all__ = ["quantize_operands", "prepare_gemm", "simulate_gemm", "simulate_trace", "totals"]
 
 
-def _as_int(X: np.ndarray, bits: int, beta: Optional[float], granularity: str, name: str) -> np.ndarray:
+def _as_int(X: np.ndarray, bits: int, beta: Optional[float], granularity: str, name: str,
+            levels: Optional[int], quantizer: str) -> np.ndarray:
     X = np.asarray(X)
     if X.dtype.kind in "iu":
         return X.astype(np.int64, copy=False)
-    return quantize_rtn(X, bits, 1.0 if beta is None else beta, granularity, name=name).q
+    return quantize_rtn(X, bits, 1.0 if beta is None else beta, granularity, name=name,
+                        levels=levels, quantizer=quantizer).q
 
 
 def quantize_operands(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int] = None,
-                      quantize_beta: Optional[float] = None, granularity: str = "tensor"
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      quantize_beta: Optional[float] = None, granularity: str = "tensor", *,
+                      levels: Optional[int] = None, w_levels: Optional[int] = None,
+                      quantizer: str = "paper") -> tuple[np.ndarray, np.ndarray]:
     """Integer operands for the GEMM: float matrices are RTN-quantized (beta = quantize_beta,
-    default 1.0) at a_bits / w_bits; integer matrices pass through unchanged."""
+    default 1.0; levels / w_levels default 2^bits - 1) for a_bits / w_bits; integer matrices
+    pass through unchanged."""
     w_bits = a_bits if w_bits is None else w_bits
-    return (_as_int(A, a_bits, quantize_beta, granularity, "A"),
-            _as_int(B, w_bits, quantize_beta, granularity, "B"))
+    return (_as_int(A, a_bits, quantize_beta, granularity, "A", levels, quantizer),
+            _as_int(B, w_bits, quantize_beta, granularity, "B", w_levels, quantizer))
 
 
 def prepare_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int] = None,
                  strategy: str = "auto", quantize_beta: Optional[float] = None,
-                 granularity: str = "tensor") -> UnpackedGemm:
+                 granularity: str = "tensor", *, levels: Optional[int] = None,
+                 w_levels: Optional[int] = None, quantizer: str = "paper",
+                 digits: str = "signmag") -> UnpackedGemm:
     """RTN-quantize float operands (see quantize_operands) and unpack them for a_bits/w_bits."""
-    qa, qb = quantize_operands(A, B, a_bits, w_bits, quantize_beta, granularity)
-    return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy)
+    qa, qb = quantize_operands(A, B, a_bits, w_bits, quantize_beta, granularity, levels=levels,
+                               w_levels=w_levels, quantizer=quantizer)
+    return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy, digits)
 
 
 def pass_shapes(hw, ug: UnpackedGemm) -> list[PassShape]:
@@ -97,7 +104,7 @@ def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
 
 def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: bool = True,
                   meta: Optional[TMapping[str, Any]] = None, operands: Optional[tuple] = None,
-                  energy: bool = True) -> GemmResult:
+                  energy: bool = True, quality: Optional[TMapping[str, Any]] = None) -> GemmResult:
     """Simulate one unpacked GEMM on design `hw` (an imsim.hwconfig.HwConfig).
 
     timing: 'pipelined' or 'scalesim' (array timing mode). execute: run the values through the
@@ -105,6 +112,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     against `imsim.reference.reference_gemm(A, B)`, which shares nothing with the unpacking and
     recombination path. Without them the run is `exact=None`, `exact_status='unchecked'`: a check
     of the unpacked operands against themselves would prove nothing. meta: name/kind/phase/model.
+    quality: quantization settings and error fields (imsim.quality.quantize_gemm) for the row.
     """
     meta = dict(meta or {})
     name = str(meta.get("name", "gemm"))
@@ -155,22 +163,29 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
         peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
-        exec_method=method, energy=en, area=ar, exact_status=status,
+        exec_method=method, energy=en, area=ar, exact_status=status, digits=ug.digits,
+        **dict(quality or {}),
     )
 
 
 def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing: str = "pipelined",
                    execute: bool = True, quantize_beta: float = 1.0, granularity: str = "tensor",
-                   energy: bool = True) -> list[GemmResult]:
+                   energy: bool = True, levels: Optional[int] = None, w_levels: Optional[int] = None,
+                   quantizer: str = "paper", digits: str = "signmag") -> list[GemmResult]:
     """Simulate every record (with .A .B .name .kind .phase .model) of a trace on `hw`.
 
-    Float operands are RTN-quantized at hw.a_bits / hw.w_bits with `quantize_beta`.
+    Float operands are RTN-quantized for hw.a_bits / hw.w_bits with `quantize_beta`, `levels` /
+    `w_levels` (default 2^bits - 1) and `quantizer`; each row carries its error (imsim.quality).
     """
+    from imsim.quality import quantize_gemm
+
     out = []
     for rec in records:
-        qa, qb = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits, quantize_beta, granularity)
-        ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy)
+        qa, qb, info = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits, beta=quantize_beta,
+                                     granularity=granularity, levels=levels, w_levels=w_levels,
+                                     quantizer=quantizer)
+        ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy, digits)
         meta = {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
         out.append(simulate_gemm(hw, ug, timing=timing, execute=execute, meta=meta,
-                                 operands=(qa, qb), energy=energy))
+                                 operands=(qa, qb), energy=energy, quality=info))
     return out
