@@ -435,7 +435,7 @@ CASES = [
        make=_gemm_npz(np.array([[2 ** 63 + 5]], np.uint64), np.ones((1, 1), np.int64))),
     _c("unpack-product-over-64-bits", ["unpack", "{tmp}/gemm.npz", "--bits", "8"], ["gemm.npz"],
        make=_gemm_npz(np.full((1, 4), 2 ** 62, np.int64), np.full((4, 1), 2 ** 3, np.int64))),
-    _c("unpack-float-without-quantize", ["unpack", "{tmp}/gemm.npz", "--bits", "8"], ["gemm.npz", "--quantize"],
+    _c("unpack-float-without-quantize", ["unpack", "{tmp}/gemm.npz", "--bits", "8"], ["gemm.npz", "A", "--beta"],
        make=_gemm_npz(np.ones((2, 2), np.float32) / 3, np.ones((2, 2), np.float32))),
     _c("hw-tiny-sram", ["run", "--hw", "{bad}/hw_tiny_sram.yaml", "--gemm", "64,64,64"], ["hw_tiny_sram.yaml", "sram_a_kib"]),
     _c("hw-technology-path", ["run", "--hw", "{bad}/hw_technology_path.yaml", "--gemm", "4,4,4"],
