@@ -29,7 +29,8 @@ HW_DOC: dict[str, tuple[str, str]] = {
     "acc_bits": ("bits", "signed PE accumulator width; must be >= a_bits + w_bits - 1"),
     "recomb_acc_bits": ("bits", "signed accumulator width of the recombination unit"),
     "dataflow": ("-", "which operand stays in the PEs: output-, weight- or input-stationary"),
-    "k_scale": ("-", "how column-unpack K scales are applied: shift-accumulate PEs, or one pass per scale class"),
+    "k_scale": ("-", "how column-unpack K scales are applied: shift-accumulate PEs, one pass per scale "
+                     "class, or none (no shifter: GEMMs with K scales are refused)"),
     "clock_mhz": ("MHz", "array clock"),
     "sram_a_kib": ("KiB", "SRAM buffer for A tiles"),
     "sram_b_kib": ("KiB", "SRAM buffer for B tiles"),
@@ -38,7 +39,15 @@ HW_DOC: dict[str, tuple[str, str]] = {
     "sram_word_bytes": ("bytes", "SRAM word width (bytes per access)"),
     "dram_bw_bytes_per_cycle": ("bytes/cycle", "DRAM bandwidth per array clock cycle"),
     "dram_latency_cycles": ("cycles", "DRAM access latency"),
-    "recomb_lanes": ("elements/cycle", "recombination-unit shift-add lanes"),
+    "recomb_lanes": ("elements/cycle", "recombination-unit shift-add lanes; 0 = no recombination unit "
+                                       "(plain design: GEMMs needing one are refused)"),
+    "unpack_lanes": ("elements/cycle", "unpack-unit lanes slicing digits out of stored operands on chip; "
+                                       "0 = no unpack unit"),
+    "unpack_in_bits": ("bits", "widest stored operand the unpack unit slices in one pass (wider: "
+                               "ceil(stored/unpack_in_bits) passes)"),
+    "weight_unpack": ("-", "where weights (B) are unpacked: offline (stored unpacked at w_bits) or on_chip "
+                           "(stored packed, sliced by the unpack unit)"),
+    "objective": ("-", "what strategy `auto` minimises on this design: macs, cycles, energy or edp"),
     "overflow": ("-", "accumulator overflow policy"),
     "technology": ("-", "technology table name for energy and area (imsim/tech_tables/<name>.yaml)"),
     "zero_skipping": ("-", "skip MACs with a zero operand (energy only)"),

@@ -138,14 +138,16 @@ def format_tables(results: dict[str, list[Row]], scenarios=SCENARIOS) -> str:
                 f"| {d['energy_per_useful_mac_pj']:.4f} | {r.gmacs_per_mm2:.2f} | {r.rel_err_vs_float:.2e} "
                 f"| {d['exact']} |")
         lines += ["", f"Energy breakdown (pJ; share of energy_pj), {key}:", "",
-                  "| design | mac | pe_register | sram (a+b+c) | dram | recomb | leakage | total |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| design | mac | pe_register | sram (a+b+c) | dram | recomb | unpack | timing regs | leakage "
+                  "| total |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             d = r.result
             tot = d["energy_pj"]
             sram = d["energy_sram_a_pj"] + d["energy_sram_b_pj"] + d["energy_sram_c_pj"]
             parts = [d["energy_mac_pj"], d["energy_pe_register_pj"], sram, d["energy_dram_pj"],
-                     d["energy_recomb_pj"], d["energy_leakage_pj"]]
+                     d["energy_recomb_pj"], d["energy_unpack_pj"], d["energy_timing_regs_pj"],
+                     d["energy_leakage_pj"]]
             cells = " | ".join(f"{p:.4g} ({100 * p / tot:.1f}%)" for p in parts)
             lines.append(f"| {r.design.label} | {cells} | {tot:.4g} |")
         lines.append("")

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping as TMapping, Optional
 
 import numpy as np
 
+from imsim.capability import check_design
+from imsim.datapath import data_path
 from imsim.execute import run_passes
 from imsim.memory import MemoryParams, PassShape, simulate_memory
 from imsim.quantize import quantize_rtn
@@ -58,9 +60,10 @@ def prepare_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int
     return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy, digits)
 
 
-def pass_shapes(hw, ug: UnpackedGemm) -> list[PassShape]:
+def pass_shapes(hw, ug: UnpackedGemm, datapath: Optional[TMapping[str, Any]] = None) -> list[PassShape]:
     """The array passes of an unpacked GEMM: one over all of K', or one per K scale class
-    (k_scale = scale_passes). Only the first pass holds base (non-recombined) outputs."""
+    (k_scale = scale_passes). Only the first pass holds base (non-recombined) outputs.
+    `datapath`: PassShape data-path fields (imsim.datapath.DataPath.pass_fields)."""
     M, _, N = ug.shape
     Mp, Kp, Np = ug.low_shape
     k_shift = np.asarray(ug.plan.k_shift)
@@ -68,7 +71,8 @@ def pass_shapes(hw, ug: UnpackedGemm) -> list[PassShape]:
         ks = [int(np.count_nonzero(k_shift == t)) for t in ug.k_classes]
     else:
         ks = [Kp]
-    return [PassShape(M=Mp, K=k, N=Np, base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0)
+    return [PassShape(M=Mp, K=k, N=Np, base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0,
+                      **(datapath or {}))
             for p, k in enumerate(ks)]
 
 
@@ -79,7 +83,7 @@ def _nonzero_macs(ug: UnpackedGemm) -> int:
     return int(a @ b)
 
 
-def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
+def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int, timing: str) -> tuple[dict, dict]:
     from imsim.area import area_of_design
     from imsim.energy import Activity, energy_of_run
 
@@ -91,8 +95,9 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
                    sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
                    dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
                    recomb_ops=mem.recomb_ops, shift_acc_macs=shift_k * Mp * Np,
-                   useful_macs=ug.useful_macs)
-    return energy_of_run(hw, act).to_dict(), area_of_design(hw).to_dict()
+                   useful_macs=ug.useful_macs, unpack_ops=mem.unpack_ops, folds=mem.folds,
+                   stream_cycles=mem.stream_cycles)
+    return energy_of_run(hw, act, timing=timing).to_dict(), area_of_design(hw, timing=timing).to_dict()
 
 
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
@@ -119,6 +124,9 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     M, K, N = ug.shape
     Mp, Kp, Np = ug.low_shape
     shapes = pass_shapes(hw, ug)
+    dp = data_path(hw, ug, len(shapes), operands)
+    check_design(hw, ug, len(shapes), dp, name, operands)
+    shapes = pass_shapes(hw, ug, dp.pass_fields(hw, ug))
     mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
 
     exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
@@ -141,7 +149,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         rc_over = rec.overflows
         method = "+".join(sorted({p.method for p in passes}))
 
-    en, ar = _energy_area(hw, ug, mem, mem.cycles) if energy else ({}, {})
+    en, ar = _energy_area(hw, ug, mem, mem.cycles, timing) if energy else ({}, {})
     pes = hw.rows * hw.cols
     return GemmResult(
         name=name, kind=str(meta.get("kind", "")), phase=str(meta.get("phase", "")),
@@ -162,6 +170,9 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         sram_b_read_bytes=mem.sram_b_read_bytes, sram_b_write_bytes=mem.sram_b_write_bytes,
         sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
         peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
+        unpack_ops=mem.unpack_ops, unpack_cycles=mem.unpack_cycles,
+        spilled_outputs=mem.spilled_outputs, dram_spill_read_bytes=mem.dram_spill_read_bytes,
+        a_stored_bits=dp.a_stored_bits, b_stored_bits=dp.b_stored_bits, out_bits=dp.out_bits,
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
         exec_method=method, energy=en, area=ar, exact_status=status, digits=ug.digits,
         **dict(quality or {}),

@@ -372,13 +372,15 @@ def unpack_gemm(
     A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto",
     digits: str = "signmag",
     objective: Callable[[tuple[str, str], tuple[int, int, int]], float] | None = None,
+    *, pair: tuple[str, str] | None = None,
 ) -> UnpackedGemm:
     """Unpack integer GEMM A (M x K) @ B (K x N) so A fits a_bits and B fits w_bits.
 
     strategy: 'none' (operands must already fit), 'row', 'col', 'both' or 'auto' (cheapest
     (A, B) strategy pair); digits: 'signmag' or 'floor' (imsim.digits); objective: what `auto`
     minimises, objective((sa, sb), (M', K', N')) (default: MACs M' K' N'; e.g. cycles or
-    energy estimated from the low-bit shape). Returns one low-bit GEMM plus the recombination plan.
+    energy estimated from the low-bit shape). `pair` = (A strategy, B strategy)
+    forces one pair (strategy label 'sa/sb'). Returns one low-bit GEMM plus the recombination plan.
     """
     a_bits = check_bits(a_bits, "a_bits")
     w_bits = a_bits if w_bits is None else check_bits(w_bits, "w_bits")
@@ -399,6 +401,10 @@ def unpack_gemm(
         pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]
     else:
         pairs = [(strategy, strategy)]
+    if pair is not None:
+        if len(pair) != 2 or any(x not in _BASE_STRATEGIES for x in pair):
+            raise bad_value(None, "pair", pair, f"two of {', '.join(_BASE_STRATEGIES)}")
+        pairs = [tuple(pair)]
 
     # cost every candidate pair from its plan (no unpacked matrix built), then build the winner
     if objective is None:  # fewest MACs: pairs that provably cannot win are not planned
@@ -408,7 +414,9 @@ def unpack_gemm(
         (sa, sb), best = min(plans.items(), key=lambda kv: objective(kv[0], kv[1].shape))  # first minimum
     opA = _materialise(A, a_bits, digits, best.a)
     A2, B2, col_src, col_shift, k_src, k_shift = _pair(opA, B, w_bits, digits, best.b)
-    if strategy == "auto":
+    if pair is not None:
+        label = f"{sa}/{sb}"
+    elif strategy == "auto":
         label = f"auto({sa},{sb})"
     else:
         label = strategy

@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--no-exact", action="store_true", help="skip exact execution (timing and traffic only)")
     p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
+    from imsim.cli.policy import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -178,10 +181,23 @@ def _jobs(args: argparse.Namespace, hw):
 
 def run(args: argparse.Namespace) -> int:
     hw = _load_hw(args)
+    if args.policy == "per-gemm":
+        from imsim.cli.policy import run_policy
+
+        return run_policy(args, hw, _jobs(args, hw))
+    if args.objective is not None and args.strategy != "auto":
+        raise UserError(f"--objective {args.objective} chooses among unpack strategies: it needs --strategy auto "
+                        f"(or --policy per-gemm), not --strategy {args.strategy}")
+    objective = args.objective or hw.objective
     results = []
     for A, B, meta, quality in _jobs(args, hw):
         try:
-            ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
+            if args.strategy == "auto" and objective != "macs":
+                from imsim.policy import best_unpack
+
+                ug = best_unpack(hw, A, B, objective, args.timing, args.digits)
+            else:
+                ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
         except UserError as exc:
             raise UserError(f"{meta['name']}: {exc}") from None
         results.append(simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact,

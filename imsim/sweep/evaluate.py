@@ -118,6 +118,10 @@ def evaluate_point(point: Point) -> list[dict[str, Any]]:
     rows = []
     for meta, ug, operands, quality in prepared_gemms(point):
         try:
+            if point.strategy == "auto" and point.hw.objective != "macs":  # hw key `objective`
+                from imsim.policy import best_unpack
+
+                ug = best_unpack(point.hw, *operands, point.hw.objective, point.timing, point.digits)
             result = simulate_gemm(point.hw, ug, timing=point.timing, execute=point.execute, meta=meta,
                                    operands=operands, quality=quality)
         except UserError as exc:
