@@ -23,6 +23,7 @@ COMMANDS = [
     "run",
     "trace",
     "capture",
+    "eval",
     "sweep",
     "plot",
     "rtl",
