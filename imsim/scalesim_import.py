@@ -34,12 +34,18 @@ from __future__ import annotations
 import configparser
 import csv
 import dataclasses
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, bad_value, shown
+from imsim.limits import check_gemm, check_memory
+from imsim.yamlfile import read_text_file
+
+MAX_INPUT_BYTES = 16 << 20  # a SCALE-Sim config or topology is a few KiB
+MAX_LAYERS = 10_000  # layers per topology: real networks have hundreds; each becomes one synthetic GEMM
 
 KEY_MAP = {  # SCALE-Sim [architecture_presets] key (lower case) -> imsim key
     "arrayheight": "rows", "arraywidth": "cols", "ifmapsramszkb": "sram_a_kib",
@@ -71,14 +77,12 @@ def read_config(path: str | Path, bits: int = 8) -> ScaleSimConfig:
     """Map a SCALE-Sim .cfg onto imsim hardware keys (see the module table)."""
     path = Path(path)
     source = str(path)
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # '%' is data, never a reference
+    text = read_text_file(path, "SCALE-Sim config", MAX_INPUT_BYTES)
     try:
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read SCALE-Sim config: {exc.strerror or exc}") from None
+        parser.read_string(text, source=source)
     except configparser.Error as exc:
-        raise UserError(f"{source}: not a SCALE-Sim config (INI): {str(exc).splitlines()[0]}") from None
+        raise UserError(f"{source}: not a SCALE-Sim config (INI): {shown(str(exc).splitlines()[0], 160)}") from None
     if not parser.has_section("architecture_presets"):
         raise UserError(f"{source}: no [architecture_presets] section: not a SCALE-Sim config")
     arch = parser["architecture_presets"]
@@ -116,10 +120,13 @@ def read_config(path: str | Path, bits: int = 8) -> ScaleSimConfig:
 
 
 def _number(text: str, source: str, key: str, kind: type) -> Any:
+    """A finite number (kind float) or an integer written as digits, e.g. '16' or '16.0' (kind int)."""
     try:
         value = float(text.strip())
     except ValueError:
-        raise bad_value(source, key, text, "must be a number") from None
+        raise bad_value(source, key, text, f"must be {'an integer' if kind is int else 'a number'}") from None
+    if not math.isfinite(value):
+        raise bad_value(source, key, text, f"must be a finite {'integer' if kind is int else 'number'}")
     if kind is int:
         if value != int(value):
             raise bad_value(source, key, text, "must be an integer")
@@ -131,15 +138,18 @@ def read_topology(path: str | Path) -> list[Layer]:
     """Layers of a SCALE-Sim topology CSV (GEMM `Layer, M, N, K` or convolution format)."""
     path = Path(path)
     source = str(path)
+    text = read_text_file(path, "SCALE-Sim topology", MAX_INPUT_BYTES)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [[c.strip() for c in row] for row in csv.reader(fh)]
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read SCALE-Sim topology: {exc.strerror or exc}") from None
+        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:
+        raise UserError(f"{source}: not a SCALE-Sim topology (CSV): {shown(str(exc), 160)}") from None
     rows = [[c for c in r if c != ""] for r in rows]
     rows = [r for r in rows if r]
     if len(rows) < 2:
         raise UserError(f"{source}: a SCALE-Sim topology needs a header line and at least one layer")
+    if len(rows) - 1 > MAX_LAYERS:
+        raise UserError(f"{source}: {len(rows) - 1} layers; a topology imports at most {MAX_LAYERS} "
+                        "(one synthetic GEMM each); split the file")
     header = [h.lower() for h in rows[0]]
     conv = any("ifmap" in h or "filter" in h for h in header)
     layers = []
@@ -150,12 +160,9 @@ def read_topology(path: str | Path) -> list[Layer]:
                             f"({'Layer, IFMAP h, IFMAP w, Filter h, Filter w, Channels, Num filter[, Strides]' if conv else 'Layer, M, N, K'}), got {len(row)}")
         values = []
         for col, text in enumerate(row[1:], start=1):
-            try:
-                v = int(float(text))
-            except ValueError:
-                raise UserError(f"{source}: line {line}, column {col + 1} = {text!r}: must be a positive integer") from None
+            v = _number(text, source, f"line {line}, column {col + 1}", int)
             if v < 1:
-                raise UserError(f"{source}: line {line}, column {col + 1} = {text!r}: must be a positive integer")
+                raise bad_value(source, f"line {line}, column {col + 1}", text, "must be a positive integer")
             values.append(v)
         if conv:
             ih, iw, fh, fw, ch, nf = values[:6]
@@ -168,6 +175,10 @@ def read_topology(path: str | Path) -> list[Layer]:
         else:
             m, n, k = values[:3]  # SCALE-Sim GEMM order: M, N, K
             layers.append(Layer(row[0], M=m, K=k, N=n))
+        check_gemm(layers[-1].M, layers[-1].K, layers[-1].N, f"{source}: line {line} ({shown(row[0], 40)})")
+    # write_trace builds every layer's synthetic float32 operands in memory before saving
+    check_memory(sum(4 * (lay.M * lay.K + lay.K * lay.N) for lay in layers),
+                 f"{source}: the synthetic trace of all {len(layers)} layers (operands in memory)")
     return layers
 
 

@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from imsim.cli.common import int_arg, print_json
+from imsim.cli.common import int_arg, positive_float_arg, print_json
 from imsim.cli.vocabulary import add_json_arg, add_out_arg
 from imsim.errors import UserError, bad_value
 # the trace writer is imported where used (a lean `imsim --help`)
@@ -25,10 +25,9 @@ from imsim.errors import UserError, bad_value
 def _sentences(path: Path | None) -> list[str] | None:
     if path is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read sentences ({exc.strerror})") from None
+    from imsim.yamlfile import read_text_file  # UTF-8 text of bounded size, one-line errors
+
+    text = read_text_file(path, "sentences file", max_bytes=16 << 20)
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#")]
     if len(lines) < 2 or len(lines) % 2:
         raise bad_value(str(path), "sentences", len(lines), "need an even number >= 2 (pairs, one per line)")
@@ -112,7 +111,8 @@ def register(subparsers) -> None:
                    help="encoder layers to record: 'all' (default) or indices like 0,3 (the loss GEMMs always)")
     m.add_argument("--sentences", type=Path, default=None,
                    help="text file, one sentence per line, in pairs (default: the shipped sentences)")
-    m.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate of the step (default 2e-5)")
+    m.add_argument("--lr", type=positive_float_arg("--lr"), default=2e-5,
+                   help="AdamW learning rate of the step (default 2e-5)")
     m.set_defaults(func=_minilm)
     s = sub.add_parser("smollm2", help="SmolLM2-135M (llm extra): prefill, KV-cache decode, one fine-tuning step")
     _add_common(s)

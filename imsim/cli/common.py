@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,21 @@ def int_arg(flag: str, minimum: int = 0):
             raise UserError(f"{flag} = {text!r}: must be an integer >= {minimum}") from None
         if value < minimum:
             raise UserError(f"{flag} = {value}: must be an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+def positive_float_arg(flag: str):
+    """argparse `type=` for a finite number > 0, with the standard one-line error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"{flag} = {text!r}: must be a finite number > 0")
         return value
 
     return parse

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         cfg = type(cfg)(hw={**cfg.hw, "name": args.name}, ignored=cfg.ignored)
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise bad_value("command line", "--out", str(out_dir), "names a file; give a folder (created if missing)")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(cfg.hw["name"]))
     hw_path = write_hw_yaml(cfg, out_dir / f"{stem}.yaml", origin=str(args.config))

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.errors import about
     from imsim.plot import KINDS, check_out_path, parse_where, render
     from imsim.sweep.store import load_tables
 
@@ -45,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     written = {}
     for kind in kinds:
         path = out if len(kinds) == 1 else out.with_name(f"{out.stem}-{kind}{out.suffix}")
-        written[kind] = str(render(kind, tables.results, tables.totals, path, x=args.x, y=args.y, cost=args.cost,
-                                   quality=args.quality, facet=args.facet, where=where))
+        with about(f"{args.dir}: --kind {kind}"):  # a missing column (--x/--y) names the sweep folder
+            written[kind] = str(render(kind, tables.results, tables.totals, path, x=args.x, y=args.y,
+                                       cost=args.cost, quality=args.quality, facet=args.facet, where=where))
     if args.json:
         print_json({"dir": str(Path(args.dir)), "files": written})
     else:

@@ -19,7 +19,7 @@ from imsim.array.mapping import TIMINGS
 from imsim.cli.common import add_quant_args, gemm_arg, int_arg, print_json, quant_kwargs
 from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
                                   add_strategy_arg, bits_overrides)
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, about, bad_value
 
 DEFAULT_HEAVY = 0.05  # heavy-hitter fraction of the random --gemm operands
 
@@ -38,9 +38,10 @@ def _trace_operands(args: argparse.Namespace, a_bits: int, w_bits: int
     if not 0 <= index < len(trace):
         raise bad_value(args.trace, "--gemm-index", index, f"a record index in 0..{len(trace) - 1}")
     rec = trace[index]
-    A, B = rec.arrays()
-    beta = 1.0 if args.beta is None else args.beta
-    qa, qb, info = quantize_gemm(A, B, a_bits, w_bits, beta=beta, **quant_kwargs(args))
+    with about(f"{path}: record {index} ({rec.name})"):
+        A, B = rec.arrays()
+        beta = 1.0 if args.beta is None else args.beta
+        qa, qb, info = quantize_gemm(A, B, a_bits, w_bits, beta=beta, **quant_kwargs(args))
     quant = {k: info[k] for k in ("quantizer", "beta", "levels", "w_levels")}
     quant["granularity"] = "tensor"
     source = {"source": "trace", "trace": args.trace, "path": path, "gemm_index": index,
@@ -63,6 +64,9 @@ def _export(args: argparse.Namespace) -> int:
                 raise UserError(f"command line: --{flag.replace('_', '-')} applies to --trace (float operands); "
                                 f"--gemm draws integer operands")
         M, K, N = args.gemm
+        from imsim.limits import check_gemm
+
+        check_gemm(M, K, N, "--gemm")
         A, B = random_int_gemm(M, K, N, hw.a_bits, hw.w_bits, seed=args.seed, heavy_fraction=args.heavy)
         source: dict[str, Any] = {"source": "random", "seed": args.seed,
                                   "distribution": f"uniform in the b-bit range, {args.heavy:g} heavy hitters",

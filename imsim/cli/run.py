@@ -10,7 +10,8 @@ from imsim.cli.common import add_quant_args, format_table, gemm_arg, print_json,
 from imsim.cli.display import combined_exact_text, exact_text, strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
                                   add_strategy_arg, resolve_bits)
-from imsim.errors import UserError
+from imsim.errors import UserError, about
+from imsim.limits import check_gemm
 
 # the unpacker and the simulator (simpy, the models) are imported where used: building the parser stays lean
 
@@ -159,6 +160,7 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
         from imsim.formats import quantize_operands_exmy
     if args.gemm is not None:
         M, K, N = args.gemm
+        check_gemm(M, K, N, "--gemm")
         meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
         if fmts is not None:
             (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
@@ -173,14 +175,15 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
     trace = _open_trace(args.trace)
     bar = bar if bar is not None else _progress()
     bar.reset(total=len(trace))
-    for rec in trace:
-        if fmts is not None:
-            A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
-                                                 np.asarray(rec.B, dtype=np.float64), *fmts)
-            quality = {}
-        else:
-            A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
-                                          beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
+    for i, rec in enumerate(trace):
+        with about(f"{trace.path}: record {i} ({rec.name})"):
+            if fmts is not None:
+                A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
+                                                     np.asarray(rec.B, dtype=np.float64), *fmts)
+                quality = {}
+            else:
+                A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
+                                              beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
         yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}, quality
         bar.update(1)
     bar.close()

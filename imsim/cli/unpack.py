@@ -11,7 +11,10 @@ from imsim.cli.common import add_quant_args, format_table, print_json, quant_kwa
 from imsim.cli.display import strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_json_arg, add_strategy_arg, deprecated_alias, option,
                                   resolve_bits)
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, about, bad_value
+
+INT64_MAX = 2**63 - 1
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("unpack", help="unpack one GEMM from an .npz (arrays A, B) and check the exact result",
@@ -42,6 +45,9 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: no such file")
     if not zipfile.is_zipfile(p):
         raise UserError(f"{path}: not an .npz file (not a zip archive); expected arrays A and B saved with numpy.savez")
+    from imsim.limits import check_gemm
+    from imsim.npzsafe import check_member, load_member
+
     try:
         with np.load(p, allow_pickle=False) as data:
             missing = [k for k in ("A", "B") if k not in data.files]
@@ -51,7 +57,11 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
             if missing:
                 raise UserError(f"{path}: missing array {' and '.join(missing)} (holds: {', '.join(data.files) or 'nothing'}); "
                                 f"expected arrays A (M x K) and B (K x N)")
-            return np.asarray(data["A"]), np.asarray(data["B"])
+            (M, K), (K2, N) = check_member(data, "A", path), check_member(data, "B", path)
+            if K != K2:
+                raise UserError(f"{path}: shape mismatch: A is {M}x{K}, B is {K2}x{N}; A's columns must equal B's rows")
+            check_gemm(M, K, N, path)  # before any data is read
+            return load_member(data, "A", path), load_member(data, "B", path)
     except UserError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
@@ -59,9 +69,14 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
+    A, B = load_gemm_npz(args.file)
+    with about(args.file):
+        return _run(args, A, B)
+
+
+def _run(args: argparse.Namespace, A: np.ndarray, B: np.ndarray) -> int:
     from imsim.unpack import exact_product, reference_gemm, unpack_gemm
 
-    A, B = load_gemm_npz(args.file)
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
             raise bad_value(args.file, name, f"shape {X.shape}", "must be a 2-D matrix")
@@ -71,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
                             "--format eXmY; or store integers")
         if X.dtype.kind not in "fiu":
             raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
+        if X.dtype.kind in "iu" and X.size and (int(X.max()) > INT64_MAX or int(X.min()) < -INT64_MAX):
+            worst = int(X.max()) if int(X.max()) > INT64_MAX else int(X.min())
+            raise bad_value(args.file, name, worst, f"entries must lie in +-(2^63 - 1) (int64 without -2^63)")
     if args.fmt is None and args.w_format is not None:
         raise UserError("--w-format needs --format (the A-side format)")
     if args.fmt is not None and args.beta is not None:

@@ -10,13 +10,14 @@ recombination unit's busy count can be compared too (imsim's recomb_busy_cycles)
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, bad_value, shown
 from imsim.rtl.export import FORMAT
 from imsim.rtl.hexfile import read_hex
 
@@ -93,6 +94,31 @@ def load_manifest(export_dir: str | Path) -> dict[str, Any]:
     return data
 
 
+MAX_WIDTH = 256  # bits of a golden value (acc_bits <= 64, recomb_acc_bits <= 128)
+
+
+def _entry(manifest: dict[str, Any], target: str, source: Path) -> tuple[int, tuple[int, ...], str]:
+    """(width, shape, npy file name) of `files.<target>`, each checked (a tampered manifest is a
+    one-line UserError naming the field; sizes are checked against the memory limit)."""
+    from imsim.limits import check_memory
+
+    files = manifest.get("files")
+    entry = files.get(target) if isinstance(files, dict) else None
+    where = f"files.{target}"
+    if not isinstance(entry, dict):
+        raise bad_value(str(source), where, entry, "a mapping with width, shape and npy")
+    width, shape, npy = entry.get("width"), entry.get("shape"), entry.get("npy")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise bad_value(str(source), f"{where}.width", width, f"an integer in 1..{MAX_WIDTH} (bits)")
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)):
+        raise bad_value(str(source), f"{where}.shape", shape, "a list of 1 to 3 positive integers")
+    if not isinstance(npy, str) or Path(npy).name != npy or not npy.endswith(".npy"):
+        raise bad_value(str(source), f"{where}.npy", npy, "a .npy file name inside the export folder")
+    check_memory(16 * math.prod(shape), f"{source}: {where}.shape {shape}")
+    return width, tuple(shape), npy
+
+
 def _position(index: int, shape: tuple[int, ...], target: str) -> dict[str, int]:
     coords = np.unravel_index(index, shape)
     names = ("pass", "row", "col") if target == "psum" else ("row", "col")
@@ -122,14 +148,14 @@ def compare_export(export_dir: str | Path, results: str | Path, target: str = "p
     if target not in TARGETS:
         raise bad_value("command line", "--against", target, "one of " + ", ".join(TARGETS))
     manifest = load_manifest(export_dir)
+    width, shape, npy = _entry(manifest, target, Path(export_dir) / "manifest.json")
     try:
-        entry = manifest["files"][target]
-        width, shape = int(entry["width"]), tuple(int(d) for d in entry["shape"])
-        expected = np.load(Path(export_dir) / entry["npy"], allow_pickle=False)
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise UserError(f"{Path(export_dir) / 'manifest.json'}: {target} entry unusable: {exc}") from None
+        expected = np.load(Path(export_dir) / npy, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{Path(export_dir) / npy}: cannot read the golden {target} values "
+                        f"({type(exc).__name__}: {shown(str(exc), 120)})") from None
     if expected.shape != shape:
-        raise UserError(f"{Path(export_dir) / entry['npy']}: shape {expected.shape} differs from "
+        raise UserError(f"{Path(export_dir) / npy}: shape {expected.shape} differs from "
                         f"the manifest's {list(shape)}")
     count = int(np.prod(shape))
     got = read_hex(results, width, signed=True, count=count)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from imsim.errors import UserError
+from imsim.errors import UserError, shown
 
 FORMAT_NAME = "imsim-trace"
 FORMAT_VERSION = 1
@@ -42,6 +42,8 @@ HEADER_KEY = "__imsim_trace__"
 PHASES = ("fwd", "bwd")
 FLOAT_DTYPES = ("float16", "float32")
 _F16_TOP_LOG2 = 14  # scaled float16 tensors have max |x| in [2^14, 2^15)
+MAX_SCALE_LOG2 = 300  # |scale_log2|: float32 spans 2^-149..2^128, the writer stays far inside
+MAX_HEADER_BYTES = 64 << 20  # the header member (UTF-32 JSON text, ~1600 bytes per record): 40000 records
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError)
 
 
@@ -82,9 +84,20 @@ def _npz(path: str, mtime_ns: int, size: int, pid: int) -> np.lib.npyio.NpzFile:
     return np.load(path, allow_pickle=False)
 
 
-def _read_member(path: Path, key: str) -> np.ndarray:
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     st = path.stat()
-    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())[key]
+    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())
+
+
+def _check_member(path: Path, key: str, shape: tuple[int, int]) -> None:
+    """The member's .npy header checked before its data is read (dtype, shape, memory)."""
+    from imsim.npzsafe import check_member
+
+    check_member(_open_npz(path), key, str(path), shape)
+
+
+def _read_member(path: Path, key: str) -> np.ndarray:
+    return _open_npz(path)[key]
 
 
 @dataclass(frozen=True)
@@ -96,18 +109,26 @@ class NpzArrays:
     b: _Member
 
     def load(self, which: str) -> np.ndarray:
+        from imsim.limits import check_gemm
+
         member = self.a if which == "A" else self.b
+        (M, K), N = self.a.shape, self.b.shape[1]
+        check_gemm(M, K, N, f"{self.path}: array '{member.key}'")
+        want = member.shape[::-1] if member.transpose else member.shape
         try:
+            _check_member(self.path, member.key, want)
             arr = _read_member(self.path, member.key)
         except _READ_ERRORS as exc:
             raise UserError(f"{self.path}: array '{member.key}' is corrupt or truncated ({_why(exc)})") from None
-        want = member.shape[::-1] if member.transpose else member.shape
-        if arr.shape != want:
-            raise UserError(f"{self.path}: array '{member.key}' has shape {arr.shape}, header says {want}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise UserError(f"{self.path}: array '{member.key}' (operand {which}) holds {bad} NaN/inf entries; "
+                            f"operands must be finite")
         if member.transpose:
             arr = np.ascontiguousarray(arr.T)
         if member.scale_log2 is not None:
-            arr = np.ldexp(arr.astype(np.float32), member.scale_log2).astype(np.float32)
+            with np.errstate(over="ignore"):  # an overflow to inf is reported by the caller's finite check
+                arr = np.ldexp(arr.astype(np.float32), member.scale_log2).astype(np.float32)
         arr.setflags(write=False)
         return arr
 
@@ -371,12 +392,15 @@ def _check_record(path: Path, i: int, rec: Any, files: set[str]) -> GemmRecord:
             raise _bad(path, f"truncated or malformed trace: record {i} ({name}) refers to missing array "
                              f"'{ent['key']}'")
         exp = ent.get("scale_log2")
-        if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool)):
-            raise _bad(path, f"record {i} ({name}): {which}.scale_log2 = {exp!r}: must be an integer or null")
+        if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool) or abs(exp) > MAX_SCALE_LOG2):
+            raise _bad(path, f"record {i} ({name}): {which}.scale_log2 = {shown(exp)}: must be an integer in "
+                             f"-{MAX_SCALE_LOG2}..{MAX_SCALE_LOG2} or null")
         transpose = ent.get("transpose", False)
         if not isinstance(transpose, bool):
             raise _bad(path, f"record {i} ({name}): {which}.transpose = {transpose!r}: must be true or false")
         members.append(_Member(ent["key"], exp, mshape, transpose))
+    if not isinstance(rec["index"], int) or isinstance(rec["index"], bool):
+        raise _bad(path, f"record {i} ({name}): index = {shown(rec['index'])}: must be an integer")
     meta = rec["meta"] if isinstance(rec["meta"], dict) else {}
     return GemmRecord(name=str(name), kind=str(rec["kind"]), phase=rec["phase"], model=str(rec["model"]),
                       index=int(rec["index"]), meta=MappingProxyType(meta), shape=(M, K, N),
@@ -403,8 +427,12 @@ def read_header(path: Path) -> list[GemmRecord]:
     with npz:
         files = set(npz.files)
         if HEADER_KEY not in files:
-            shown = ", ".join(sorted(files)[:5]) or "nothing"
-            raise _bad(path, f"not an imsim trace: no '{HEADER_KEY}' entry (it holds {shown})")
+            held = ", ".join(sorted(files)[:5]) or "nothing"
+            raise _bad(path, f"not an imsim trace: no '{HEADER_KEY}' entry (it holds {held})")
+        size = npz.zip.getinfo(f"{HEADER_KEY}.npy").file_size
+        if size > MAX_HEADER_BYTES:  # judged from the zip directory, before anything is read
+            raise _bad(path, f"trace header of {size} bytes is larger than {MAX_HEADER_BYTES} "
+                             f"(about 1600 bytes per record); not an imsim trace")
         try:
             raw = npz[HEADER_KEY]
         except _READ_ERRORS as exc:
@@ -413,6 +441,8 @@ def read_header(path: Path) -> list[GemmRecord]:
         header = json.loads(str(raw.item()) if raw.ndim == 0 else "")
     except (ValueError, TypeError) as exc:
         raise _bad(path, f"trace header is not valid JSON ({_why(exc)})") from None
+    except RecursionError:
+        raise _bad(path, "trace header is not valid JSON (nested too deeply)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         fmt = header.get("format") if isinstance(header, dict) else None
         raise _bad(path, f"not an imsim trace: header format = {fmt!r}, expected {FORMAT_NAME!r}")
