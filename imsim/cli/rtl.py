@@ -22,9 +22,9 @@ from imsim.unpack import STRATEGIES
 def _trace_operands(path: str, index: int, a_bits: int, w_bits: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Integer operands of one trace record (float records are RTN-quantized per tensor)."""
     from imsim.quantize import quantize_rtn
-    from imsim.trace.format import open_trace
+    from imsim.trace.registry import open_named
 
-    trace = open_trace(path)
+    trace = open_named(path)
     if not 0 <= index < len(trace):
         raise bad_value(path, "--index", index, f"a record index in 0..{len(trace) - 1}")
     rec = trace[index]
@@ -116,7 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = ex.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N",
                      help="random integer GEMM of this shape (uniform b-bit entries, 5%% heavy hitters)")
-    src.add_argument("--trace", metavar="PATH", help="trace (.npz or folder); floats are RTN-quantized")
+    src.add_argument("--trace", metavar="TRACE",
+                     help="trace name (`imsim trace list`) or .npz / folder; floats are RTN-quantized")
     ex.add_argument("--index", type=int_arg("--index"), default=0, help="trace record (default 0)")
     ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
     ex.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")

@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hw", required=True, metavar="YAML", help="hardware config, e.g. hw_configs/default.yaml")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N", help="one random GEMM of this shape")
-    src.add_argument("--trace", metavar="PATH", help="a trace (.npz file or folder), or 'bundled' for the "
-                                                     "shipped MiniLM subset")
+    src.add_argument("--trace", metavar="TRACE", help="a trace name (bundled, minilm, smollm2, cnn: "
+                                                      "`imsim trace list`) or a .npz file / folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware key for this run (repeatable), e.g. --set dataflow=ws")
     p.add_argument("--bits", type=bits_arg("--bits"), default=None,
@@ -120,9 +120,9 @@ def _load_hw(args: argparse.Namespace):
 
 
 def _open_trace(path: str):
-    from imsim.trace import bundled_trace_path, open_trace
+    from imsim.trace.registry import open_named
 
-    return open_trace(bundled_trace_path() if path == "bundled" else path)
+    return open_named(path)
 
 
 def _jobs(args: argparse.Namespace, hw):

@@ -1,9 +1,10 @@
 """`imsim trace`: inspect traces.
 
-  imsim trace stats [PATH] [--bits B] [--beta 0.99] [--per-gemm] [--json]
-  imsim trace list  [PATH] [--json]
+  imsim trace stats [TRACE] [--bits B] [--beta 0.99] [--per-gemm] [--json]
+  imsim trace list  [TRACE] [--json]
 
-PATH is a trace `.npz` file or folder; default: the bundled MiniLM trace.
+TRACE is a trace name (`imsim trace list` without TRACE lists them: bundled, minilm, smollm2,
+cnn) or a `.npz` file or folder; `trace stats` defaults to the bundled MiniLM trace.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import argparse
 
 from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
 from imsim.errors import bad_value
-from imsim.trace import bundled_trace_path, open_trace
+from imsim.trace.registry import listing, open_named
 from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
 
 _STRATEGIES = ("row", "col", "both", "auto")
@@ -25,12 +26,8 @@ def _strategies(text: str) -> tuple[str, ...]:
     return items
 
 
-def _path(args: argparse.Namespace):
-    return args.path if args.path is not None else bundled_trace_path()
-
-
 def _stats(args: argparse.Namespace) -> int:
-    trace = open_trace(_path(args))
+    trace = open_named(args.path or "bundled", field="TRACE")
     a_bits = args.a_bits or args.bits
     w_bits = args.w_bits or args.bits
     stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategies)
@@ -50,8 +47,24 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(args: argparse.Namespace) -> int:
+    rows = listing()
+    if args.json:
+        print_json({"traces": rows})
+        return 0
+    shown = [{**r, "gemms": "-" if r["gemms"] is None else r["gemms"], "macs": "-" if r["macs"] is None else r["macs"]}
+             for r in rows]
+    print(format_table(shown, ["name", "model", "gemms", "macs", "phases", "status", "path"]))
+    for r in rows:
+        if r["status"] == "not captured":
+            print(f"{r['name']}: capture with `{r['capture']}` (needs {r['needs']})")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
-    trace = open_trace(_path(args))
+    if args.path is None:
+        return _registry(args)
+    trace = open_named(args.path, field="TRACE")
     rows = [{"index": r.index, "name": r.name, "kind": r.kind, "phase": r.phase, "model": r.model,
              "M": r.shape[0], "K": r.shape[1], "N": r.shape[2], "macs": r.macs} for r in trace]
     if args.json:
@@ -69,7 +82,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
     stats = sub.add_parser("stats", help="heavy-hitter statistics and unpack ratios per GEMM and per kind")
-    stats.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
+    stats.add_argument("path", nargs="?", default=None, metavar="TRACE",
+                       help="trace name or .npz file / folder (default: bundled)")
     stats.add_argument("--bits", type=bits_arg("--bits"), default=8, help="operand width for A and B (default 8)")
     stats.add_argument("--a-bits", type=bits_arg("--a-bits"), default=None, help="A width (overrides --bits)")
     stats.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B width (overrides --bits)")
@@ -80,7 +94,8 @@ def register(subparsers) -> None:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(func=_stats)
 
-    lst = sub.add_parser("list", help="list the GEMMs of a trace (metadata only)")
-    lst.add_argument("path", nargs="?", default=None, help="trace .npz or folder (default: bundled trace)")
+    lst = sub.add_parser("list", help="list the named traces, or the GEMMs of one trace (metadata only)")
+    lst.add_argument("path", nargs="?", default=None, metavar="TRACE",
+                     help="trace name or .npz file / folder (default: list the named traces)")
     lst.add_argument("--json", action="store_true", help="print one JSON object")
     lst.set_defaults(func=_list)
