@@ -23,6 +23,7 @@ COMMANDS = [
     "plot",
     "rtl",
     "import_scalesim",
+    "import_shapes",
 ]
 
 
