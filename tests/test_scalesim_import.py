@@ -74,7 +74,7 @@ def test_conv_topology_lowered(tmp_path):
 
 def test_cli_writes_config_and_trace(files, tmp_path, capsys):
     out = tmp_path / "imported"
-    assert main(["import-scalesim", str(files[0]), str(files[1]), "--out-dir", str(out), "--json"]) == 0
+    assert main(["import-scalesim", str(files[0]), str(files[1]), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     hw = load_hw_config(summary["hw_config"])
     assert (hw.rows, hw.cols, hw.dataflow, hw.sram_a_kib) == (16, 8, "ws", 128.0)
@@ -95,7 +95,7 @@ def test_bad_inputs_one_line(tmp_path, capsys, cfg_text, topo_text, needle):
     cfg, topo = tmp_path / "c.cfg", tmp_path / "t.csv"
     cfg.write_text(cfg_text)
     topo.write_text(topo_text)
-    assert main(["import-scalesim", str(cfg), str(topo), "--out-dir", str(tmp_path / "o")]) == 2
+    assert main(["import-scalesim", str(cfg), str(topo), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle.lower() in err.lower()
     with pytest.raises(UserError):
