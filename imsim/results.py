@@ -74,6 +74,8 @@ class GemmResult:
     # energy and area (empty when not computed)
     energy: dict = field(default_factory=dict)
     area: dict = field(default_factory=dict)
+    # where the operand values come from: real, synthetic or shape-only (imsim.trace.provenance)
+    provenance: str = ""
 
     @property
     def energy_pj(self) -> float:

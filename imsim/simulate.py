@@ -101,7 +101,8 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
 
     timing: 'pipelined' or 'scalesim' (array timing mode). execute: run the values through the
     accumulators and compare with the reference (`reference_gemm(*operands)` when the integer
-    operands are given, else the unpack engine's exact product). meta: name/kind/phase/model.
+    operands are given, else the unpack engine's exact product). meta: name/kind/phase/model
+    and provenance (real / synthetic / shape-only).
     """
     meta = dict(meta or {})
     name = str(meta.get("name", "gemm"))
@@ -146,7 +147,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
         peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
-        exec_method=method, energy=en, area=ar,
+        exec_method=method, energy=en, area=ar, provenance=str(meta.get("provenance", "")),
     )
 
 
@@ -155,13 +156,17 @@ def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing
                    energy: bool = True) -> list[GemmResult]:
     """Simulate every record (with .A .B .name .kind .phase .model) of a trace on `hw`.
 
-    Float operands are RTN-quantized at hw.a_bits / hw.w_bits with `quantize_beta`.
+    Float operands are RTN-quantized at hw.a_bits / hw.w_bits with `quantize_beta`. Each result's
+    provenance comes from the record's meta (imsim.trace.provenance.of_meta).
     """
+    from imsim.trace.provenance import of_meta
+
     out = []
     for rec in records:
         qa, qb = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits, quantize_beta, granularity)
         ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy)
         meta = {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
+        meta["provenance"] = of_meta(getattr(rec, "meta", {}))
         out.append(simulate_gemm(hw, ug, timing=timing, execute=execute, meta=meta,
                                  operands=(qa, qb), energy=energy))
     return out

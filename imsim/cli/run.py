@@ -11,6 +11,7 @@ from imsim.errors import UserError
 from imsim.quantize import qmax, quantize_rtn
 from imsim.results import totals
 from imsim.simulate import quantize_operands, simulate_gemm
+from imsim.trace.provenance import describe
 from imsim.unpack import STRATEGIES, unpack_gemm
 
 DEFAULT_HEAVY = 0.005
@@ -132,7 +133,8 @@ def _jobs(args: argparse.Namespace, hw):
         from imsim.formats import quantize_operands_exmy
     if args.gemm is not None:
         M, K, N = args.gemm
-        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
+        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": "",
+                "provenance": "synthetic", "heavy": args.heavy, "seed": args.seed}
         if fmts is not None:
             (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
             A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
@@ -143,6 +145,8 @@ def _jobs(args: argparse.Namespace, hw):
     trace = _open_trace(args.trace)
     from tqdm import tqdm
 
+    from imsim.trace.provenance import of_meta
+
     for rec in tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None, file=sys.stderr):
         if fmts is not None:
             A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
@@ -150,13 +154,15 @@ def _jobs(args: argparse.Namespace, hw):
         else:
             A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
                                      1.0 if args.beta is None else args.beta)
-        yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
+        yield A, B, {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
+                     "provenance": of_meta(rec.meta)}
 
 
 def run(args: argparse.Namespace) -> int:
     hw = _load_hw(args)
-    results = []
+    results, metas = [], []
     for A, B, meta in _jobs(args, hw):
+        metas.append(meta)
         try:
             ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy)
         except UserError as exc:
@@ -171,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": ""})
     print(f"hw: {hw.name}  {hw.rows}x{hw.cols} {hw.dataflow}  a_bits={hw.a_bits} w_bits={hw.w_bits} "
           f"acc_bits={hw.acc_bits}  k_scale={hw.k_scale}  timing={args.timing}")
+    print(f"values: {describe(metas)}")
     print(format_table(rows, TABLE_COLUMNS))
     bad = [r for r in results if r.exact is False]
     if bad:

@@ -77,6 +77,7 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
     import numpy as np
 
     from imsim.simulate import quantize_operands
+    from imsim.trace.provenance import of_meta
     from imsim.unpack import unpack_gemm
 
     key = point.group_key()
@@ -97,7 +98,8 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
             qa, qb = quantize_operands(A, B, point.hw.a_bits, point.hw.w_bits, quantize_beta=point.beta,
                                        granularity=point.granularity)
         ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy)
-        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}
+        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model,
+                "provenance": of_meta(rec.meta)}
         out.append((meta, ug, (qa, qb)))
     with _lock:
         _prepared[key] = out
