@@ -115,12 +115,17 @@ def test_unlowerable_ops_warn_and_are_listed(tmp_path):
 
         def forward(self, x):
             v = self.up(x)[0, 0]              # transposed conv: not lowered
-            return self.fc(v) @ torch.ones(4) + torch.mv(torch.ones(2, 3), torch.ones(3)).sum()
+            q = torch.ones(1, 2, 3, 4)
+            att = nn.functional.scaled_dot_product_attention(q, q, q)  # fused: QK^T and PV hidden
+            acc = torch.zeros(2, 2).addmm_(torch.ones(2, 3), torch.ones(3, 2))  # in place: recorded
+            return self.fc(v) @ torch.ones(4) + torch.mv(torch.ones(2, 3), torch.ones(3)).sum() + att.sum() + acc.sum()
 
-    with pytest.warns(CaptureWarning, match="convolution\\(transposed\\).*|mv"):
+    with pytest.warns(CaptureWarning, match="skipped compute ops"):
         trace = capture_module(Odd(), torch.randn(1, 2, 3), backward=False)
     skipped = trace.meta["skipped_ops"]
     assert skipped["convolution(transposed)"] == 1 and skipped["mv"] >= 1
-    assert [r.kind for r in trace] == ["linear"]
+    assert any("attention" in op for op in skipped)
+    assert [r.kind for r in trace] == ["matmul", "linear"]
+    assert trace[0].shape == (2, 3, 2) and trace[0].meta["aten"] == "addmm"
     back = open_trace(save_trace(tmp_path / "odd.npz", trace))
     assert back.meta["skipped_ops"] == skipped  # stored in the file's header

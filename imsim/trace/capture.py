@@ -7,7 +7,7 @@ Convolutions (`aten.convolution`, Conv1d/2d/3d) and their backward (`aten.convol
 are lowered to GEMMs by im2col of the actual values (`imsim.trace.conv`): kind `conv` forward,
 `grad_input` / `grad_weight` backward, one record per group (`...[gJ]` when groups > 1), the
 geometry in `meta["conv"]`. Any other compute op that capture cannot lower (transposed
-convolutions, fused attention, `mv`, `dot`, ...; see SKIPPED_OPS) is counted: capture warns
+convolutions, fused attention, `mv`, `dot`, ...; see COMPUTE_PATTERN) is counted: capture warns
 (CaptureWarning) and the trace's metadata lists it under `skipped_ops`; nothing is dropped silently.
 
 Batched GEMMs (`bmm`, `baddbmm`, e.g. attention over batch x heads) are **split**: one record
@@ -33,6 +33,7 @@ so later in-place updates (the optimizer step) do not change them. torch is impo
 """
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -48,16 +49,18 @@ from imsim.trace.format import GemmRecord, Trace, make_record
 
 _labels = threading.local()
 
-# aten ops that compute products but that capture does not lower to GEMM records: counted in
-# the trace metadata (`skipped_ops`) with a warning. Transposed convolutions are counted as
-# `convolution(transposed)`.
-SKIPPED_OPS = ("mv", "addmv", "dot", "vdot", "addbmm", "addr", "ger", "_int_mm", "_weight_int8pack_mm",
-               "_weight_int4pack_mm", "_convolution", "mkldnn_convolution", "cudnn_convolution",
-               "slow_conv3d_forward", "_slow_conv2d_forward", "_conv_depthwise2d", "miopen_convolution",
-               "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
-               "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-               "_flash_attention_forward", "_efficient_attention_forward", "_scaled_mm", "embedding_bag",
-               "_embedding_bag")
+# aten ops that compute products but that capture does not lower to GEMM records: any op whose
+# name matches COMPUTE_PATTERN (and not NOT_COMPUTE) other than the GEMM and convolution ops
+# handled here, e.g. mv, dot, addbmm, _int_mm, fused attention (_scaled_dot_product_*),
+# cudnn/mkldnn convolutions, lstm/gru kernels. They are counted in the trace metadata
+# (`skipped_ops`) with a warning. Transposed convolutions are counted as `convolution(transposed)`.
+COMPUTE_PATTERN = re.compile(r"mm|conv|dot|attention|linear|gemm|gemv|matmul|lstm|gru|rnn|^mv$|^addmv_?$|^addr_?$|^ger$")
+NOT_COMPUTE = re.compile(r"gamma|upsample|cummax|cummin|_convert_weight")
+
+
+def is_compute_op(name: str) -> bool:
+    """Whether an aten op name (e.g. 'mv', '_scaled_dot_product_flash_attention_for_cpu') computes products."""
+    return bool(COMPUTE_PATTERN.search(name)) and not NOT_COMPUTE.search(name)
 
 
 class CaptureWarning(UserWarning):
@@ -173,10 +176,10 @@ class _Recorder:
         self.bwd_order: dict[int, int] = {}
         self.aten_calls = 0
         aten = torch.ops.aten
-        self.gemm_ops = {aten.mm: "mm", aten.addmm: "addmm", aten.bmm: "bmm", aten.baddbmm: "baddbmm"}
+        self.gemm_ops = {aten.mm: "mm", aten.addmm: "addmm", aten.bmm: "bmm", aten.baddbmm: "baddbmm",
+                         aten.addmm_: "addmm", aten.baddbmm_: "baddbmm"}
         self.softmax_ops = {getattr(aten, n) for n in ("_softmax", "softmax", "_safe_softmax") if hasattr(aten, n)}
         self.conv_ops = {aten.convolution: "convolution", aten.convolution_backward: "convolution_backward"}
-        self.skip_ops = {getattr(aten, n): n for n in SKIPPED_OPS if hasattr(aten, n)}
         self.skipped: dict[str, int] = {}
         self.conv_geo: dict[int, convlow.ConvGeometry] = {}
 
@@ -221,11 +224,10 @@ class _Recorder:
         if packet in self.conv_ops:
             self._conv(self.conv_ops[packet], args, kwargs, out)
             return
-        if packet in self.skip_ops:
-            self._skip(self.skip_ops[packet])
-            return
         op = self.gemm_ops.get(packet)
         if op is None:
+            if is_compute_op(packet.__name__):
+                self._skip(packet.__name__)
             return
         A, B, meta = _operands(op, args, kwargs)
         meta["aten"] = op
