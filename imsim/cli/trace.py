@@ -12,6 +12,7 @@ import argparse
 
 from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
 from imsim.errors import bad_value
+from imsim.trace.provenance import describe
 from imsim.trace.registry import listing, open_named
 from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
 
@@ -67,11 +68,17 @@ def _list(args: argparse.Namespace) -> int:
     trace = open_named(args.path, field="TRACE")
     rows = [{"index": r.index, "name": r.name, "kind": r.kind, "phase": r.phase, "model": r.model,
              "M": r.shape[0], "K": r.shape[1], "N": r.shape[2], "macs": r.macs} for r in trace]
+    values = describe(r.meta for r in trace)
+    skipped = dict(trace.meta.get("skipped_ops", {}))
     if args.json:
-        print_json({"path": str(trace.path), "gemms": len(rows), "macs": trace.macs, "records": rows})
+        print_json({"path": str(trace.path), "gemms": len(rows), "macs": trace.macs, "values": values,
+                    "meta": dict(trace.meta), "records": rows})
     else:
         print(format_table(rows))
-        print(f"{len(rows)} GEMMs, {trace.macs} MACs")
+        print(f"{len(rows)} GEMMs, {trace.macs} MACs; values: {values}")
+        if skipped:
+            print("compute ops skipped by the capture (not in the trace): "
+                  + ", ".join(f"aten.{op} x{n}" for op, n in skipped.items()))
     return 0
 
 
