@@ -113,7 +113,7 @@ def _gemm_rows(record: Any, gi: int, designs: Sequence[DemoDesign], hws: dict[st
         qa, qb = quantized[key]
         for s in d.strategies:
             ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy=s)
-            row = simulate.simulate_gemm(hw, ug, meta=meta).to_dict()
+            row = simulate.simulate_gemm(hw, ug, meta=meta, operands=(qa, qb)).to_dict()
             row["gemm_index"] = gi
             out[(d.label, s)] = row
     return out

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imsim.errors import AccumulatorOverflow
-from imsim.unpack import MATMUL_METHODS as METHODS, I64_SAFE, absmax, exact_matmul
+from imsim.reference import MATMUL_METHODS as METHODS, I64_SAFE, exact_matmul
+from imsim.unpack import absmax
 
 POLICIES = ("error", "wrap", "saturate")
 

@@ -65,7 +65,7 @@ class GemmResult:
     sram_c_read_bytes: int
     sram_c_write_bytes: int
     peak_bw_demand_bytes_per_cycle: float
-    # exact execution (None when not executed)
+    # exact execution: True/False when checked against the reference, None when not checked
     exact: Optional[bool]
     first_mismatch: Optional[tuple]  # (row, col, expected, got)
     pe_overflows: int
@@ -74,6 +74,9 @@ class GemmResult:
     # energy and area (empty when not computed)
     energy: dict = field(default_factory=dict)
     area: dict = field(default_factory=dict)
+    # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
+    # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
+    exact_status: str = "not run"
     # where the operand values come from: real, synthetic or shape-only (imsim.trace.provenance)
     provenance: str = ""
 
@@ -106,10 +109,26 @@ _SUMMED = ("macs", "useful_macs", "cycles", "compute_cycles", "stall_cycles", "r
            "recomb_overflows", "latency_us")
 
 
+EXACT_STATUSES = ("not run", "unchecked", "exact", "mismatch")
+
+
+def total_status(statuses: Iterable[str]) -> str:
+    """One exact_status for many GEMMs: 'mismatch' if any, 'exact' if all were checked exact,
+    'not run' if none was executed, else 'unchecked' (some executed GEMMs were not checked)."""
+    seen = set(statuses)
+    if "mismatch" in seen:
+        return "mismatch"
+    if seen == {"exact"}:
+        return "exact"
+    if not seen or seen == {"not run"}:
+        return "not run"
+    return "unchecked"
+
+
 def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
     """Totals over GEMMs run one after another on the same design: sums of counts, cycles, bytes
-    and energies; ratios recomputed from the sums; exact = all executed GEMMs exact (None if none
-    was executed); peak bandwidth demand = the maximum."""
+    and energies; ratios recomputed from the sums; exact = all checked GEMMs exact (None if none
+    was checked), exact_status as `total_status`; peak bandwidth demand = the maximum."""
     rs = list(results)
     out: dict[str, Any] = {"gemms": len(rs)}
     for k in _SUMMED:
@@ -121,6 +140,7 @@ def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
     out["peak_bw_demand_bytes_per_cycle"] = max((r.peak_bw_demand_bytes_per_cycle for r in rs), default=0.0)
     ex = [r.exact for r in rs if r.exact is not None]
     out["exact"] = all(ex) if ex else None
+    out["exact_status"] = total_status(r.exact_status for r in rs)
     energy_keys = [k for k in (rs[0].energy if rs else {}) if k != "energy_per_useful_mac_pj"]
     for k in energy_keys:
         out[k] = sum(float(r.energy.get(k, 0.0)) for r in rs)

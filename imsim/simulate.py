@@ -20,7 +20,8 @@ from imsim.memory import MemoryParams, PassShape, simulate_memory
 from imsim.quantize import quantize_rtn
 from imsim.recombine import recombine_exact
 from imsim.results import GemmResult, totals
-from imsim.unpack import UnpackedGemm, exact_product, reference_gemm, unpack_gemm
+from imsim.reference import reference_gemm
+from imsim.unpack import UnpackedGemm, unpack_gemm
 
 __all__ = ["quantize_operands", "prepare_gemm", "simulate_gemm", "simulate_trace", "totals"]
 
@@ -100,8 +101,10 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     """Simulate one unpacked GEMM on design `hw` (an imsim.hwconfig.HwConfig).
 
     timing: 'pipelined' or 'scalesim' (array timing mode). execute: run the values through the
-    accumulators and compare with the reference (`reference_gemm(*operands)` when the integer
-    operands are given, else the unpack engine's exact product). meta: name/kind/phase/model
+    accumulators. operands: the ORIGINAL integer operands (A, B); the recombined C is then checked
+    against `imsim.reference.reference_gemm(A, B)`, which shares nothing with the unpacking and
+    recombination path. Without them the run is `exact=None`, `exact_status='unchecked'`: a check
+    of the unpacked operands against themselves would prove nothing. meta: name/kind/phase/model
     and provenance (real / synthetic / shape-only).
     """
     meta = dict(meta or {})
@@ -112,15 +115,21 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
 
     exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
+    status = "not run"
     if execute:
         passes = run_passes(ug, hw, name=name)
         rec = recombine_exact(passes, ug.plan, M, N, acc_bits=hw.recomb_acc_bits,
                               policy=hw.overflow, name=name)
-        # always an independent computation: the original operands' product when given, else the
-        # unpack engine's recombination (both exact by the bounds in imsim.unpack)
-        ref = reference_gemm(*operands) if operands is not None else exact_product(ug)
-        mismatch = _first_mismatch(rec.C, ref)
-        exact = mismatch is None
+        if operands is not None:
+            qa, qb = operands
+            if (np.shape(qa)[0], np.shape(qa)[1], np.shape(qb)[1]) != (M, K, N):
+                raise ValueError(f"{name}: operands {np.shape(qa)} @ {np.shape(qb)} are not the "
+                                 f"unpacked GEMM's original {M}x{K}x{N}")
+            mismatch = _first_mismatch(rec.C, reference_gemm(qa, qb))
+            exact = mismatch is None
+            status = "exact" if exact else "mismatch"
+        else:
+            status = "unchecked"
         pe_over = sum(p.overflows for p in passes)
         rc_over = rec.overflows
         method = "+".join(sorted({p.method for p in passes}))
@@ -147,7 +156,8 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
         peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
-        exec_method=method, energy=en, area=ar, provenance=str(meta.get("provenance", "")),
+        exec_method=method, energy=en, area=ar, exact_status=status,
+        provenance=str(meta.get("provenance", "")),
     )
 
 

@@ -29,11 +29,13 @@ import numpy as np
 
 from imsim.errors import UserError, bad_value
 from imsim.quantize import check_bits, qmax
+from imsim.reference import (  # noqa: F401  (re-exported: the exact product lives there)
+    I64_SAFE, MATMUL_METHODS, exact_matmul, int_matmul, reference_gemm,
+)
 
 STRATEGIES = ("none", "row", "col", "both", "auto")
 _BASE_STRATEGIES = ("row", "col", "both")
 _INT64_MAX = (1 << 63) - 1
-_FLOAT_EXACT = 1 << 53  # integers below this are exact in float64
 
 
 def smallest_int_dtype(max_abs: int) -> np.dtype:
@@ -438,44 +440,6 @@ def unpack_gemm(
 # --------------------------------------------------------------------------- exact arithmetic
 
 
-_F32_EXACT = 1 << 24  # integers below this are exact in float32
-I64_SAFE = 1 << 62  # chunked float64 sums stay below this in int64
-MATMUL_METHODS = ("float32", "float64", "int64", "object")  # exact product paths, fastest first
-
-
-def exact_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> tuple[np.ndarray, str]:
-    """Exact integer A @ B and the method used ('float32', 'float64', 'int64' or 'object').
-
-    `bound` >= every |partial sum| (defaults to K max|A| max|B|). Float BLAS is used when the
-    bound keeps every partial sum an exactly representable integer (2^24 float32, 2^53
-    float64); below 2^62, K is split into float64-exact chunks summed in int64; beyond,
-    Python integers (object dtype).
-    """
-    K = A.shape[1]
-    if bound is None:
-        bound = K * absmax(A) * absmax(B)
-    if bound < _F32_EXACT:
-        return (A.astype(np.float32) @ B.astype(np.float32)).astype(np.int64), "float32"
-    if bound < _FLOAT_EXACT:
-        return (A.astype(np.float64) @ B.astype(np.float64)).astype(np.int64), "float64"
-    if bound < I64_SAFE:
-        per_k = max(1, bound // max(1, K))
-        step = max(1, (_FLOAT_EXACT - 1) // per_k)
-        out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
-        for k0 in range(0, K, step):
-            out += (A[:, k0:k0 + step].astype(np.float64) @ B[k0:k0 + step].astype(np.float64)).astype(np.int64)
-        return out, "int64"
-    return A.astype(object) @ B.astype(object), "object"
-
-
-def int_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> np.ndarray:
-    """Exact integer product (`exact_matmul`): int64 when `bound` < 2^63, else Python integers."""
-    P, method = exact_matmul(A, B, bound)
-    if method == "object" and bound is not None and bound <= _INT64_MAX:
-        return P.astype(np.int64)  # fits by the bound
-    return P
-
-
 def _shifted(P: np.ndarray, shift: np.ndarray, axis: int) -> np.ndarray:
     """P with entries along `axis` multiplied by 2^shift (exact for int64 / object)."""
     if not np.any(shift):
@@ -545,9 +509,3 @@ def exact_product(ug: UnpackedGemm) -> np.ndarray:
     """C rebuilt from the low-bit GEMM and the plan (int64; exactly A @ B)."""
     M, _, N = ug.shape
     return _to_int64(recombine(low_bit_product(ug), ug.plan, M, N), "recombined C")
-
-
-def reference_gemm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """The int64 reference A @ B; UserError if the exact product would overflow int64."""
-    A, B, bound = _check_gemm(A, B)
-    return _to_int64(int_matmul(A, B, bound), "A @ B")

@@ -70,9 +70,11 @@ def test_result_fields_and_totals():
     A = rng.standard_normal((40, 50))
     B = rng.standard_normal((50, 30))
     A[0, 0] = 80.0
-    ug = prepare_gemm(A, B, 4, 4, "auto", quantize_beta=0.95)
+    qa, qb = quantize_operands(A, B, 4, 4, quantize_beta=0.95)
+    ug = unpack_gemm(qa, qb, 4, 4, "auto")
     hw = HwConfig(rows=8, cols=8, a_bits=4, w_bits=4, acc_bits=24, dataflow="ws", k_scale="scale_passes")
-    r = simulate_gemm(hw, ug, timing="scalesim", meta={"name": "fc", "kind": "linear", "phase": "fwd", "model": "m"})
+    r = simulate_gemm(hw, ug, timing="scalesim", meta={"name": "fc", "kind": "linear", "phase": "fwd", "model": "m"},
+                      operands=(qa, qb))
     d = r.to_dict()
     assert isinstance(r, GemmResult)
     assert all(not isinstance(v, (dict, list, tuple)) for v in d.values())
@@ -89,7 +91,22 @@ def test_result_fields_and_totals():
     assert t["unpack_ratio"] == pytest.approx(r.unpack_ratio)
     assert t["energy_pj"] == pytest.approx(2 * r.energy_pj)
     assert t["area_um2"] == pytest.approx(r.area_um2)
-    assert t["exact"] is True
+    assert t["exact"] is True and t["exact_status"] == "exact" and r.exact_status == "exact"
+
+
+def test_without_original_operands_exactness_is_unchecked_never_true():
+    A = np.array([[1, 500, 3], [4, 5, 6]])
+    B = np.array([[1, 2], [3, 4], [5, 6]])
+    ug = unpack_gemm(A, B, 4, 4, "row")
+    hw = HwConfig(rows=4, cols=4, a_bits=4, w_bits=4, acc_bits=16)
+    r = simulate_gemm(hw, ug, energy=False)
+    assert r.exact is None and r.exact_status == "unchecked"
+    skipped = simulate_gemm(hw, ug, execute=False, energy=False)
+    assert skipped.exact is None and skipped.exact_status == "not run"
+    t = totals([r, simulate_gemm(hw, ug, operands=(A, B), energy=False)])
+    assert t["exact"] is True and t["exact_status"] == "unchecked"
+    with pytest.raises(ValueError):
+        simulate_gemm(hw, ug, operands=(A[:, :2], B[:2]), energy=False)
 
 
 def test_scale_passes_run_one_pass_per_k_class():
