@@ -104,7 +104,8 @@ def open_named(text: str | Path, *, source: str = "command line", field: str = "
 
 
 def listing() -> list[dict[str, Any]]:
-    """One row per registered trace: name, model, gemms, macs, phases, kinds, where it is, what it needs."""
+    """One row per registered trace: name, model, gemms, macs, phases (fwd/bwd, and the capture
+    stages such as prefill/decode when records carry meta['stage']), kinds, status, path, needs."""
     from imsim.trace.format import open_trace
 
     rows = []
@@ -115,8 +116,10 @@ def listing() -> list[dict[str, Any]]:
                                "needs": e.needs, "capture": e.capture_command(path) if e.capture else ""}
         if e.shipped or path.exists():
             trace = open_trace(path)
+            stages = list(dict.fromkeys(str(r.meta["stage"]) for r in trace if "stage" in r.meta))
+            phases = "+".join(p for p in ("fwd", "bwd") if any(r.phase == p for r in trace))
             row.update(gemms=len(trace), macs=trace.macs,
-                       phases="+".join(p for p in ("fwd", "bwd") if any(r.phase == p for r in trace)),
+                       phases=f"{phases} ({', '.join(stages)})" if stages else phases,
                        kinds=",".join(sorted({r.kind for r in trace})),
                        status="shipped" if e.shipped else "captured")
         else:
