@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,13 +115,18 @@ def _is_number(text: str) -> bool:
 
 
 def _int(path: Path, line: int, column: str, text: str) -> int:
+    """A positive integer cell ('12' or '12.0'); anything else (0, -3, 2.5, nan, inf, 1e400, 10%) refused."""
     try:
-        value = float(text)
+        value = int(text)
     except ValueError:
-        value = -1.0
-    if value != int(value) or value < 1:
+        try:
+            f = float(text)
+        except ValueError:
+            f = float("nan")
+        value = int(f) if math.isfinite(f) and f.is_integer() else 0
+    if value < 1:
         raise UserError(f"{path}: line {line}, column {column} = {text!r}: must be a positive integer")
-    return int(value)
+    return value
 
 
 def read_shapes(path: str | Path) -> list[Layer]:
