@@ -38,3 +38,5 @@ def test_capture_vad_writes_the_named_trace_offline(tmp_path, monkeypatch, capsy
     assert {r.kind for r in trace} == {"conv", "linear", "grad_input", "grad_weight"}
     assert main(["trace", "list", "vad", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["gemms"] == len(trace)
+    assert main(["trace", "stats", "vad", "--bits", "4", "--json"]) == 0  # every operand finite
+    capsys.readouterr()

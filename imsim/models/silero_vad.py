@@ -85,10 +85,12 @@ def load_vad():
 
 
 def speech_like(seconds: float = 0.5, seed: int = 0) -> np.ndarray:
-    """A procedurally generated 16 kHz signal (float32 in [-1, 1]): voiced syllables (harmonics of
-    a gliding 110-220 Hz pitch, 4 Hz amplitude envelope) with a pause in the middle, plus noise."""
+    """A procedurally generated 16 kHz signal (float32 in [-1, 1]), `seconds` rounded up to whole
+    512-sample chunks: voiced syllables (harmonics of a gliding 110-220 Hz pitch, 4 Hz amplitude
+    envelope) with a pause in the middle, plus noise (so no STFT window is all zeros, where the
+    magnitude's gradient would be infinite)."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
+    t = np.arange(-(-int(seconds * RATE) // CHUNK) * CHUNK) / RATE  # whole chunks: no all-zero STFT window
     pitch = 110 + 110 * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t))
     phase = 2 * np.pi * np.cumsum(pitch) / RATE
     voice = sum(np.sin(k * phase) / k for k in range(1, 8))
