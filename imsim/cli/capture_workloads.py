@@ -59,19 +59,25 @@ def _save(args: argparse.Namespace, trace, info: dict, start: float, what: str) 
     return 0
 
 
-def _cnn(args: argparse.Namespace) -> int:
+def _named(args: argparse.Namespace, name: str, capture, what) -> int:
+    """Run a named trace's capture (default --out: the name's folder in the trace folder) and save it."""
     _need_torch()
-    from imsim.models.mtcnn import capture_mtcnn
     from imsim.trace.registry import entry, entry_path
 
     if args.out is None:
-        args.out = entry_path(entry("cnn"))
+        args.out = entry_path(entry(name))
     start = time.perf_counter()
-    h, w = args.size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trace, info = capture_mtcnn(h, w, backward=args.backward)
-    return _save(args, trace, info, start, f"MTCNN on {info['image']}")
+        trace, info = capture()
+    return _save(args, trace, info, start, what(info))
+
+
+def _cnn(args: argparse.Namespace) -> int:
+    from imsim.models.mtcnn import capture_mtcnn
+
+    return _named(args, "cnn", lambda: capture_mtcnn(*args.size, backward=args.backward),
+                  lambda info: f"MTCNN on {info['image']}")
 
 
 def _seconds(text: str) -> float:
@@ -85,17 +91,10 @@ def _seconds(text: str) -> float:
 
 
 def _vad(args: argparse.Namespace) -> int:
-    _need_torch()
     from imsim.models.silero_vad import capture_vad
-    from imsim.trace.registry import entry, entry_path
 
-    if args.out is None:
-        args.out = entry_path(entry("vad"))
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trace, info = capture_vad(args.seconds, backward=args.backward)
-    return _save(args, trace, info, start, f"Silero VAD on {info['audio']} ({info['chunks']} chunks)")
+    return _named(args, "vad", lambda: capture_vad(args.seconds, backward=args.backward),
+                  lambda info: f"Silero VAD on {info['audio']} ({info['chunks']} chunks)")
 
 
 def _module(args: argparse.Namespace) -> int:

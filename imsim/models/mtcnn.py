@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from imsim.errors import UserError
+from imsim.models.package_files import installed_file
 
 DIST = "facenet-pytorch"
 WEIGHTS = {"pnet": "facenet_pytorch/data/pnet.pt", "rnet": "facenet_pytorch/data/rnet.pt",
@@ -27,19 +27,7 @@ INSTALL = "pip install --no-deps facenet-pytorch==2.6.0 (with the torch extra)"
 
 def weight_file(net: str) -> Path:
     """Path of one network's state dict inside the installed facenet-pytorch."""
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution(DIST)
-    except metadata.PackageNotFoundError:
-        raise UserError(f"the MTCNN weights need the PyPI package {DIST}: {INSTALL}") from None
-    want = WEIGHTS[net]
-    for f in dist.files or ():
-        if str(f).replace("\\", "/") == want:
-            path = Path(str(dist.locate_file(f)))
-            if path.is_file():
-                return path
-    raise UserError(f"{DIST} is installed but {want} is missing: reinstall it ({INSTALL})")
+    return installed_file(DIST, WEIGHTS[net], INSTALL, "the MTCNN weights")
 
 
 def _nets():

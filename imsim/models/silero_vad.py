@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from imsim.errors import UserError
+from imsim.models.package_files import installed_file
 
 DIST = "silero-vad"
 WEIGHTS = "silero_vad/data/silero_vad_16k.safetensors"
@@ -29,18 +29,7 @@ RATE, CHUNK, CONTEXT, PAD = 16000, 512, 64, 64
 
 def weight_file() -> Path:
     """Path of the 16 kHz state dict inside the installed silero-vad."""
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution(DIST)
-    except metadata.PackageNotFoundError:
-        raise UserError(f"the Silero VAD weights need the PyPI package {DIST}: {INSTALL}") from None
-    for f in dist.files or ():
-        if str(f).replace("\\", "/") == WEIGHTS:
-            path = Path(str(dist.locate_file(f)))
-            if path.is_file():
-                return path
-    raise UserError(f"{DIST} is installed but {WEIGHTS} is missing: reinstall it ({INSTALL})")
+    return installed_file(DIST, WEIGHTS, INSTALL, "the Silero VAD weights")
 
 
 def load_vad():
