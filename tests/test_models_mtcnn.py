@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -32,14 +31,11 @@ def test_weights_load_and_onet_prefers_the_face_to_noise():
     assert p_face > p_noise
 
 
-def test_capture_cnn_writes_the_named_trace_offline(tmp_path, monkeypatch, capsys):
-    def refuse(*args, **kwargs):
-        raise OSError("network blocked by test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+def test_capture_cnn_writes_the_named_trace_offline(tmp_path, monkeypatch, capsys, no_network):
     monkeypatch.setenv(TRACE_DIR_ENV, str(tmp_path))
     assert main(["capture", "cnn", "--size", "48x64", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
+    assert no_network == []
     trace = open_trace(tmp_path / "cnn")
     assert len(trace) == info["gemms"] and info["skipped_ops"] == {}
     kinds = {(r.phase, r.kind) for r in trace}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 
 import pytest
 
@@ -19,14 +18,11 @@ pytestmark = [pytest.mark.torch, pytest.mark.skipif(
     reason="needs silero-vad (pip install --no-deps) and safetensors")]
 
 
-def test_capture_vad_writes_the_named_trace_offline(tmp_path, monkeypatch, capsys):
-    def refuse(*args, **kwargs):
-        raise OSError("network blocked by test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+def test_capture_vad_writes_the_named_trace_offline(tmp_path, monkeypatch, capsys, no_network):
     monkeypatch.setenv(TRACE_DIR_ENV, str(tmp_path))
     assert main(["capture", "vad", "--seconds", "0.1", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
+    assert no_network == []
     chunks = info["chunks"]
     assert chunks == 4 and info["skipped_ops"] == {}
     trace = open_trace(tmp_path / "vad")

@@ -114,31 +114,30 @@ def _float32(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _named_parser(sub, name: str, func, help_text: str, description: str, loss: str) -> argparse.ArgumentParser:
+    """The parser of a named trace's capture: --out (default: the name's folder), --no-backward, --float32, --json."""
+    p = sub.add_parser(name, help=help_text, description=description)
+    p.add_argument("--out", type=Path, default=None, help=f"output trace folder (default: the named trace's folder, "
+                                                         f"traces/{name} or $IMSIM_TRACE_DIR/{name})")
+    p.add_argument("--no-backward", dest="backward", action="store_false",
+                   help=f"forward only (default: also the backward of {loss})")
+    _float32(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def register_subcommands(sub) -> None:
     """Add `cnn`, `vad` and `module` under `imsim capture`."""
-    c = sub.add_parser("cnn", help="MTCNN (facenet-pytorch weights): conv + linear GEMMs, forward + backward",
-                       description="Capture MTCNN's PNet (whole image), RNet (24x24 crops) and ONet (48x48 crops) "
-                                   "with the real weights of PyPI facenet-pytorch on a procedurally generated "
-                                   "face image; convolutions are lowered to GEMMs by im2col.")
-    c.add_argument("--out", type=Path, default=None,
-                   help="output trace folder (default: the named trace's folder, traces/cnn or $IMSIM_TRACE_DIR/cnn)")
+    c = _named_parser(sub, "cnn", _cnn, "MTCNN (facenet-pytorch weights): conv + linear GEMMs, forward + backward",
+                      "Capture MTCNN's PNet (whole image), RNet (24x24 crops) and ONet (48x48 crops) with the real "
+                      "weights of PyPI facenet-pytorch on a procedurally generated face image; convolutions are "
+                      "lowered to GEMMs by im2col.", "MTCNN's training loss")
     c.add_argument("--size", type=_size, default=(96, 128), metavar="HxW", help="image size (default 96x128)")
-    c.add_argument("--no-backward", dest="backward", action="store_false",
-                   help="forward only (default: also the backward of MTCNN's training loss)")
-    _float32(c)
-    c.set_defaults(func=_cnn)
-
-    v = sub.add_parser("vad", help="Silero VAD (silero-vad weights): conv1d encoder + LSTM cell, forward + backward",
-                       description="Capture Silero VAD (16 kHz) with the real weights of PyPI silero-vad on a "
-                                   "procedurally generated speech-like signal: STFT and conv1d encoder batched over "
-                                   "512-sample chunks, the LSTM cell chunk by chunk (M = 1).")
-    v.add_argument("--out", type=Path, default=None,
-                   help="output trace folder (default: the named trace's folder, traces/vad or $IMSIM_TRACE_DIR/vad)")
+    v = _named_parser(sub, "vad", _vad, "Silero VAD (silero-vad weights): conv1d encoder + LSTM cell, forward + backward",
+                      "Capture Silero VAD (16 kHz) with the real weights of PyPI silero-vad on a procedurally "
+                      "generated speech-like signal: STFT and conv1d encoder batched over 512-sample chunks, the "
+                      "LSTM cell chunk by chunk (M = 1).", "a speech/silence cross-entropy")
     v.add_argument("--seconds", type=_seconds, default=0.5, metavar="S", help="signal length (default 0.5 s)")
-    v.add_argument("--no-backward", dest="backward", action="store_false",
-                   help="forward only (default: also the backward of a speech/silence cross-entropy)")
-    _float32(v)
-    v.set_defaults(func=_vad)
 
     m = sub.add_parser("module", help="any nn.Module from a factory PKG.MOD:FACTORY (see docs/traces.md)",
                        description="Capture the GEMMs of the nn.Module a factory builds: FACTORY() returns "
