@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imsim.cli import main
 from imsim.errors import UserError
@@ -105,3 +107,15 @@ def test_old_flag_spellings_still_work(tmp_path, capsys):
         main(["import-scalesim", "--help"])
     shown = capsys.readouterr().out
     assert "--out-dir" not in shown and "--heavy-fraction" not in shown and "--heavy F" in shown
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 999), st.integers(1, 999), st.integers(1, 999)), min_size=1, max_size=6),
+       st.permutations(["name", "M", "K", "N"]), st.sampled_from(["", ","]))
+def test_any_column_order_reads_the_same_gemms(tmp_path_factory, shapes, order, trailing):
+    """Whatever the column order (and a SCALE-Sim style trailing comma), each row's M, K, N are its own."""
+    path = tmp_path_factory.mktemp("shapes") / "s.csv"
+    rows = [{"name": f"l{i}", "M": m, "K": k, "N": n} for i, (m, k, n) in enumerate(shapes)]
+    lines = [",".join(order) + trailing] + [",".join(str(r[c]) for c in order) + trailing for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    assert _gemms(path) == [(r["name"], r["M"], r["K"], r["N"]) for r in rows]
