@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs the torch extra (pip install 'imsim[torch]')")
 
+from offline import no_network  # noqa: E402,F401 (fixture)
+
 from imsim.cli import main  # noqa: E402
 from imsim.trace import open_trace  # noqa: E402
 from imsim.trace.registry import TRACE_DIR_ENV  # noqa: E402

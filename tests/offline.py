@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""The `no_network` fixture (import it into a test module: `from offline import no_network`)."""
 from __future__ import annotations
 
 import socket
