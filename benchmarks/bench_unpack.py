@@ -1,9 +1,12 @@
 """Unpack throughput on a 4096 x 4096 integer matrix with 0.1 % and 1 % heavy hitters at b = 4
-and b = 8, as a ratio against one `np.abs(A).max()` pass over the same matrix (same process).
+and b = 8, as a ratio against one `np.abs(A).max()` pass over the same matrix (same process);
+then `auto` (costs all nine strategy pairs from plans, builds the winner) against each single
+strategy on a 512 x 768 x 768 GEMM quantized with the paper's quantizer (beta 0.99).
 
     python benchmarks/bench_unpack.py [--size 4096] [--repeat 3]
 
-Ratio = unpack time / abs-max time (lower is better; 1.0 would be one read-only pass).
+Ratio = unpack time / abs-max time (lower is better; 1.0 would be one read-only pass);
+auto ratio = auto time / single-strategy time (issue 18 target: at most 1.5).
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import numpy as np
 
 from timing import best_of
 
-from imsim.unpack import qmax, unpack_operand
+from imsim.quantize import quantize_rtn
+from imsim.unpack import qmax, unpack_gemm, unpack_operand
 
 
 def matrix(n: int, bits: int, heavy: float, seed: int = 0) -> np.ndarray:
@@ -41,6 +45,53 @@ def main() -> None:
                 t = best_of(lambda: out.setdefault("op", unpack_operand(X, bits, strategy)), 1 if strategy == "both" else args.repeat)
                 shape = "x".join(map(str, out["op"].X.shape))
                 print(f"{bits:>4} {heavy:>6.3f} {strategy:>8} {shape:>14} {t:>9.3f} {base:>9.4f} {t / base:>7.1f} {X.size / t / 1e6:>8.1f}")
+    auto_vs_single(args.repeat)
+
+
+def materialise_every_pair(qa: np.ndarray, qb: np.ndarray, bits: int, digits: str) -> int:
+    """The pre-plan `auto` as a baseline: build all nine (A, B) strategy pairs, keep the fewest MACs."""
+    best = None
+    for sa in ("row", "col", "both"):
+        opA = unpack_operand(qa, bits, sa, digits)
+        B1T = qb[opA.k_src].T
+        for sb in ("row", "col", "both"):
+            opB = unpack_operand(B1T, bits, sb, digits)
+            macs = opA.X.shape[0] * opB.X.shape[1] * opB.X.shape[0]
+            best = macs if best is None else min(best, macs)
+    return best
+
+
+def auto_vs_single(repeat: int, trace: bool = True) -> None:
+    """auto / single-strategy time, and auto / materialise-every-pair time, at b = 2, 4, 8 on
+    GEMMs of t(3)-distributed floats and (trace=True) on every GEMM of the bundled trace."""
+    rng = np.random.default_rng(1)
+    cases = [("t3 512x768x768", [(rng.standard_t(3, size=(512, 768)).astype(np.float32),
+                                  rng.standard_t(3, size=(768, 768)).astype(np.float32))])]
+    if trace:
+        from imsim.trace import bundled_trace_path, open_trace
+
+        cases.append(("bundled trace", [(r.A, r.B) for r in open_trace(bundled_trace_path())]))
+    print(f"\n{'operands':>15} {'bits':>4} {'digits':>8} {'strategy':>8} {'ratio':>7} {'seconds':>8} {'auto/this':>9}")
+    for label, gemms in cases:
+        for bits in (2, 4, 8):
+            ops = [(quantize_rtn(A, bits, 0.99, name="A").q, quantize_rtn(B, bits, 0.99, name="B").q)
+                   for A, B in gemms]
+            useful = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in ops)
+            for digits in ("signmag", "floor"):
+                times, macs = {}, {}
+                for strategy in ("auto", "row", "col", "both"):
+                    out = {}
+                    times[strategy] = best_of(lambda: out.__setitem__("m", sum(
+                        unpack_gemm(a, b, bits, bits, strategy, digits).macs for a, b in ops)), repeat)
+                    macs[strategy] = out["m"]
+                out = {}
+                times["every pair"] = best_of(lambda: out.__setitem__("m", sum(
+                    materialise_every_pair(a, b, bits, digits) for a, b in ops)), repeat)
+                macs["every pair"] = out["m"]
+                assert macs["every pair"] >= macs["auto"]  # cheap auto is never worse
+                for strategy, t in times.items():
+                    print(f"{label:>15} {bits:>4} {digits:>8} {strategy:>10} {macs[strategy] / useful:>7.3f} "
+                          f"{t:>8.3f} {times['auto'] / t:>9.2f}")
 
 
 if __name__ == "__main__":

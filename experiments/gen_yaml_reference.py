@@ -29,7 +29,8 @@ HW_DOC: dict[str, tuple[str, str]] = {
     "acc_bits": ("bits", "signed PE accumulator width; must be >= a_bits + w_bits - 1"),
     "recomb_acc_bits": ("bits", "signed accumulator width of the recombination unit"),
     "dataflow": ("-", "which operand stays in the PEs: output-, weight- or input-stationary"),
-    "k_scale": ("-", "how column-unpack K scales are applied: shift-accumulate PEs, or one pass per scale class"),
+    "k_scale": ("-", "how column-unpack K scales are applied: shift-accumulate PEs, one pass per scale "
+                     "class, or none (no shifter: GEMMs with K scales are refused)"),
     "clock_mhz": ("MHz", "array clock"),
     "sram_a_kib": ("KiB", "SRAM buffer for A tiles"),
     "sram_b_kib": ("KiB", "SRAM buffer for B tiles"),
@@ -38,7 +39,15 @@ HW_DOC: dict[str, tuple[str, str]] = {
     "sram_word_bytes": ("bytes", "SRAM word width (bytes per access)"),
     "dram_bw_bytes_per_cycle": ("bytes/cycle", "DRAM bandwidth per array clock cycle"),
     "dram_latency_cycles": ("cycles", "DRAM access latency"),
-    "recomb_lanes": ("elements/cycle", "recombination-unit shift-add lanes"),
+    "recomb_lanes": ("elements/cycle", "recombination-unit shift-add lanes; 0 = no recombination unit "
+                                       "(plain design: GEMMs needing one are refused)"),
+    "unpack_lanes": ("elements/cycle", "unpack-unit lanes slicing digits out of stored operands on chip; "
+                                       "0 = no unpack unit"),
+    "unpack_in_bits": ("bits", "widest stored operand the unpack unit slices in one pass (wider: "
+                               "ceil(stored/unpack_in_bits) passes)"),
+    "weight_unpack": ("-", "where weights (B) are unpacked: offline (stored unpacked at w_bits) or on_chip "
+                           "(stored packed, sliced by the unpack unit)"),
+    "objective": ("-", "what strategy `auto` minimises on this design: macs, cycles, energy or edp"),
     "overflow": ("-", "accumulator overflow policy"),
     "technology": ("-", "technology table name for energy and area (imsim/tech_tables/<name>.yaml)"),
     "zero_skipping": ("-", "skip MACs with a zero operand (energy only)"),
@@ -63,9 +72,15 @@ FIELD_DOC: dict[str, str] = {
              "`imsim trace list`), a .npz file / trace folder, or a mapping "
              "with keys below",
     "strategy": "unpack strategy",
-    "beta": "RTN threshold: the beta-quantile of |x| maps to the top of the b-bit range (1.0 = max |x|)",
+    "beta": "RTN threshold: alpha = the k-th largest |x| with k = int(numel (1 - beta)) (1.0 = max |x|)",
     "granularity": "RTN scale per tensor, per row or per column",
     "timing": "compute-timing mode of the array model",
+    "levels": "distinct values d of A's RTN quantization (the paper's num_dist_vals); null = 2^a_bits - 1; "
+              "quality depends on (quantizer, beta, levels), never on the MAC width",
+    "w_levels": "distinct values of B's quantization; null = `levels` if that is set, else 2^w_bits - 1",
+    "quantizer": "paper: IM-Unpack's percentile_quantize_fn (scale 0.5 d / alpha, alpha may round one past "
+                 "the body); symmetric: scale (d-1)/2 / alpha with the beta-quantile as alpha",
+    "digits": "unpack digit split: signmag (sign-magnitude, never costlier) or floor (the paper's x % s, x // s)",
 }
 
 TRACE_DOC: dict[str, str] = {
@@ -81,7 +96,8 @@ TRACE_DOC: dict[str, str] = {
 def _allowed_values(key: str) -> str:
     return {"strategy": ", ".join(sweep_spec.STRATEGIES), "timing": ", ".join(sweep_spec.TIMINGS),
             "granularity": ", ".join(sweep_spec.GRANULARITIES), "beta": "number in (0, 1]",
-            "trace": "string or mapping"}.get(key, "")
+            "trace": "string or mapping", "levels": "odd integer >= 3, or null", "w_levels": "odd integer >= 3, or null",
+            "quantizer": "paper, symmetric", "digits": "signmag, floor"}.get(key, "")
 
 
 def _check_coverage() -> None:
@@ -102,6 +118,8 @@ def _esc(text: str) -> str:
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -11,6 +11,10 @@ Formulas (docs/model-energy-area.md; entries from a technology table, imsim.tech
 - SRAM buffer  KiB * 8192 * A_bitcell / efficiency (sram_*_kib is the whole buffer, both slots
                when double-buffered, as in imsim.memory; no extra copy)
 - recombination lanes * (A_add(r) + A_shift(acc -> r) + A_reg(r)), r = recomb_acc_bits
+               (recomb_lanes 0: none)
+- timing regs  A_reg(shadow + skew bits) of what the timing mode assumes (timing_register_bits)
+- unpack unit  unpack_lanes * (A_shift(b window of u bits) + A_add(b) + A_reg(u + b)),
+               u = unpack_in_bits, b = the widest operand it slices (unpack_lanes 0: none)
 """
 from __future__ import annotations
 
@@ -60,6 +64,44 @@ def recomb_mux_bits(acc_bits: int, recomb_acc_bits: int) -> int:
 
 def uses_shift_accumulate(hw: Any) -> bool:
     return getattr(hw, "k_scale", "shift_accumulate") == "shift_accumulate"
+
+
+def timing_register_bits(rows: int, cols: int, a_bits: int, w_bits: int, acc_bits: int,
+                         dataflow: str, timing: str) -> tuple[int, int]:
+    """(shadow, skew) register bits the array needs beyond a + w + acc per PE (docs/model-array.md).
+
+    shadow: `pipelined` overlaps a fold with the next one's fill, so every PE holds a second
+    copy of its stationary value: os a shadow output register (acc_bits) the finished sum is
+    copied into while the accumulator starts the next fold, ws a second weight register
+    (w_bits), is a second input register (a_bits). `scalesim` runs ws/is folds back to back
+    with the preload exposed (no shadow), but its os count has no drain: the next fold starts
+    while the outputs leave, which needs the same shadow output register.
+    skew (both modes): triangular delay lines that skew the streamed inputs by one cycle per
+    row / column and deskew the outputs: R(R-1)/2 lines on the left edge for the operand
+    streamed along the rows, C(C-1)/2 on the top edge for os's B, and C(C-1)/2 output lines
+    at acc_bits on the bottom edge.
+    """
+    stationary = {"os": acc_bits, "ws": w_bits, "is": a_bits}[dataflow]
+    overlaps = timing == "pipelined" or dataflow == "os"
+    shadow = rows * cols * stationary if overlaps else 0
+    tri_r, tri_c = rows * (rows - 1) // 2, cols * (cols - 1) // 2
+    left = {"os": a_bits, "ws": a_bits, "is": w_bits}[dataflow]
+    skew = tri_r * left + tri_c * acc_bits + (tri_c * w_bits if dataflow == "os" else 0)
+    return shadow, skew
+
+
+def unpack_slice_bits(hw: Any) -> int:
+    """Width (bits) of the digits the unpack unit produces: a_bits, or the wider of a_bits and
+    w_bits when weights are unpacked on chip too."""
+    if getattr(hw, "weight_unpack", "offline") == "on_chip":
+        return max(hw.a_bits, hw.w_bits)
+    return hw.a_bits
+
+
+def unpack_mux_bits(in_bits: int, out_bits: int) -> int:
+    """Mux bits of a digit slicer: a window of out_bits anywhere in an in_bits word (the
+    mirror image of a left shifter from out_bits into in_bits)."""
+    return shifter_mux_bits(out_bits, in_bits)
 
 
 def sram_banks(hw: Any) -> int:
@@ -118,6 +160,13 @@ def sram_area_um2(tech: Technology, kib: float) -> float:
     return kib * BITS_PER_KIB * tech["sram_bitcell_area"] / tech["sram_array_efficiency"]
 
 
+def unpack_lane_area_um2(tech: Technology, in_bits: int, out_bits: int) -> float:
+    """Area (um^2) of one unpack lane: digit slicer (in_bits -> out_bits), sign (an out_bits
+    conditional negate, costed as an adder) and its input and output registers."""
+    return (shifter_area_um2(tech, unpack_mux_bits(in_bits, out_bits)) + add_area_um2(tech, out_bits)
+            + register_area_um2(tech, in_bits + out_bits))
+
+
 def recomb_lane_area_um2(tech: Technology, acc_bits: int, recomb_acc_bits: int) -> float:
     """Area (um^2) of one recombination lane: shifter (acc_bits -> recomb_acc_bits), adder, register."""
     r = recomb_acc_bits
@@ -134,6 +183,8 @@ class AreaBreakdown:
     sram_c_um2: float
     recomb_um2: float
     area_um2: float
+    timing_regs_um2: float = 0.0
+    unpack_um2: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         """Flat dict with result-table names: area_pe_array_um2, ..., area_um2."""
@@ -143,12 +194,15 @@ class AreaBreakdown:
             "area_sram_b_um2": self.sram_b_um2,
             "area_sram_c_um2": self.sram_c_um2,
             "area_recomb_um2": self.recomb_um2,
+            "area_timing_regs_um2": self.timing_regs_um2,
+            "area_unpack_um2": self.unpack_um2,
             "area_um2": self.area_um2,
         }
 
 
-def area_of_design(hw: Any, tech: Technology | None = None) -> AreaBreakdown:
-    """Area (um^2) of the design `hw` (a HwConfig or any object with its attributes).
+def area_of_design(hw: Any, tech: Technology | None = None, timing: str = "pipelined") -> AreaBreakdown:
+    """Area (um^2) of the design `hw` (a HwConfig or any object with its attributes) built for
+    the array timing mode `timing` (its shadow and skew registers, timing_register_bits).
 
     `tech` defaults to load_technology(hw.technology).
     """
@@ -159,8 +213,15 @@ def area_of_design(hw: Any, tech: Technology | None = None) -> AreaBreakdown:
     sb = sram_area_um2(tech, hw.sram_b_kib)
     sc = sram_area_um2(tech, hw.sram_c_kib)
     recomb = hw.recomb_lanes * recomb_lane_area_um2(tech, hw.acc_bits, hw.recomb_acc_bits)
+    shadow, skew = timing_register_bits(hw.rows, hw.cols, hw.a_bits, hw.w_bits, hw.acc_bits,
+                                        getattr(hw, "dataflow", "os"), timing)
+    regs = register_area_um2(tech, shadow + skew)
+    lanes = getattr(hw, "unpack_lanes", 0)
+    unpack = lanes * unpack_lane_area_um2(tech, getattr(hw, "unpack_in_bits", 16), unpack_slice_bits(hw)) \
+        if lanes else 0.0
     return AreaBreakdown(pe_array_um2=pe_array, sram_a_um2=sa, sram_b_um2=sb, sram_c_um2=sc,
-                         recomb_um2=recomb, area_um2=pe_array + sa + sb + sc + recomb)
+                         recomb_um2=recomb, timing_regs_um2=regs, unpack_um2=unpack,
+                         area_um2=pe_array + sa + sb + sc + recomb + regs + unpack)
 
 
 def equal_area_array(hw_ref: Any, a_bits: int, w_bits: int, tech: Technology | None = None,
@@ -180,7 +241,8 @@ def equal_area_array(hw_ref: Any, a_bits: int, w_bits: int, tech: Technology | N
     def fits(n: int) -> bool:
         cand = types.SimpleNamespace(**{f: getattr(hw_ref, f) for f in (
             "technology", "k_scale", "double_buffered", "sram_a_kib", "sram_b_kib", "sram_c_kib",
-            "recomb_lanes", "recomb_acc_bits")}, rows=n, cols=n, a_bits=a_bits, w_bits=w_bits, acc_bits=acc)
+            "recomb_lanes", "recomb_acc_bits", "dataflow", "unpack_lanes", "unpack_in_bits",
+            "weight_unpack") if hasattr(hw_ref, f)}, rows=n, cols=n, a_bits=a_bits, w_bits=w_bits, acc_bits=acc)
         return area_of_design(cand, tech).area_um2 <= budget * (1 + 1e-12)
 
     if not fits(1):

@@ -11,6 +11,9 @@ Formulas (docs/model-energy-area.md; entries from imsim.tech):
                writes x sram_write_read_ratio; accesses = bytes / word bytes
 - DRAM         bytes * 8 * (midpoint of 1.3-2.6 nJ) / 64
 - recombination recomb_ops * (E_add(r) + E_shift(acc -> r) + r * E_reg_write), r = recomb_acc_bits
+- timing regs  cycles * (shadow + skew bits) * E_reg_clock + folds * shadow * E_reg_write
+               + stream_cycles * skew * E_reg_write (area.timing_register_bits)
+- unpack unit  unpack_ops * (E_shift(b window of u bits) + E_add(b) + b * E_reg_write)
 - leakage      leakage_power_density * area_um2 * cycles / clock
 """
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from imsim.area import (area_of_design, pe_register_bits, recomb_mux_bits, shift_accumulate_mux_bits,
-                        sram_bank_kib, uses_shift_accumulate)
+                        sram_bank_kib, timing_register_bits, unpack_mux_bits, unpack_slice_bits,
+                        uses_shift_accumulate)
 from imsim.tech import Technology, load_technology
 
 
@@ -86,6 +90,13 @@ def recomb_op_energy_pj(tech: Technology, acc_bits: int, recomb_acc_bits: int) -
             + r * tech["reg_bit_write_energy"])
 
 
+def unpack_op_energy_pj(tech: Technology, in_bits: int, out_bits: int) -> float:
+    """Energy (pJ) of one digit produced by the unpack unit: slice an out_bits digit out of an
+    in_bits operand, apply its sign, write it to the output register."""
+    return (shifter_energy_pj(tech, unpack_mux_bits(in_bits, out_bits)) + add_energy_pj(tech, out_bits)
+            + out_bits * tech["reg_bit_write_energy"])
+
+
 def leakage_energy_pj(tech: Technology, area_um2: float, cycles: int, clock_mhz: float) -> float:
     """Leakage energy (pJ) of area_um2 um^2 over `cycles` cycles at clock_mhz MHz."""
     seconds = cycles / (clock_mhz * 1e6)
@@ -110,6 +121,9 @@ class Activity:
     recomb_ops: int           # shift-and-add element operations in the recombination unit
     shift_acc_macs: int = 0   # MACs that used the shift-accumulate path (k_shift != 0)
     useful_macs: int = 0      # M*K*N of the original GEMM (0: unknown)
+    unpack_ops: int = 0       # digits produced by the unpack unit
+    folds: int = 0            # array folds (each refills the shadow registers once)
+    stream_cycles: int = 0    # folds x temporal length (cycles the skew lines shift data)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -141,6 +155,8 @@ class EnergyBreakdown:
     leakage_pj: float
     energy_pj: float
     energy_per_useful_mac_pj: float  # energy_pj / useful_macs; NaN when useful_macs is 0
+    timing_regs_pj: float = 0.0
+    unpack_pj: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         """Flat dict with result-table names: energy_mac_pj, ..., energy_pj, energy_per_useful_mac_pj."""
@@ -152,13 +168,16 @@ class EnergyBreakdown:
             "energy_sram_c_pj": self.sram_c_pj,
             "energy_dram_pj": self.dram_pj,
             "energy_recomb_pj": self.recomb_pj,
+            "energy_timing_regs_pj": self.timing_regs_pj,
+            "energy_unpack_pj": self.unpack_pj,
             "energy_leakage_pj": self.leakage_pj,
             "energy_pj": self.energy_pj,
             "energy_per_useful_mac_pj": self.energy_per_useful_mac_pj,
         }
 
 
-def energy_of_run(hw: Any, activity: Activity, tech: Technology | None = None) -> EnergyBreakdown:
+def energy_of_run(hw: Any, activity: Activity, tech: Technology | None = None,
+                  timing: str = "pipelined") -> EnergyBreakdown:
     """Energy (pJ) of a run of design `hw` (HwConfig-like) with the given activity counts.
 
     MAC energy counts nonzero_macs instead of macs when hw.zero_skipping (the multiplier and
@@ -192,18 +211,23 @@ def energy_of_run(hw: Any, activity: Activity, tech: Technology | None = None) -
                                     act.sram_c_write_bytes)
     dram = (act.dram_read_bytes + act.dram_write_bytes) * 8 * tech.dram_energy_per_bit_pj
     recomb = act.recomb_ops * recomb_op_energy_pj(tech, hw.acc_bits, hw.recomb_acc_bits)
-    leakage = leakage_energy_pj(tech, area_of_design(hw, tech).area_um2, act.cycles, hw.clock_mhz)
+    leakage = leakage_energy_pj(tech, area_of_design(hw, tech, timing).area_um2, act.cycles, hw.clock_mhz)
+    shadow, skew = timing_register_bits(hw.rows, hw.cols, a, w, acc, getattr(hw, "dataflow", "os"), timing)
+    regs = (act.cycles * (shadow + skew) * tech["reg_bit_clock_energy"]
+            + (act.folds * shadow + act.stream_cycles * skew) * tech["reg_bit_write_energy"])
+    unpack = act.unpack_ops * unpack_op_energy_pj(tech, getattr(hw, "unpack_in_bits", 16), unpack_slice_bits(hw))
 
-    parts = (mac, pe_reg, sram_a, sram_b, sram_c, dram, recomb, leakage)
+    parts = (mac, pe_reg, sram_a, sram_b, sram_c, dram, recomb, leakage, regs, unpack)
     total = math.fsum(parts)
     per_useful = total / act.useful_macs if act.useful_macs else math.nan
     return EnergyBreakdown(mac_pj=mac, pe_register_pj=pe_reg, sram_a_pj=sram_a, sram_b_pj=sram_b,
                            sram_c_pj=sram_c, dram_pj=dram, recomb_pj=recomb, leakage_pj=leakage,
-                           energy_pj=total, energy_per_useful_mac_pj=per_useful)
+                           energy_pj=total, energy_per_useful_mac_pj=per_useful,
+                           timing_regs_pj=regs, unpack_pj=unpack)
 
 
 __all__ = [
     "Activity", "EnergyBreakdown", "energy_of_run", "mac_energy_pj", "mult_energy_pj", "add_energy_pj",
     "shifter_energy_pj", "shift_accumulate_extra_pj", "sram_read_energy_64b_pj", "sram_access_energy_pj",
-    "sram_traffic_energy_pj", "recomb_op_energy_pj", "leakage_energy_pj",
+    "sram_traffic_energy_pj", "recomb_op_energy_pj", "unpack_op_energy_pj", "leakage_energy_pj",
 ]

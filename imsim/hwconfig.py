@@ -20,7 +20,9 @@ import yaml
 from imsim.errors import UserError, bad_value
 
 DATAFLOWS = ("os", "ws", "is")
-K_SCALES = ("shift_accumulate", "scale_passes")
+K_SCALES = ("shift_accumulate", "scale_passes", "none")
+WEIGHT_UNPACK = ("offline", "on_chip")
+OBJECTIVES = ("macs", "cycles", "energy", "edp")
 OVERFLOW_POLICIES = ("error", "wrap", "saturate")
 MIN_BITS, MAX_BITS = 2, 16
 MAX_ACC_BITS = 64
@@ -75,7 +77,11 @@ FIELDS: dict[str, _Field] = {
     "sram_word_bytes": _Field("int", 1),
     "dram_bw_bytes_per_cycle": _Field("float", 0, strict_lo=True),
     "dram_latency_cycles": _Field("int", 0),
-    "recomb_lanes": _Field("int", 1),
+    "recomb_lanes": _Field("int", 0),
+    "unpack_lanes": _Field("int", 0),
+    "unpack_in_bits": _Field("int", MIN_BITS, 64),
+    "weight_unpack": _Field("enum", choices=WEIGHT_UNPACK),
+    "objective": _Field("enum", choices=OBJECTIVES),
     "overflow": _Field("enum", choices=OVERFLOW_POLICIES),
     "technology": _Field("str"),
     "zero_skipping": _Field("bool"),
@@ -148,7 +154,10 @@ class HwConfig:
 
     Units: rows/cols in PEs; *_bits in bits; clock_mhz in MHz; sram_*_kib in KiB (1024 B);
     sram_word_bytes in bytes per SRAM access; dram_bw_bytes_per_cycle in bytes per array
-    clock cycle; dram_latency_cycles in cycles; recomb_lanes in elements per cycle.
+    clock cycle; dram_latency_cycles in cycles; recomb_lanes / unpack_lanes in elements per
+    cycle (0: the design has no recombination / unpack unit); unpack_in_bits in bits.
+    A *plain* design (k_scale none, recomb_lanes 0, unpack_lanes 0) runs only GEMMs whose
+    operands fit a_bits / w_bits (imsim.capability).
     Constructing one validates it (UserError without a file name; use `from_dict` /
     `load_hw_config` to get messages naming the file).
     """
@@ -171,6 +180,10 @@ class HwConfig:
     dram_bw_bytes_per_cycle: float = 32.0
     dram_latency_cycles: int = 100
     recomb_lanes: int = 32
+    unpack_lanes: int = 32
+    unpack_in_bits: int = 16
+    weight_unpack: str = "offline"
+    objective: str = "macs"
     overflow: str = "error"
     technology: str = "45nm"
     zero_skipping: bool = False

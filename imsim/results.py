@@ -74,9 +74,28 @@ class GemmResult:
     # energy and area (empty when not computed)
     energy: dict = field(default_factory=dict)
     area: dict = field(default_factory=dict)
+    # data path (imsim.datapath): unpack unit, spilled partials, stored widths
+    unpack_ops: int = 0
+    unpack_cycles: int = 0
+    spilled_outputs: int = 0
+    dram_spill_read_bytes: int = 0
+    a_stored_bits: int = 0
+    b_stored_bits: int = 0
+    out_bits: int = 0
     # 'not run' (no execution), 'unchecked' (executed, no original operands to check against),
     # 'exact' or 'mismatch' (checked against imsim.reference.reference_gemm)
     exact_status: str = "not run"
+    # quantization and quality (imsim.quality; None for integer operands)
+    digits: str = "signmag"
+    quantizer: Optional[str] = None
+    beta: Optional[float] = None
+    levels: Optional[int] = None
+    w_levels: Optional[int] = None
+    rel_error: Optional[float] = None
+    sqnr_db: Optional[float] = None
+    max_abs_error: Optional[float] = None
+    error_sq: Optional[float] = None
+    ref_sq: Optional[float] = None
     # where the operand values come from: real, synthetic or shape-only (imsim.trace.provenance)
     provenance: str = ""
 
@@ -106,7 +125,8 @@ _SUMMED = ("macs", "useful_macs", "cycles", "compute_cycles", "stall_cycles", "r
            "recomb_busy_cycles", "recomb_ops", "folds", "bands", "dram_read_bytes", "dram_write_bytes",
            "dram_bytes", "sram_bytes", "sram_a_read_bytes", "sram_a_write_bytes", "sram_b_read_bytes",
            "sram_b_write_bytes", "sram_c_read_bytes", "sram_c_write_bytes", "pe_overflows",
-           "recomb_overflows", "latency_us")
+           "recomb_overflows", "latency_us", "unpack_ops", "unpack_cycles", "spilled_outputs",
+           "dram_spill_read_bytes")
 
 
 EXACT_STATUSES = ("not run", "unchecked", "exact", "mismatch")
@@ -148,4 +168,7 @@ def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
         out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
     if rs and rs[0].area:
         out.update(rs[0].area)  # one design: its area, not a sum
+    from imsim.quality import aggregate_errors
+
+    out.update(aggregate_errors(rs))  # pooled Frobenius error, mean/max per GEMM
     return out

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping as TMapping, Optional
 
 import numpy as np
 
+from imsim.capability import check_design
+from imsim.datapath import data_path
 from imsim.execute import run_passes
 from imsim.memory import MemoryParams, PassShape, simulate_memory
 from imsim.quantize import quantize_rtn
@@ -26,34 +28,42 @@ from imsim.unpack import UnpackedGemm, unpack_gemm
 __all__ = ["quantize_operands", "prepare_gemm", "simulate_gemm", "simulate_trace", "totals"]
 
 
-def _as_int(X: np.ndarray, bits: int, beta: Optional[float], granularity: str, name: str) -> np.ndarray:
+def _as_int(X: np.ndarray, bits: int, beta: Optional[float], granularity: str, name: str,
+            levels: Optional[int], quantizer: str) -> np.ndarray:
     X = np.asarray(X)
     if X.dtype.kind in "iu":
         return X.astype(np.int64, copy=False)
-    return quantize_rtn(X, bits, 1.0 if beta is None else beta, granularity, name=name).q
+    return quantize_rtn(X, bits, 1.0 if beta is None else beta, granularity, name=name,
+                        levels=levels, quantizer=quantizer).q
 
 
 def quantize_operands(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int] = None,
-                      quantize_beta: Optional[float] = None, granularity: str = "tensor"
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      quantize_beta: Optional[float] = None, granularity: str = "tensor", *,
+                      levels: Optional[int] = None, w_levels: Optional[int] = None,
+                      quantizer: str = "paper") -> tuple[np.ndarray, np.ndarray]:
     """Integer operands for the GEMM: float matrices are RTN-quantized (beta = quantize_beta,
-    default 1.0) at a_bits / w_bits; integer matrices pass through unchanged."""
+    default 1.0; levels / w_levels default 2^bits - 1) for a_bits / w_bits; integer matrices
+    pass through unchanged."""
     w_bits = a_bits if w_bits is None else w_bits
-    return (_as_int(A, a_bits, quantize_beta, granularity, "A"),
-            _as_int(B, w_bits, quantize_beta, granularity, "B"))
+    return (_as_int(A, a_bits, quantize_beta, granularity, "A", levels, quantizer),
+            _as_int(B, w_bits, quantize_beta, granularity, "B", w_levels, quantizer))
 
 
 def prepare_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: Optional[int] = None,
                  strategy: str = "auto", quantize_beta: Optional[float] = None,
-                 granularity: str = "tensor") -> UnpackedGemm:
+                 granularity: str = "tensor", *, levels: Optional[int] = None,
+                 w_levels: Optional[int] = None, quantizer: str = "paper",
+                 digits: str = "signmag") -> UnpackedGemm:
     """RTN-quantize float operands (see quantize_operands) and unpack them for a_bits/w_bits."""
-    qa, qb = quantize_operands(A, B, a_bits, w_bits, quantize_beta, granularity)
-    return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy)
+    qa, qb = quantize_operands(A, B, a_bits, w_bits, quantize_beta, granularity, levels=levels,
+                               w_levels=w_levels, quantizer=quantizer)
+    return unpack_gemm(qa, qb, a_bits, a_bits if w_bits is None else w_bits, strategy, digits)
 
 
-def pass_shapes(hw, ug: UnpackedGemm) -> list[PassShape]:
+def pass_shapes(hw, ug: UnpackedGemm, datapath: Optional[TMapping[str, Any]] = None) -> list[PassShape]:
     """The array passes of an unpacked GEMM: one over all of K', or one per K scale class
-    (k_scale = scale_passes). Only the first pass holds base (non-recombined) outputs."""
+    (k_scale = scale_passes). Only the first pass holds base (non-recombined) outputs.
+    `datapath`: PassShape data-path fields (imsim.datapath.DataPath.pass_fields)."""
     M, _, N = ug.shape
     Mp, Kp, Np = ug.low_shape
     k_shift = np.asarray(ug.plan.k_shift)
@@ -61,7 +71,8 @@ def pass_shapes(hw, ug: UnpackedGemm) -> list[PassShape]:
         ks = [int(np.count_nonzero(k_shift == t)) for t in ug.k_classes]
     else:
         ks = [Kp]
-    return [PassShape(M=Mp, K=k, N=Np, base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0)
+    return [PassShape(M=Mp, K=k, N=Np, base_rows=M if p == 0 else 0, base_cols=N if p == 0 else 0,
+                      **(datapath or {}))
             for p, k in enumerate(ks)]
 
 
@@ -72,7 +83,7 @@ def _nonzero_macs(ug: UnpackedGemm) -> int:
     return int(a @ b)
 
 
-def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
+def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int, timing: str) -> tuple[dict, dict]:
     from imsim.area import area_of_design
     from imsim.energy import Activity, energy_of_run
 
@@ -84,8 +95,9 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int) -> tuple[dict, dict]:
                    sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
                    dram_read_bytes=mem.dram_read_bytes, dram_write_bytes=mem.dram_write_bytes,
                    recomb_ops=mem.recomb_ops, shift_acc_macs=shift_k * Mp * Np,
-                   useful_macs=ug.useful_macs)
-    return energy_of_run(hw, act).to_dict(), area_of_design(hw).to_dict()
+                   useful_macs=ug.useful_macs, unpack_ops=mem.unpack_ops, folds=mem.folds,
+                   stream_cycles=mem.stream_cycles)
+    return energy_of_run(hw, act, timing=timing).to_dict(), area_of_design(hw, timing=timing).to_dict()
 
 
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
@@ -97,7 +109,7 @@ def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
 
 def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: bool = True,
                   meta: Optional[TMapping[str, Any]] = None, operands: Optional[tuple] = None,
-                  energy: bool = True) -> GemmResult:
+                  energy: bool = True, quality: Optional[TMapping[str, Any]] = None) -> GemmResult:
     """Simulate one unpacked GEMM on design `hw` (an imsim.hwconfig.HwConfig).
 
     timing: 'pipelined' or 'scalesim' (array timing mode). execute: run the values through the
@@ -106,12 +118,16 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     recombination path. Without them the run is `exact=None`, `exact_status='unchecked'`: a check
     of the unpacked operands against themselves would prove nothing. meta: name/kind/phase/model
     and provenance (real / synthetic / shape-only).
+    quality: quantization settings and error fields (imsim.quality.quantize_gemm) for the row.
     """
     meta = dict(meta or {})
     name = str(meta.get("name", "gemm"))
     M, K, N = ug.shape
     Mp, Kp, Np = ug.low_shape
     shapes = pass_shapes(hw, ug)
+    dp = data_path(hw, ug, len(shapes), operands)
+    check_design(hw, ug, len(shapes), dp, name, operands)
+    shapes = pass_shapes(hw, ug, dp.pass_fields(hw, ug))
     mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
 
     exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
@@ -134,7 +150,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         rc_over = rec.overflows
         method = "+".join(sorted({p.method for p in passes}))
 
-    en, ar = _energy_area(hw, ug, mem, mem.cycles) if energy else ({}, {})
+    en, ar = _energy_area(hw, ug, mem, mem.cycles, timing) if energy else ({}, {})
     pes = hw.rows * hw.cols
     return GemmResult(
         name=name, kind=str(meta.get("kind", "")), phase=str(meta.get("phase", "")),
@@ -155,28 +171,37 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         sram_b_read_bytes=mem.sram_b_read_bytes, sram_b_write_bytes=mem.sram_b_write_bytes,
         sram_c_read_bytes=mem.sram_c_read_bytes, sram_c_write_bytes=mem.sram_c_write_bytes,
         peak_bw_demand_bytes_per_cycle=mem.peak_bw_demand_bytes_per_cycle,
+        unpack_ops=mem.unpack_ops, unpack_cycles=mem.unpack_cycles,
+        spilled_outputs=mem.spilled_outputs, dram_spill_read_bytes=mem.dram_spill_read_bytes,
+        a_stored_bits=dp.a_stored_bits, b_stored_bits=dp.b_stored_bits, out_bits=dp.out_bits,
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
-        exec_method=method, energy=en, area=ar, exact_status=status,
+        exec_method=method, energy=en, area=ar, exact_status=status, digits=ug.digits,
+        **dict(quality or {}),
         provenance=str(meta.get("provenance", "")),
     )
 
 
 def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing: str = "pipelined",
                    execute: bool = True, quantize_beta: float = 1.0, granularity: str = "tensor",
-                   energy: bool = True) -> list[GemmResult]:
+                   energy: bool = True, levels: Optional[int] = None, w_levels: Optional[int] = None,
+                   quantizer: str = "paper", digits: str = "signmag") -> list[GemmResult]:
     """Simulate every record (with .A .B .name .kind .phase .model) of a trace on `hw`.
 
-    Float operands are RTN-quantized at hw.a_bits / hw.w_bits with `quantize_beta`. Each result's
-    provenance comes from the record's meta (imsim.trace.provenance.of_meta).
+    Float operands are RTN-quantized for hw.a_bits / hw.w_bits with `quantize_beta`, `levels` /
+    `w_levels` (default 2^bits - 1) and `quantizer`; each row carries its error (imsim.quality)
+    and the record's provenance (imsim.trace.provenance.of_meta).
     """
+    from imsim.quality import quantize_gemm
     from imsim.trace.provenance import of_meta
 
     out = []
     for rec in records:
-        qa, qb = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits, quantize_beta, granularity)
-        ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy)
+        qa, qb, info = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits, beta=quantize_beta,
+                                     granularity=granularity, levels=levels, w_levels=w_levels,
+                                     quantizer=quantizer)
+        ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy, digits)
         meta = {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
         meta["provenance"] = of_meta(getattr(rec, "meta", {}))
         out.append(simulate_gemm(hw, ug, timing=timing, execute=execute, meta=meta,
-                                 operands=(qa, qb), energy=energy))
+                                 operands=(qa, qb), energy=energy, quality=info))
     return out

@@ -1,10 +1,10 @@
 """IM-Unpack: turn an integer GEMM with large entries into one low-bit GEMM plus a
 recombination plan that rebuilds the exact result.
 
-Digits: base s = 2^(b-1); an integer x is written with truncating (sign-magnitude) digits
-x = sign(x) * sum_l d_l s^l, 0 <= d_l <= s-1, so every digit lies in the b-bit range
-[-(s-1), s-1] and small entries have zero high digits whatever their sign. Because s is a
-power of two the digits are bit fields of |x|: d_l = (|x| >> l(b-1)) & (s-1).
+Digits (imsim.digits): base s = 2^(b-1). `signmag` (default) writes x with truncating digits
+x = sign(x) * sum_l d_l s^l, 0 <= d_l <= s-1, so small entries have zero high digits whatever
+their sign; `floor` is the paper's (x % s, x // s: non-negative low digits, the top level keeps
+the signed rest). Every digit lies in the b-bit range [-(s-1), s-1]; both are exact.
 
 Strategies, applied to one operand X (lines x K) at a time:
 - row:  every line with an out-of-range entry keeps its low digits; its higher digit levels
@@ -27,11 +27,13 @@ from typing import Callable
 
 import numpy as np
 
+from imsim.digits import check_digits, digit, split
 from imsim.errors import UserError, bad_value
 from imsim.quantize import check_bits, qmax
 from imsim.reference import (  # noqa: F401  (re-exported: the exact product lives there)
     I64_SAFE, MATMUL_METHODS, exact_matmul, int_matmul, reference_gemm,
 )
+from imsim.unpack_cost import OperandPlan, cheapest_pair, greedy_splits, line_levels, pair_plans
 
 STRATEGIES = ("none", "row", "col", "both", "auto")
 _BASE_STRATEGIES = ("row", "col", "both")
@@ -92,6 +94,7 @@ class UnpackedGemm:
     strategy: str
     shape: tuple[int, int, int]
     abs_bound: int
+    digits: str = "signmag"
 
     @property
     def low_shape(self) -> tuple[int, int, int]:
@@ -133,7 +136,7 @@ class UnpackedGemm:
             "strategy": self.strategy, "a_bits": self.a_bits, "w_bits": self.w_bits,
             "M": m, "K": k, "N": n, "M_low": lm, "K_low": lk, "N_low": ln,
             "useful_macs": self.useful_macs, "macs": self.macs, "unpack_ratio": self.unpack_ratio,
-            "k_classes": int(self.k_classes.size),
+            "k_classes": int(self.k_classes.size), "digits": self.digits,
         }
 
 
@@ -155,23 +158,6 @@ def _identity(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
 
 
-def _levels(absmax: np.ndarray, sbits: int) -> np.ndarray:
-    """Number of base-2^sbits digits each |value| needs (at least 1)."""
-    levels = np.ones(absmax.shape, dtype=np.int64)
-    rest = absmax >> sbits
-    while rest.any():
-        levels += rest > 0
-        rest = rest >> sbits
-    return levels
-
-
-def _signed_digits(absx: np.ndarray, neg: np.ndarray, level: int, sbits: int, dtype: np.dtype) -> np.ndarray:
-    """Signed digit `level` of x (truncating digits in base 2^sbits), given |x| and x < 0."""
-    d = ((absx >> (level * sbits)) & ((1 << sbits) - 1)).astype(dtype)
-    np.negative(d, out=d, where=neg)
-    return d
-
-
 def _narrow(X: np.ndarray) -> np.ndarray:
     """X in the smallest signed dtype holding +-max|X| (less memory traffic below)."""
     if not X.size:
@@ -180,32 +166,36 @@ def _narrow(X: np.ndarray) -> np.ndarray:
     return X.astype(smallest_int_dtype(m), copy=False)
 
 
-def _unpack_axis(X: np.ndarray, bits: int, axis: int) -> OperandUnpack:
+def _unpack_axis(X: np.ndarray, bits: int, axis: int, digits: str = "signmag",
+                 all_levels: np.ndarray | None = None) -> OperandUnpack:
     """Split every line along `axis` (0: rows = `row` strategy, 1: K columns = `col` strategy)
-    that holds an out-of-range entry into its digit lines, appended after the originals."""
+    that holds an out-of-range entry into its digit lines, appended after the originals
+    (level by level, lines in index order, as the paper's unpack_row / unpack_column).
+    `all_levels`: digit levels per line from a plan (default: computed with `digits`)."""
     sbits = bits - 1
     lim = qmax(bits)
     X = _narrow(X)
-    L, K = X.shape
     n_lines = X.shape[axis]
-    absX = np.abs(X)
-    absmax = absX.max(axis=1 - axis)
-    heavy = np.flatnonzero(absmax > lim)
+    if all_levels is None:
+        all_levels = line_levels(X, bits, axis, digits)
+    heavy = np.flatnonzero(all_levels > 1)
     src, shift = _identity(n_lines)
     other_src, other_shift = _identity(X.shape[1 - axis])
     if heavy.size == 0:
         return OperandUnpack(X, src, shift, other_src, other_shift) if axis == 0 else \
             OperandUnpack(X, other_src, other_shift, src, shift)
     out_dtype = smallest_int_dtype(lim)
-    neg = X < 0
-    levels = _levels(absmax[heavy].astype(np.int64), sbits)
-    # level 0 of every line: in-range entries are their own low digit
-    blocks = [_signed_digits(absX, neg, 0, sbits, out_dtype)]
+    levels = all_levels[heavy]
+    top0 = (all_levels == 1)[:, None] if axis == 0 else (all_levels == 1)[None, :]
+    # level 0 of every line: in-range lines keep their entries
+    blocks = [digit(X, 0, top0, sbits, digits).astype(out_dtype)]
     src_parts, shift_parts = [src], [shift]
     for level in range(1, int(levels.max())):
-        lines = heavy[levels > level]
-        blocks.append(_signed_digits(np.take(absX, lines, axis=axis), np.take(neg, lines, axis=axis),
-                                     level, sbits, out_dtype))
+        sel = levels > level
+        lines = heavy[sel]
+        top = levels[sel] == level + 1
+        blocks.append(digit(np.take(X, lines, axis=axis), level,
+                            top[:, None] if axis == 0 else top[None, :], sbits, digits).astype(out_dtype))
         src_parts.append(lines.astype(np.int64))
         shift_parts.append(np.full(lines.size, level * sbits, dtype=np.int64))
     Xu = np.concatenate(blocks, axis=axis)
@@ -215,14 +205,14 @@ def _unpack_axis(X: np.ndarray, bits: int, axis: int) -> OperandUnpack:
     return OperandUnpack(Xu, other_src, other_shift, src, shift)
 
 
-def _unpack_lines(X: np.ndarray, bits: int) -> OperandUnpack:
+def _unpack_lines(X: np.ndarray, bits: int, digits: str = "signmag") -> OperandUnpack:
     """`row` strategy: split every line holding an out-of-range entry into digit lines."""
-    return _unpack_axis(X, bits, 0)
+    return _unpack_axis(X, bits, 0, digits)
 
 
-def _unpack_cols(X: np.ndarray, bits: int) -> OperandUnpack:
+def _unpack_cols(X: np.ndarray, bits: int, digits: str = "signmag") -> OperandUnpack:
     """`col` strategy: split every K column holding an out-of-range entry into digit columns."""
-    return _unpack_axis(X, bits, 1)
+    return _unpack_axis(X, bits, 1, digits)
 
 
 class _Grower:
@@ -266,79 +256,70 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _split_line(x: np.ndarray, sbits: int, lim: int) -> tuple[np.ndarray, ...]:
-    """One greedy step on a line x: (low digits, the rest >> sbits, x out of range, rest out of range)."""
-    a = np.abs(x)
-    high_abs = a >> sbits
-    low_abs = a & ((1 << sbits) - 1)
-    neg = x < 0
-    return np.where(neg, -low_abs, low_abs), np.where(neg, -high_abs, high_abs), a > lim, high_abs > lim
+def _split_line(x: np.ndarray, sbits: int, lim: int, digits: str) -> tuple[np.ndarray, ...]:
+    """One greedy step on a line x: (low digits, the rest, x out of range, rest out of range)."""
+    low, rest = split(x, sbits, digits)
+    return low, rest, np.abs(x) > lim, np.abs(rest) > lim
 
 
-def _unpack_both(X: np.ndarray, bits: int) -> OperandUnpack:
-    """`both` strategy: greedy, one line at a time (most out-of-range entries first, ties to rows)."""
+def _unpack_both(X: np.ndarray, bits: int, digits: str = "signmag",
+                 splits: tuple[tuple[int, int], ...] | None = None) -> OperandUnpack:
+    """`both` strategy: greedy, one line at a time (most out-of-range entries first, ties to
+    rows; `imsim.unpack_cost.greedy_splits`), replayed here on the values. `splits`: the
+    ((axis, index), ...) sequence of a plan (default: the greedy under `digits`)."""
     sbits = bits - 1
-    lim = qmax(bits)
     X = _narrow(X)
     L, K = X.shape
-    over = np.abs(X) > lim
-    if not over.any():
-        src, shift = _identity(L)
-        k_src, k_shift = _identity(K)
-        return OperandUnpack(X, src, shift, k_src, k_shift)
-    W = _Grower(X)
-    row_count = over.sum(axis=1).astype(np.int64)
-    col_count = over.sum(axis=0).astype(np.int64)
+    if splits is None:
+        splits = greedy_splits(X, bits, digits)[0]
     line_src, line_shift = _identity(L)
     k_src, k_shift = _identity(K)
-    del over
-    while True:
-        i = int(np.argmax(row_count[: W.rows]))
-        j = int(np.argmax(col_count[: W.cols]))
-        best_row, best_col = row_count[i], col_count[j]
-        if best_row == 0 and best_col == 0:
-            break
-        if best_row >= best_col:  # split line i into its low digit and the rest
-            low, high, was_over, now_over = _split_line(W.buf[i, : W.cols], sbits, lim)
+    if not splits:
+        return OperandUnpack(X, line_src, line_shift, k_src, k_shift)
+    W = _Grower(X)
+    for axis, i in splits:
+        if axis == 0:  # split line i into its low digit and the rest
+            low, rest = split(W.buf[i, : W.cols], sbits, digits)
             W.buf[i, : W.cols] = low
-            W.add_row(high)
-            col_count[: W.cols] += now_over.astype(np.int64) - was_over
-            row_count[i] = 0
-            row_count = _grow(row_count, W.rows)
-            row_count[W.rows - 1] = int(now_over.sum())
+            W.add_row(rest)
             line_src = _grow(line_src, W.rows)
             line_shift = _grow(line_shift, W.rows)
             line_src[W.rows - 1] = line_src[i]
             line_shift[W.rows - 1] = line_shift[i] + sbits
-        else:  # split column j
-            low, high, was_over, now_over = _split_line(W.buf[: W.rows, j], sbits, lim)
-            W.buf[: W.rows, j] = low
-            W.add_col(high)
-            row_count[: W.rows] += now_over.astype(np.int64) - was_over
-            col_count[j] = 0
-            col_count = _grow(col_count, W.cols)
-            col_count[W.cols - 1] = int(now_over.sum())
+        else:  # split column i
+            low, rest = split(W.buf[: W.rows, i], sbits, digits)
+            W.buf[: W.rows, i] = low
+            W.add_col(rest)
             k_src = _grow(k_src, W.cols)
             k_shift = _grow(k_shift, W.cols)
-            k_src[W.cols - 1] = k_src[j]
-            k_shift[W.cols - 1] = k_shift[j] + sbits
+            k_src[W.cols - 1] = k_src[i]
+            k_shift[W.cols - 1] = k_shift[i] + sbits
     return OperandUnpack(W.view().copy(), line_src[: W.rows].copy(), line_shift[: W.rows].copy(),
                          k_src[: W.cols].copy(), k_shift[: W.cols].copy())
 
 
-_OPERAND_UNPACKERS: dict[str, Callable[[np.ndarray, int], OperandUnpack]] = {
+def _materialise(X: np.ndarray, bits: int, digits: str, plan: OperandPlan) -> OperandUnpack:
+    """Unpack X along `plan` (its lines decided by plan.plan_digits), digits filled by `digits`."""
+    if plan.strategy == "both":
+        return _unpack_both(X, bits, digits, plan.splits)
+    return _unpack_axis(X, bits, 0 if plan.strategy == "row" else 1, digits, plan.levels)
+
+
+_OPERAND_UNPACKERS: dict[str, Callable[[np.ndarray, int, str], OperandUnpack]] = {
     "row": _unpack_lines,
     "col": _unpack_cols,
     "both": _unpack_both,
 }
 
 
-def unpack_operand(X: np.ndarray, bits: int, strategy: str) -> OperandUnpack:
-    """Unpack one integer operand X (lines x K) so every entry fits `bits` (strategy row|col|both)."""
+def unpack_operand(X: np.ndarray, bits: int, strategy: str, digits: str = "signmag") -> OperandUnpack:
+    """Unpack one integer operand X (lines x K) so every entry fits `bits` (strategy row|col|both,
+    digits signmag|floor)."""
     bits = check_bits(bits)
+    digits = check_digits(digits)
     if strategy not in _OPERAND_UNPACKERS:
         raise bad_value(None, "strategy", strategy, f"must be one of {', '.join(_BASE_STRATEGIES)}")
-    return _OPERAND_UNPACKERS[strategy](_as_int64(X, "X"), bits)
+    return _OPERAND_UNPACKERS[strategy](_as_int64(X, "X"), bits, digits)
 
 
 # --------------------------------------------------------------------------- GEMM
@@ -376,10 +357,10 @@ def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, i
     return A, B, bound
 
 
-def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, strategy_b: str) -> tuple:
-    """Second half of a GEMM unpack: B with A's K duplications, unpacked along N/K."""
+def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, digits: str, plan: OperandPlan) -> tuple:
+    """Second half of a GEMM unpack: B with A's K duplications, unpacked along N/K by `plan`."""
     B1 = B[opA.k_src] if opA.k_src.size != B.shape[0] else B
-    opB = _OPERAND_UNPACKERS[strategy_b](B1.T, w_bits)  # lines = N, "K" = A's K' positions
+    opB = _materialise(B1.T, w_bits, digits, plan)  # lines = N, "K" = A's K' positions
     k_pos = opB.k_src
     A2 = opA.X[:, k_pos] if k_pos.size != opA.X.shape[1] else opA.X
     k_src = opA.k_src[k_pos]
@@ -388,15 +369,22 @@ def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, strategy_b: str) -> tu
 
 
 def unpack_gemm(
-    A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto"
+    A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int | None = None, strategy: str = "auto",
+    digits: str = "signmag",
+    objective: Callable[[tuple[str, str], tuple[int, int, int]], float] | None = None,
+    *, pair: tuple[str, str] | None = None,
 ) -> UnpackedGemm:
     """Unpack integer GEMM A (M x K) @ B (K x N) so A fits a_bits and B fits w_bits.
 
     strategy: 'none' (operands must already fit), 'row', 'col', 'both' or 'auto' (cheapest
-    (A, B) strategy pair by MACs). Returns one low-bit GEMM plus the recombination plan.
+    (A, B) strategy pair); digits: 'signmag' or 'floor' (imsim.digits); objective: what `auto`
+    minimises, objective((sa, sb), (M', K', N')) (default: MACs M' K' N'; e.g. cycles or
+    energy estimated from the low-bit shape). `pair` = (A strategy, B strategy)
+    forces one pair (strategy label 'sa/sb'). Returns one low-bit GEMM plus the recombination plan.
     """
     a_bits = check_bits(a_bits, "a_bits")
     w_bits = a_bits if w_bits is None else check_bits(w_bits, "w_bits")
+    digits = check_digits(digits)
     if strategy not in STRATEGIES:
         raise bad_value(None, "strategy", strategy, f"must be one of {', '.join(STRATEGIES)}")
     A, B, bound = _check_gemm(A, B)
@@ -413,18 +401,22 @@ def unpack_gemm(
         pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]
     else:
         pairs = [(strategy, strategy)]
+    if pair is not None:
+        if len(pair) != 2 or any(x not in _BASE_STRATEGIES for x in pair):
+            raise bad_value(None, "pair", pair, f"two of {', '.join(_BASE_STRATEGIES)}")
+        pairs = [tuple(pair)]
 
-    best = None
-    ops_a: dict[str, OperandUnpack] = {}
-    for sa, sb in pairs:
-        if sa not in ops_a:
-            ops_a[sa] = _OPERAND_UNPACKERS[sa](A, a_bits)
-        cand = (ops_a[sa], *_pair(ops_a[sa], B, w_bits, sb))
-        macs = cand[1].shape[0] * cand[1].shape[1] * cand[2].shape[1]
-        if best is None or macs < best[0]:
-            best = (macs, sa, sb, cand)
-    _, sa, sb, (opA, A2, B2, col_src, col_shift, k_src, k_shift) = best
-    if strategy == "auto":
+    # cost every candidate pair from its plan (no unpacked matrix built), then build the winner
+    if objective is None:  # fewest MACs: pairs that provably cannot win are not planned
+        (sa, sb), best = cheapest_pair(A, B, a_bits, w_bits, digits, pairs)
+    else:
+        plans = pair_plans(A, B, a_bits, w_bits, digits, pairs)
+        (sa, sb), best = min(plans.items(), key=lambda kv: objective(kv[0], kv[1].shape))  # first minimum
+    opA = _materialise(A, a_bits, digits, best.a)
+    A2, B2, col_src, col_shift, k_src, k_shift = _pair(opA, B, w_bits, digits, best.b)
+    if pair is not None:
+        label = f"{sa}/{sb}"
+    elif strategy == "auto":
         label = f"auto({sa},{sb})"
     else:
         label = strategy
@@ -434,6 +426,7 @@ def unpack_gemm(
         A=np.ascontiguousarray(A2.astype(smallest_int_dtype(qmax(a_bits)))),
         B=np.ascontiguousarray(B2.astype(smallest_int_dtype(qmax(w_bits)))),
         plan=plan, a_bits=a_bits, w_bits=w_bits, strategy=label, shape=(M, K, N), abs_bound=bound,
+        digits=digits,
     )
 
 

@@ -72,11 +72,12 @@ def test_breakdown_sums_and_names():
     hw = _hw()
     br = area_of_design(hw)  # technology loaded from hw.technology
     assert isinstance(br, AreaBreakdown)
-    parts = [br.pe_array_um2, br.sram_a_um2, br.sram_b_um2, br.sram_c_um2, br.recomb_um2]
+    parts = [br.pe_array_um2, br.sram_a_um2, br.sram_b_um2, br.sram_c_um2, br.recomb_um2,
+             br.timing_regs_um2, br.unpack_um2]
     assert br.area_um2 == pytest.approx(sum(parts), rel=1e-12)
     d = br.to_dict()
     assert set(d) == {"area_pe_array_um2", "area_sram_a_um2", "area_sram_b_um2", "area_sram_c_um2",
-                      "area_recomb_um2", "area_um2"}
+                      "area_recomb_um2", "area_timing_regs_um2", "area_unpack_um2", "area_um2"}
     assert d["area_um2"] == br.area_um2
 
 
@@ -156,3 +157,17 @@ def test_pe_and_recomb_area_by_hand():
     hw = _hw(recomb_lanes=32, acc_bits=32, recomb_acc_bits=64)
     lane = alpha * 64 + 1.9 * shifter_mux_bits(32, 64) + 4.522 * 64
     assert area_of_design(hw, T45).recomb_um2 == pytest.approx(32 * lane)
+
+
+def test_timing_mode_registers_are_paid_for():
+    """pipelined ws/is need a shadow stationary register per PE that scalesim does not; SCALE-Sim's
+    os count (no drain) needs the same shadow output register as pipelined os."""
+    from imsim.area import timing_register_bits
+
+    for df in ("ws", "is"):
+        hw = _hw(dataflow=df)
+        assert area_of_design(hw, T45, "pipelined").area_um2 > area_of_design(hw, T45, "scalesim").area_um2
+    os_ = _hw(dataflow="os")
+    assert area_of_design(os_, T45, "pipelined").area_um2 == area_of_design(os_, T45, "scalesim").area_um2
+    shadow, skew = timing_register_bits(4, 4, 8, 8, 32, "os", "pipelined")
+    assert shadow == 16 * 32 and skew == 6 * 8 + 6 * 32 + 6 * 8

@@ -112,3 +112,29 @@ def test_bundled_trace_runs(capsys):
     obj = json.loads(out)
     assert code == 0 and len(obj["gemms"]) > 10
     assert obj["total"]["unpack_ratio"] > 1.0
+
+
+def test_errors_on_every_row_independent_of_width_and_exact(tmp_path, capsys):
+    from imsim.trace.synthetic import synthetic_trace
+
+    path = tmp_path / "t.npz"
+    synthetic_trace([(8, 24, 6), (1, 16, 5)], 0.02, seed=4, path=path)
+    errs = []
+    for extra in (["--bits", "2"], ["--bits", "16", "--strategy", "none", "--no-exact"]):
+        assert main(["run", "--hw", "hw_configs/default.yaml", "--trace", str(path), "--beta", "0.99",
+                     "--levels", "15", "--json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert all(g["levels"] == g["w_levels"] == 15 and g["quantizer"] == "paper" for g in out["gemms"])
+        errs.append([(g["rel_error"], g["sqnr_db"], g["max_abs_error"]) for g in out["gemms"]])
+        assert out["total"]["rel_error"] > 0
+    assert errs[0] == errs[1]
+
+
+def test_gemm_with_levels_only_uses_rtn_at_beta_one(capsys):
+    assert main(["run", "--hw", "hw_configs/default.yaml", "--gemm", "16,32,8", "--bits", "4", "--levels", "31",
+                 "--no-exact", "--json"]) == 0
+    g = json.loads(capsys.readouterr().out)["gemms"][0]
+    assert (g["quantizer"], g["beta"], g["levels"], g["w_levels"]) == ("paper", 1.0, 31, 31)
+    assert main(["run", "--hw", "hw_configs/default.yaml", "--gemm", "16,32,8", "--bits", "4", "--json"]) == 0
+    g = json.loads(capsys.readouterr().out)["gemms"][0]
+    assert g["quantizer"] is None and g["rel_error"] > 0  # body-max scaling, error still measured

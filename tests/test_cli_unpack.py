@@ -46,7 +46,10 @@ def _err(capsys, argv):
 def test_user_errors(tmp_path, int_npz, capsys):
     f = tmp_path / "f.npz"
     np.savez(f, A=np.ones((2, 3)), B=np.ones((3, 2)))
-    assert "--quantize" in _err(capsys, ["unpack", str(f), "--bits", "4"])
+    assert "--beta" in _err(capsys, ["unpack", str(f), "--bits", "4"])
+    assert "levels" in _err(capsys, ["unpack", str(f), "--bits", "4", "--beta", "1", "--levels", "4"])
+    assert "quantizer" in _err(capsys, ["unpack", str(f), "--bits", "4", "--beta", "1", "--quantizer", "x"])
+    assert "digits" in _err(capsys, ["unpack", str(f), "--bits", "4", "--beta", "1", "--digits", "x"])
     assert "2..16" in _err(capsys, ["unpack", str(int_npz), "--bits", "1"])
     assert "2..16" in _err(capsys, ["unpack", str(int_npz), "--bits", "4", "--w-bits", "17"])
     m = tmp_path / "m.npz"
@@ -73,3 +76,31 @@ def test_format_turns_floats_into_an_exact_integer_gemm(tmp_path, capsys):
     assert out["exact"]
     assert "--format" in _err(capsys, ["unpack", str(p), "--format", "e2m3", "--quantize", "1"])
     assert "e9m9" in _err(capsys, ["unpack", str(p), "--format", "e9m9"])
+
+
+def test_paper_floor_flags_and_deprecated_quantize_alias(tmp_path, capsys):
+    p = tmp_path / "f.npz"
+    rng = np.random.default_rng(2)
+    np.savez(p, A=rng.standard_t(3, size=(6, 20)).astype(np.float32), B=rng.standard_t(3, size=(20, 5)))
+    argv = ["unpack", str(p), "--bits", "4", "--beta", "0.99", "--levels", "15", "--quantizer", "paper",
+            "--digits", "floor", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["levels"] == out["w_levels"] == 15 and out["quantizer"] == "paper" and out["digits"] == "floor"
+    assert out["exact"] and {r["strategy"][:4] for r in out["strategies"]} == {"row", "col", "both", "auto"}
+    assert all("unpack_ratio" in r and r["digits"] == "floor" for r in out["strategies"])
+    assert 0 < out["rel_error"] < 1
+    assert main(["unpack", str(p), "--bits", "4", "--quantize", "0.99", "--levels", "15", "--json"]) == 0
+    alias = json.loads(capsys.readouterr().out)
+    assert alias["beta"] == 0.99 and alias["rel_error"] == out["rel_error"]  # quantization is digit-free
+    for a, b in zip(alias["strategies"], out["strategies"]):
+        assert a["macs"] <= b["macs"]  # signmag never costlier than floor
+
+
+def test_levels_alone_quantizes_floats(tmp_path, capsys):
+    p = tmp_path / "f.npz"
+    rng = np.random.default_rng(3)
+    np.savez(p, A=rng.normal(size=(5, 9)), B=rng.normal(size=(9, 4)))
+    assert main(["unpack", str(p), "--bits", "2", "--levels", "7", "--strategy", "auto", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["beta"] == 1.0 and out["levels"] == 7 and out["exact"]

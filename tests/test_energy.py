@@ -34,7 +34,8 @@ def _activity(**kw) -> Activity:
     return Activity(**base)
 
 
-PARTS = ("mac_pj", "pe_register_pj", "sram_a_pj", "sram_b_pj", "sram_c_pj", "dram_pj", "recomb_pj", "leakage_pj")
+PARTS = ("mac_pj", "pe_register_pj", "sram_a_pj", "sram_b_pj", "sram_c_pj", "dram_pj", "recomb_pj", "leakage_pj",
+         "timing_regs_pj", "unpack_pj")
 
 
 # ---- MAC cost by operand widths ----
@@ -92,7 +93,7 @@ def test_to_dict_names_carry_units():
     d = energy_of_run(_hw(), _activity(), T45).to_dict()
     assert set(d) == {"energy_mac_pj", "energy_pe_register_pj", "energy_sram_a_pj", "energy_sram_b_pj",
                       "energy_sram_c_pj", "energy_dram_pj", "energy_recomb_pj", "energy_leakage_pj",
-                      "energy_pj", "energy_per_useful_mac_pj"}
+                      "energy_pj", "energy_per_useful_mac_pj", "energy_timing_regs_pj", "energy_unpack_pj"}
     assert all(k.startswith("energy") and k.endswith("_pj") for k in d)
 
 
@@ -196,3 +197,21 @@ def test_activity_accepts_numpy_ints_and_refuses_nonsense():
         with pytest.raises(ValueError):
             _activity(**bad)
     assert dataclasses.is_dataclass(act)
+
+
+def test_timing_registers_and_unpack_unit_energy():
+    from imsim.area import timing_register_bits
+    from imsim.energy import unpack_op_energy_pj
+
+    act = Activity(macs=1000, nonzero_macs=1000, cycles=500, sram_a_read_bytes=0, sram_a_write_bytes=0,
+                   sram_b_read_bytes=0, sram_b_write_bytes=0, sram_c_read_bytes=0, sram_c_write_bytes=0,
+                   dram_read_bytes=0, dram_write_bytes=0, recomb_ops=0, useful_macs=1000,
+                   unpack_ops=300, folds=4, stream_cycles=400)
+    hw = _hw(dataflow="ws")
+    br = energy_of_run(hw, act, T45, timing="pipelined")
+    shadow, skew = timing_register_bits(hw.rows, hw.cols, 8, 8, hw.acc_bits, "ws", "pipelined")
+    want = (500 * (shadow + skew) * T45["reg_bit_clock_energy"]
+            + (4 * shadow + 400 * skew) * T45["reg_bit_write_energy"])
+    assert br.timing_regs_pj == pytest.approx(want)
+    assert br.unpack_pj == pytest.approx(300 * unpack_op_energy_pj(T45, 16, 8))
+    assert energy_of_run(hw, act, T45, timing="scalesim").timing_regs_pj < br.timing_regs_pj

@@ -237,6 +237,9 @@ def corrupt_unpacker(monkeypatch):
 
     import imsim.cli.run  # noqa: F401  (load the modules that bind the name)
     import imsim.simulate  # noqa: F401
+    from imsim.cli import build_parser
+
+    build_parser()  # every CLI module, so none binds `broken` by being imported while patched
     import imsim.sweep.evaluate  # noqa: F401
     for name, mod in list(sys.modules.items()):
         if name.startswith("imsim") and getattr(mod, "unpack_gemm", None) is real:

@@ -105,3 +105,64 @@ def test_plots_from_a_real_sweep(tmp_path):
     for kind in KINDS:
         w, h = png_size(tmp_path / f"real-{kind}.png")
         assert w >= 400 and h >= 300
+
+
+def _quality_totals():
+    rows = []
+    for bits in (2, 4, 8):
+        for levels in (7, 15, 255):
+            for quantizer in ("paper", "symmetric"):
+                rows.append({"a_bits": bits, "w_bits": bits, "levels": levels, "quantizer": quantizer,
+                             "strategy": "auto", "beta": 0.99, "cycles": 1000.0 * levels / bits,
+                             "energy_pj": 5.0 * levels, "area_um2": 100.0 * bits, "energy_per_useful_mac_pj": 0.1,
+                             "rel_error": 1.0 / levels + (0.01 if quantizer == "symmetric" else 0.0),
+                             "sqnr_db": 20.0 + levels / 10})
+    return pd.DataFrame(rows)
+
+
+def test_pareto_cost_vs_quality_where_and_facet():
+    from imsim.plot import apply_where, make_figure, parse_where
+
+    df = _quality_totals()
+    fig = make_figure("pareto", None, df)
+    title = fig._suptitle.get_text()
+    assert "relative error" in title and "cycles" in title
+    assert "points differ in" in title and "levels" in title and "quantizer" in title
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "cycles" and "relative error" in ax.get_ylabel()
+    where = parse_where(["levels=15", "quantizer=paper"])
+    fig = make_figure("pareto", None, df, cost="energy_pj", quality="sqnr_db", where=where)
+    title = fig._suptitle.get_text()
+    assert "where levels=15, quantizer=paper" in title and "higher is better" in title
+    assert len(apply_where(df, where, "totals")) == 3
+    fig = make_figure("pareto", None, df, facet="quantizer")
+    assert {a.get_title() for a in fig.axes if a.get_title()} >= {"quantizer = paper", "quantizer = symmetric"}
+    assert "quantizer" not in fig._suptitle.get_text().split("points differ in")[-1]
+
+
+def test_where_errors_and_cost_title_names_pooled_axes(tmp_path, sweep_dir, capsys):
+    from imsim.plot import make_figure, parse_where
+
+    df = _quality_totals()
+    with pytest.raises(UserError, match="no column 'bogus'"):
+        make_figure("pareto", None, df, where=parse_where(["bogus=1"]))
+    with pytest.raises(UserError, match="no rows"):
+        make_figure("pareto", None, df, where=parse_where(["levels=9"]))
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        parse_where(["levels"])
+    fig = make_figure("cost", None, df)
+    assert "median over levels {7, 15, 255}; quantizer {paper, symmetric}" in fig._suptitle.get_text()
+    out = tmp_path / "w.png"
+    assert main(["plot", str(sweep_dir), "--kind", "unpack-ratio", "--where", "strategy=row", "--out", str(out)]) == 0
+    assert png_size(out)[0] >= 400
+    assert main(["plot", str(sweep_dir), "--kind", "cost", "--where", "nope=1", "--out", str(out)]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_axes_set_by_the_drawn_ones_are_not_called_pooled():
+    from imsim.plot import pooled_note
+
+    df = pd.DataFrame({"a_bits": [2, 4, 8, 2, 4, 8], "w_bits": [2, 4, 8, 2, 4, 8], "levels": [3, 15, 255] * 2,
+                       "beta": [0.99] * 3 + [1.0] * 3, "strategy": ["auto"] * 6})
+    note = pooled_note(df, ("a_bits", "w_bits", "strategy"))
+    assert "beta {0.99, 1.0}" in note and "levels" not in note

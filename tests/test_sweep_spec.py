@@ -200,3 +200,34 @@ def test_example_specs_are_valid():
     for name, at_least in MY_SPECS.items():
         s = load_spec(folder / name)
         assert len(s.points) >= at_least, name
+
+
+def test_quantization_axes_resolve_levels_and_split_points():
+    s = spec_of({"axes": {"a_bits": [2, 4], "levels": [None, 15], "quantizer": ["paper", "symmetric"],
+                          "digits": ["signmag", "floor"]}})
+    assert len(s.points) == 16 and len({p.hash for p in s.points}) == 16
+    assert len({p.group_key() for p in s.points}) == 16
+    f = {(p.hw.a_bits, p.fields()["levels"], p.fields()["w_levels"]) for p in s.points}
+    # null levels: 2^a_bits - 1 for A, 2^w_bits - 1 (w_bits stays 8) for B; given levels: both
+    assert f == {(2, 3, 255), (2, 15, 15), (4, 15, 255), (4, 15, 15)}
+    kept = spec_of({"axes": {"levels": [7, 15, 31]}, "filters": ["levels >= 15"]})
+    assert [p.levels for p in kept.points] == [15, 31]
+    w = spec_of({"axes": {"levels": 7, "w_levels": 31}})
+    assert (w.points[0].levels, w.points[0].w_levels) == (7, 31)
+
+
+@pytest.mark.parametrize("axes, match", [({"levels": 4}, "axes.levels"), ({"w_levels": 1}, "axes.w_levels"),
+                                         ({"quantizer": "apot"}, "axes.quantizer"), ({"digits": "x"}, "axes.digits"),
+                                         ({"levels": True}, "axes.levels")])
+def test_quantization_axes_bad_values(axes, match):
+    with pytest.raises(UserError, match=match):
+        spec_of({"axes": axes})
+
+
+def test_format_points_refuse_rtn_settings_unless_filtered():
+    with pytest.raises(UserError, match="format_a == ''"):
+        spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15]}})
+    s = spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15], "quantizer": ["paper", "symmetric"]},
+                 "filters": ["format_a == '' or (quantizer == 'paper' and levels == 2**a_bits - 1 and "
+                             "w_levels == 2**w_bits - 1)"]})
+    assert len(s.points) == 5  # 1 format point + 4 RTN points

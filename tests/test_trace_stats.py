@@ -43,7 +43,8 @@ def test_synthetic_heavy_hitters_are_found_where_they_were_put():
     assert g.b.out_entries <= (1 - beta) * K * 64 + 1
     assert g.a.out_cols >= 4 and g.unpack_ratio["col"] < g.unpack_ratio["row"]
     one = gemm_stats(tr[0], a_bits=8, beta=1.0)
-    assert one.a.out_entries == 0 and one.unpack_ratio["both"] == 1.0
+    # the paper's quantizer (d = 255) sends max |x| to 127.5 -> 128: one past the 8-bit range
+    assert one.a.max_abs == 128 and one.a.out_entries == one.a.out_rows == one.a.out_cols == 1
 
 
 def test_pooled_kinds_weight_by_macs():
@@ -116,3 +117,16 @@ def test_stats_run_on_bundled_trace_without_torch():
                            "from imsim.cli import main; sys.exit(main(['capture', 'minilm', '--out', 'x']))"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "torch" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_stats_take_levels_quantizer_digits_and_report_error():
+    tr = synthetic_trace([(16, 32, 8)], 0.01, seed=5)
+    coarse = trace_stats(tr, 4, beta=0.99, levels=7, digits="floor")
+    fine = trace_stats(tr, 4, beta=0.99, levels=255)
+    d = coarse.to_dict()
+    assert d["levels"] == 7 and d["digits"] == "floor" and d["quantizer"] == "paper"
+    assert d["total"]["rel_error"] > fine.to_dict()["total"]["rel_error"] > 0
+    # more levels on a 4-bit array: more heavy hitters, more unpacking
+    assert fine.total.unpack_ratio["row"] > coarse.total.unpack_ratio["row"]
+    sym = trace_stats(tr, 4, beta=1.0, quantizer="symmetric")
+    assert sym.total.a.out_entries == 0  # symmetric: alpha lands on 2^(b-1) - 1

@@ -1,6 +1,7 @@
 """Helpers shared by the CLI commands: JSON output, bit-width arguments, tables."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -107,3 +108,55 @@ def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in body]
     return "\n".join(lines)
+
+
+def levels_arg(flag: str):
+    """argparse `type=` for a number of distinct values d (odd integer >= 3)."""
+    from imsim.quantize import check_levels
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = text
+        return check_levels(value, flag, "command line")
+
+    return parse
+
+
+def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_help: str | None = None,
+                   digits: bool = True) -> None:
+    """The quantization flags shared by every command that turns floats into integers:
+    --beta, --levels, --w-levels, --quantizer and (for commands that unpack) --digits. Their
+    names match the sweep axes and result columns `beta`, `levels`, `w_levels`, `quantizer`,
+    `digits`. Defaults: beta None (the command's own default, 1.0 for traces), levels None
+    (2^bits - 1 of that operand's width), quantizer paper, digits signmag."""
+    from imsim.digits import DIGITS
+    from imsim.quantize import QUANTIZERS
+
+    if beta:
+        parser.add_argument("--beta", type=unit_interval_arg("--beta"), default=None,
+                            help=beta_help or "RTN threshold: alpha = the k-th largest |x| with "
+                                              "k = int(numel (1 - beta)) (default 1.0: max |x|)")
+    parser.add_argument("--levels", type=levels_arg("--levels"), default=None, metavar="D",
+                        help="distinct values of the A-side quantization (odd >= 3; default 2^a_bits - 1)")
+    parser.add_argument("--w-levels", type=levels_arg("--w-levels"), default=None, metavar="D",
+                        help="distinct values of the B-side quantization (default: --levels if given, "
+                             "else 2^w_bits - 1)")
+    parser.add_argument("--quantizer", choices=QUANTIZERS, default=None,
+                        help="paper (IM-Unpack's percentile_quantize_fn: scale 0.5 d / alpha, default) or "
+                             "symmetric (alpha -> (d-1)/2)")
+    if digits:
+        parser.add_argument("--digits", choices=DIGITS, default="signmag",
+                            help="unpack digit split: signmag (default, never costlier) or floor (the paper's)")
+
+
+def quant_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """levels / w_levels / quantizer from parsed add_quant_args flags (w_levels defaults to levels)."""
+    w_levels = args.w_levels if args.w_levels is not None else args.levels
+    return {"levels": args.levels, "w_levels": w_levels, "quantizer": args.quantizer or "paper"}
+
+
+def rtn_requested(args: argparse.Namespace) -> bool:
+    """Whether any RTN flag (--beta, --levels, --w-levels, --quantizer) was given."""
+    return any(getattr(args, k, None) is not None for k in ("beta", "levels", "w_levels", "quantizer"))

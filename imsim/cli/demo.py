@@ -1,5 +1,5 @@
 """`imsim demo`: the main job. The bundled real trace (MiniLM forward and backward GEMMs) on a
-32x32 int8 array without unpacking and 32x32 int4 / int2 arrays with each unpack strategy;
+32x32 int8 array (auto: the few entries at max |x| unpack) and 32x32 int4 / int2 arrays with each unpack strategy;
 prints the summary table, writes results and one trade-off plot into --out (default imsim-demo/).
 Exit 1 if any result is not exact."""
 from __future__ import annotations
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: bundled MiniLM trace on int8 / int4 / int2 arrays, "
                                     "summary table and a trade-off plot",
                        description="Run the bundled real trace (MiniLM forward and backward GEMMs) on a 32x32 "
-                                   "int8 array without unpacking (RTN at beta 1.0) and on 32x32 int4 and int2 arrays "
+                                   "int8 array (RTN at beta 1.0, strategy auto) and on 32x32 int4 and int2 arrays "
                                    "(RTN at beta 0.99) with each unpack strategy (row, col, both, auto). Prints unpack "
                                    "ratio, cycles, energy (pJ), area (um^2), energy per useful MAC (pJ) and exactness; "
                                    "writes CSV tables and a trade-off plot into --out. Exit 1 if a result is not exact.")

@@ -1,7 +1,8 @@
 """`imsim rtl`: golden vectors for RTL testbenches, the reference testbench, result compare.
 
     imsim rtl export --hw HW.yaml (--gemm M,K,N | --trace PATH [--index I]) [--bits B]
-                     [--strategy S] [--seed S] [--set KEY=VALUE ...] --out DIR
+                     [--strategy S] [--seed S] [--set KEY=VALUE ...] [--beta B] [--levels D]
+                     [--quantizer Q] [--digits D] --out DIR
     imsim rtl sim DIR                      run the reference array's testbench (Icarus)
     imsim rtl compare DIR RESULTS.hex [--cycles N] [--against psum|c]
 """
@@ -14,14 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, gemm_arg, int_arg, print_json
+from imsim.cli.common import add_quant_args, bits_arg, gemm_arg, int_arg, print_json, quant_kwargs
 from imsim.errors import bad_value
 from imsim.unpack import STRATEGIES
 
 
-def _trace_operands(path: str, index: int, a_bits: int, w_bits: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Integer operands of one trace record (float records are RTN-quantized per tensor)."""
-    from imsim.quantize import quantize_rtn
+def _trace_operands(path: str, index: int, a_bits: int, w_bits: int, beta: float | None = None,
+                    **quant: Any) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Integer operands of one trace record (float records are RTN-quantized per tensor with
+    `beta` (default 1.0) and `quant`: levels, w_levels, quantizer)."""
+    from imsim.quality import quantize_gemm
     from imsim.trace.registry import open_named
 
     trace = open_named(path)
@@ -29,12 +32,12 @@ def _trace_operands(path: str, index: int, a_bits: int, w_bits: int) -> tuple[np
         raise bad_value(path, "--index", index, f"a record index in 0..{len(trace) - 1}")
     rec = trace[index]
     A, B = rec.arrays()
-    if A.dtype.kind == "f":
-        A = quantize_rtn(A, a_bits, name="A").q
-    if B.dtype.kind == "f":
-        B = quantize_rtn(B, w_bits, name="B").q
+    beta = 1.0 if beta is None else beta
+    A, B, info = quantize_gemm(A, B, a_bits, w_bits, beta=beta, **quant)
     source = {"source": "trace", "trace": str(path), "index": index, "name": rec.name,
-              "kind": rec.kind, "phase": rec.phase, "quantization": "rtn per tensor, beta=1"}
+              "kind": rec.kind, "phase": rec.phase,
+              "quantization": {k: info[k] for k in ("quantizer", "beta", "levels", "w_levels")},
+              "rel_error": info["rel_error"]}
     return np.asarray(A, dtype=np.int64), np.asarray(B, dtype=np.int64), source
 
 
@@ -53,8 +56,9 @@ def _export(args: argparse.Namespace) -> int:
         source: dict[str, Any] = {"source": "random", "seed": args.seed,
                                   "distribution": "uniform in the b-bit range, 5% heavy hitters"}
     else:
-        A, B, source = _trace_operands(args.trace, args.index, hw.a_bits, hw.w_bits)
-    golden = build_golden(A, B, hw, args.strategy)
+        A, B, source = _trace_operands(args.trace, args.index, hw.a_bits, hw.w_bits, args.beta,
+                                       **quant_kwargs(args))
+    golden = build_golden(A, B, hw, args.strategy, args.digits)
     manifest = write_golden(golden, args.out, hw.dataflow, source, hw.name)
     summary = {"out": str(args.out), "M": golden.shape[0], "K": golden.shape[1], "N": golden.shape[2],
                "M_low": manifest["unpack"]["M_low"], "K_low": manifest["unpack"]["K_low"],
@@ -122,6 +126,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
     ex.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
     ex.add_argument("--seed", type=int_arg("--seed"), default=0, help="seed of the random GEMM")
+    add_quant_args(ex, beta_help="--trace: RTN threshold for float records, alpha = the k-th largest |x|, "
+                                 "k = int(numel (1 - beta)) (default 1.0)")
     ex.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hardware key")
     ex.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
     ex.add_argument("--json", action="store_true", help="print one JSON object")

@@ -6,11 +6,12 @@ import sys
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, format_table, gemm_arg, int_arg, print_json, unit_interval_arg
+from imsim.cli.common import (add_quant_args, bits_arg, format_table, gemm_arg, int_arg, print_json, quant_kwargs,
+                              rtn_requested, unit_interval_arg)
 from imsim.errors import UserError
-from imsim.quantize import qmax, quantize_rtn
+from imsim.quantize import qmax
 from imsim.results import totals
-from imsim.simulate import quantize_operands, simulate_gemm
+from imsim.simulate import simulate_gemm
 from imsim.trace.provenance import describe
 from imsim.unpack import STRATEGIES, unpack_gemm
 
@@ -19,7 +20,7 @@ HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
 
 TABLE_COLUMNS = ["name", "M", "K", "N", "strategy", "unpack_ratio", "cycles", "compute_cycles",
                  "stall_cycles", "recomb_cycles", "utilization", "dram_bytes", "sram_bytes",
-                 "energy_pj", "exact"]
+                 "energy_pj", "rel_error", "exact"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"{HEAVY_SCALE[0]:g}..{HEAVY_SCALE[1]:g} x the Gaussian body's max |x|; the body's max "
                         f"maps to the top of the b-bit range, so heavy hitters fall outside it; "
                         f"0 gives operands that fit (so --strategy none runs)")
-    p.add_argument("--beta", type=unit_interval_arg("--beta"), default=None,
-                   help="RTN threshold quantile for float operands (trace default 1.0; --gemm default: "
-                        "the body's max)")
+    add_quant_args(p, beta_help="RTN threshold for float operands: alpha = the k-th largest |x|, "
+                                "k = int(numel (1 - beta)) (trace default 1.0; --gemm without any of --beta, "
+                                "--levels, --quantizer: alpha = the body's max, symmetric scale)")
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
                    help="quantize float operands to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and align "
                         "exponents into an exact integer GEMM instead of RTN; without --bits the array widths "
@@ -57,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--no-exact", action="store_true", help="skip exact execution (timing and traffic only)")
     p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
+    from imsim.cli.policy import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -79,16 +83,26 @@ def random_float_operands(M: int, K: int, N: int, heavy: float, seed: int
 
 
 def random_operands(M: int, K: int, N: int, a_bits: int, w_bits: int, heavy: float, seed: int,
-                    beta: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    beta: float | None = None, *, levels: int | None = None, w_levels: int | None = None,
+                    quantizer: str = "paper", with_quality: bool = False):
     """Seeded integer operands from `random_float_operands`, RTN-quantized without clipping with
-    alpha = the body's max |x| (or the beta-quantile of |x| when `beta` is given)."""
-    out = []
-    for (x, body_max), bits in zip(random_float_operands(M, K, N, heavy, seed), (a_bits, w_bits)):
-        if beta is not None:
-            out.append(quantize_rtn(x, bits, beta).q)
-        else:
-            out.append(np.rint(x * (qmax(bits) / body_max)).astype(np.int64))
-    return out[0], out[1]
+    alpha = the body's max |x| (symmetric scale (2^(b-1)-1)/alpha), or, when `beta` is given,
+    by `quantize_rtn` (levels, quantizer). with_quality: also return the quality fields
+    (imsim.quality) against the float product."""
+    from imsim.quality import ERROR_FIELDS, quantize_gemm, scaled_error
+
+    (xa, ma), (xb, mb) = random_float_operands(M, K, N, heavy, seed)
+    if beta is not None:
+        A, B, info = quantize_gemm(xa, xb, a_bits, w_bits, beta=beta, levels=levels, w_levels=w_levels,
+                                   quantizer=quantizer)
+    else:
+        sa, sb = qmax(a_bits) / ma, qmax(w_bits) / mb
+        A, B = np.rint(xa * sa).astype(np.int64), np.rint(xb * sb).astype(np.int64)
+        info = {"quantizer": None, "beta": None, "levels": None, "w_levels": None,
+                **{k: None for k in ERROR_FIELDS}}
+        if with_quality:
+            info.update(scaled_error(xa, xb, A, B, sa, sb).to_dict())
+    return (A, B, info) if with_quality else (A, B)
 
 
 def _formats(args: argparse.Namespace):
@@ -99,6 +113,8 @@ def _formats(args: argparse.Namespace):
         return None
     if args.beta is not None:
         raise UserError("--format and --beta both choose how floats become integers; give one of them")
+    if args.levels is not None or args.w_levels is not None or args.quantizer is not None:
+        raise UserError("--levels / --w-levels / --quantizer set RTN quantization; --format quantizes to its own grid")
     from imsim.formats import parse_format
 
     return parse_format(args.fmt), parse_format(args.w_format or args.fmt)
@@ -127,7 +143,9 @@ def _open_trace(path: str):
 
 
 def _jobs(args: argparse.Namespace, hw):
-    """(integer A, integer B, meta) per GEMM to run."""
+    """(integer A, integer B, meta, quality fields) per GEMM to run."""
+    from imsim.quality import quantize_gemm
+
     fmts = _formats(args)
     if fmts is not None:
         from imsim.formats import quantize_operands_exmy
@@ -138,9 +156,12 @@ def _jobs(args: argparse.Namespace, hw):
         if fmts is not None:
             (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
             A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
+            quality = {}
         else:
-            A, B = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, args.beta)
-        yield A, B, meta
+            beta = args.beta if args.beta is not None or not rtn_requested(args) else 1.0
+            A, B, quality = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, beta,
+                                            **quant_kwargs(args), with_quality=True)
+        yield A, B, meta, quality
         return
     trace = _open_trace(args.trace)
     from tqdm import tqdm
@@ -151,24 +172,38 @@ def _jobs(args: argparse.Namespace, hw):
         if fmts is not None:
             A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
                                                  np.asarray(rec.B, dtype=np.float64), *fmts)
+            quality = {}
         else:
-            A, B = quantize_operands(rec.A, rec.B, hw.a_bits, hw.w_bits,
-                                     1.0 if args.beta is None else args.beta)
+            A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
+                                          beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
         yield A, B, {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
-                     "provenance": of_meta(rec.meta)}
+                     "provenance": of_meta(rec.meta)}, quality
 
 
 def run(args: argparse.Namespace) -> int:
     hw = _load_hw(args)
+    if args.policy == "per-gemm":
+        from imsim.cli.policy import run_policy
+
+        return run_policy(args, hw, _jobs(args, hw))
+    if args.objective is not None and args.strategy != "auto":
+        raise UserError(f"--objective {args.objective} chooses among unpack strategies: it needs --strategy auto "
+                        f"(or --policy per-gemm), not --strategy {args.strategy}")
+    objective = args.objective or hw.objective
     results, metas = [], []
-    for A, B, meta in _jobs(args, hw):
+    for A, B, meta, quality in _jobs(args, hw):
         metas.append(meta)
         try:
-            ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy)
+            if args.strategy == "auto" and objective != "macs":
+                from imsim.policy import best_unpack
+
+                ug = best_unpack(hw, A, B, objective, args.timing, args.digits)
+            else:
+                ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
         except UserError as exc:
             raise UserError(f"{meta['name']}: {exc}") from None
         results.append(simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact,
-                                     meta=meta, operands=(A, B)))
+                                     meta=meta, operands=(A, B), quality=quality))
     total = totals(results)
     if args.json:
         print_json({"hw": hw.to_dict(), "gemms": [r.to_dict() for r in results], "total": total})

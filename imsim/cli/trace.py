@@ -1,6 +1,7 @@
 """`imsim trace`: inspect traces.
 
-  imsim trace stats [TRACE] [--bits B] [--beta 0.99] [--per-gemm] [--json]
+  imsim trace stats [TRACE] [--bits B] [--beta 0.99] [--levels D] [--quantizer Q] [--digits D]
+                    [--per-gemm] [--json]
   imsim trace list  [TRACE] [--json]
 
 TRACE is a trace name (`imsim trace list` without TRACE lists them: bundled, minilm, smollm2,
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
+from imsim.cli.common import add_quant_args, bits_arg, format_table, print_json, quant_kwargs
 from imsim.errors import bad_value
 from imsim.trace.provenance import describe
 from imsim.trace.registry import listing, open_named
@@ -31,14 +32,17 @@ def _stats(args: argparse.Namespace) -> int:
     trace = open_named(args.path or "bundled", field="TRACE")
     a_bits = args.a_bits or args.bits
     w_bits = args.w_bits or args.bits
-    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategies)
+    stats = trace_stats(trace, a_bits, w_bits, beta=args.beta, strategies=args.strategies,
+                        digits=args.digits, **quant_kwargs(args))
     if args.json:
         print_json({"path": str(trace.path), **stats.to_dict()})
         return 0
     cols = ["name", "gemms", "macs", "a_out_of_range_fraction", "a_rows_fraction", "a_cols_fraction",
-            "b_out_of_range_fraction", "b_rows_fraction", "b_cols_fraction"]
+            "b_out_of_range_fraction", "b_rows_fraction", "b_cols_fraction", "rel_error"]
     cols += [f"unpack_ratio_{s}" for s in args.strategies]
     print(f"trace {trace.path}: {len(trace)} GEMMs, a_bits={a_bits} w_bits={w_bits} beta={args.beta} "
+          f"levels={stats.levels or 2**a_bits - 1} w_levels={stats.w_levels or 2**w_bits - 1} "
+          f"quantizer={stats.quantizer} digits={args.digits} "
           f"(RTN per tensor; fractions = entries / rows / columns outside the range)")
     if args.per_gemm:
         gcols = ["name", "kind", "phase", "M", "K", "N"] + cols[3:]
@@ -94,7 +98,9 @@ def register(subparsers) -> None:
     stats.add_argument("--bits", type=bits_arg("--bits"), default=8, help="operand width for A and B (default 8)")
     stats.add_argument("--a-bits", type=bits_arg("--a-bits"), default=None, help="A width (overrides --bits)")
     stats.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B width (overrides --bits)")
-    stats.add_argument("--beta", type=unit_interval_arg("--beta"), default=0.99, help="RTN quantile of |x| mapped to the range top")
+    add_quant_args(stats, beta_help="RTN threshold: alpha = the k-th largest |x|, k = int(numel (1 - beta)) "
+                                    "(default 0.99)")
+    stats.set_defaults(beta=0.99)
     stats.add_argument("--strategies", type=_strategies, default=DEFAULT_STRATEGIES,
                        help="comma list of unpack strategies (default row,col,both)")
     stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imsim.cli.common import bits_arg, format_table, print_json, unit_interval_arg
+from imsim.cli.common import (add_quant_args, bits_arg, format_table, print_json, quant_kwargs, rtn_requested,
+                              unit_interval_arg)
 from imsim.errors import UserError, bad_value
-from imsim.quantize import quantize_rtn
 from imsim.unpack import exact_product, reference_gemm, unpack_gemm
 
 STRATEGY_CHOICES = ("row", "col", "both", "auto")
@@ -21,14 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "print shapes, MACs, the unpack ratio per strategy and whether the recombined "
                                    "product equals the int64 reference exactly.")
     p.add_argument("file", metavar="FILE.npz", help="file holding integer arrays A (M x K) and B (K x N) "
-                                                    "(or floats, with --quantize)")
+                                                    "(or floats, with --beta)")
     p.add_argument("--bits", type=bits_arg("--bits"), default=None,
                    help="A-side operand width, 2..16 (required unless --format gives it)")
     p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width (default: --bits)")
     p.add_argument("--strategy", choices=STRATEGY_CHOICES, default=None,
                    help="one strategy (default: report row, col, both and auto)")
-    p.add_argument("--quantize", type=unit_interval_arg("--quantize"), default=None, metavar="BETA",
-                   help="RTN-quantize float A and B first, threshold = BETA-quantile of |x| (0 < BETA <= 1)")
+    add_quant_args(p, beta_help="RTN-quantize float A and B first: alpha = the k-th largest |x|, "
+                                "k = int(numel (1 - BETA)), 0 < BETA <= 1 (1.0: max |x|)")
+    # deprecated alias of --beta, kept so old command lines still run
+    p.add_argument("--quantize", dest="beta", type=unit_interval_arg("--quantize"), help=argparse.SUPPRESS)
     p.add_argument("--format", dest="fmt", default=None, metavar="eXmY",
                    help="quantize float A (and B) to this eXmY/minifloat format (e.g. e2m3, fp8_e4m3) and "
                         "align exponents into an exact integer GEMM; --bits defaults to the format's significand width")
@@ -62,15 +64,19 @@ def run(args: argparse.Namespace) -> int:
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:
             raise bad_value(args.file, name, f"shape {X.shape}", "must be a 2-D matrix")
-        if X.dtype.kind == "f" and args.quantize is None and args.fmt is None:
+        if X.dtype.kind == "f" and not rtn_requested(args) and args.fmt is None:
             raise bad_value(args.file, name, f"dtype {X.dtype}",
-                            "floats need --quantize BETA (e.g. --quantize 1.0) or --format eXmY; or store integers")
+                            "floats need RTN quantization (--beta BETA, e.g. --beta 1.0, and/or --levels D) or "
+                            "--format eXmY; or store integers")
         if X.dtype.kind not in "fiu":
             raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
     if args.fmt is None and args.w_format is not None:
         raise UserError("--w-format needs --format (the A-side format)")
-    if args.fmt is not None and args.quantize is not None:
-        raise UserError("--format and --quantize both choose how floats become integers; give one of them")
+    if args.fmt is not None and args.beta is not None:
+        raise UserError("--format and --beta both choose how floats become integers; give one of them")
+    if args.fmt is not None and (args.levels is not None or args.w_levels is not None or args.quantizer):
+        raise UserError("--levels / --w-levels / --quantizer set RTN quantization (--beta); --format quantizes "
+                        "to its own grid")
     fmt_info = None
     if args.fmt is not None:
         from imsim.formats import parse_format, quantize_operands_exmy
@@ -83,24 +89,33 @@ def run(args: argparse.Namespace) -> int:
     if args.bits is None:
         raise UserError("--bits is required (or --format, which implies it)")
     w_bits = args.w_bits or args.bits
-    if args.quantize is not None:
-        A = quantize_rtn(A, args.bits, beta=args.quantize, name="A").q if A.dtype.kind == "f" else A
-        B = quantize_rtn(B, w_bits, beta=args.quantize, name="B").q if B.dtype.kind == "f" else B
+    quality: dict = {}
+    if rtn_requested(args) and args.fmt is None:
+        from imsim.quality import quantize_gemm
+
+        beta = 1.0 if args.beta is None else args.beta
+        A, B, quality = quantize_gemm(A, B, args.bits, w_bits, beta=beta, **quant_kwargs(args))
     if A.shape[1] != B.shape[0]:
         raise UserError(f"{args.file}: shape mismatch: A is {A.shape[0]}x{A.shape[1]}, B is "
                         f"{B.shape[0]}x{B.shape[1]}; A's columns must equal B's rows")
     ref = reference_gemm(A, B)
     rows = []
     for strategy in [args.strategy] if args.strategy else list(STRATEGY_CHOICES):
-        ug = unpack_gemm(A, B, args.bits, w_bits, strategy)
+        ug = unpack_gemm(A, B, args.bits, w_bits, strategy, args.digits)
         row = ug.summary()
         row["exact"] = bool(np.array_equal(exact_product(ug), ref))
         rows.append(row)
     if args.json:
-        print_json({"file": args.file, "a_bits": args.bits, "w_bits": w_bits, "quantize_beta": args.quantize,
-                    "format": fmt_info, "strategies": rows, "exact": all(r["exact"] for r in rows)})
+        print_json({"file": args.file, "a_bits": args.bits, "w_bits": w_bits, "quantize_beta": quality.get("beta"),
+                    "digits": args.digits, **quality, "format": fmt_info, "strategies": rows,
+                    "exact": all(r["exact"] for r in rows)})
     else:
         M, K, N = rows[0]["M"], rows[0]["K"], rows[0]["N"]
-        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={args.bits}, w_bits={w_bits}, useful MACs {M * K * N}")
+        print(f"{args.file}: A {M}x{K} @ B {K}x{N}, a_bits={args.bits}, w_bits={w_bits}, useful MACs {M * K * N}, "
+              f"digits={args.digits}")
+        if quality.get("quantizer"):
+            err = f", rel_error={quality['rel_error']:.4g}" if quality.get("rel_error") is not None else ""
+            print(f"quantized: {quality['quantizer']} beta={quality['beta']} levels={quality['levels']} "
+                  f"w_levels={quality['w_levels']}{err}")
         print(format_table(rows, ["strategy", "M_low", "K_low", "N_low", "macs", "unpack_ratio", "k_classes", "exact"]))
     return 0 if all(r["exact"] for r in rows) else 1

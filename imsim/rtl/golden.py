@@ -112,11 +112,12 @@ def _shifted_sum(psum: np.ndarray, passes: tuple[KPass, ...], python_ints: bool)
     return total
 
 
-def build_golden(A: np.ndarray, B: np.ndarray, hw: HwConfig, strategy: str = "auto") -> Golden:
+def build_golden(A: np.ndarray, B: np.ndarray, hw: HwConfig, strategy: str = "auto",
+                 digits: str = "signmag") -> Golden:
     """Unpack the integer GEMM A @ B for `hw` (a_bits, w_bits, rows, cols, acc_bits,
-    recomb_acc_bits) and compute the golden vectors. UserError if a PE result does not fit
-    acc_bits or a final value does not fit recomb_acc_bits."""
-    ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, strategy)
+    recomb_acc_bits) with `digits` and compute the golden vectors. UserError if a PE result
+    does not fit acc_bits or a final value does not fit recomb_acc_bits."""
+    ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, strategy, digits)
     order, passes = scale_passes(ug.plan.k_shift)
     A_u = np.ascontiguousarray(ug.A[:, order].astype(np.int64))
     B_u = np.ascontiguousarray(ug.B[order, :].astype(np.int64))

@@ -1,7 +1,8 @@
 """The per-point pipeline of a sweep: trace -> quantize + unpack (shared) -> simulate per design.
 
 `evaluate_points(points)` is the default evaluator of the runner. All points given to it
-share one work key (trace, a_bits, w_bits, beta, granularity, strategy, formats) when they come from
+share one work key (trace, a_bits, w_bits, beta, granularity, strategy, formats, levels, w_levels,
+quantizer, digits) when they come from
 :func:`imsim.sweep.runner.make_tasks`; the prepared (quantized + unpacked) GEMMs of a work
 key are cached in the worker process (a small LRU), so the unpacking of a trace is done
 once per worker and key, however many hardware points use it.
@@ -65,18 +66,20 @@ def load_trace(spec: TraceSpec) -> Any:
     return records
 
 
-def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any]]]:
-    """(meta, UnpackedGemm, integer operands) for every GEMM of the point's trace; cached by work key.
+def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any], dict[str, Any]]]:
+    """(meta, UnpackedGemm, integer operands, quality fields) for every GEMM of the point's
+    trace; cached by work key.
 
     This is imsim.simulate.prepare_gemm split in its two steps, keeping the quantized
     operands so that execution is checked against the true integer reference A @ B.
     Points with an operand format (format_a) quantize to eXmY and align exponents into an
     exact integer GEMM (imsim.formats.quantize_operands_exmy, as `imsim run --format`), with
-    the point's granularity; the others use RTN with the point's beta.
+    the point's granularity; the others use RTN with the point's beta, levels, w_levels and
+    quantizer, and carry their error against the float product (imsim.quality).
     """
     import numpy as np
 
-    from imsim.simulate import quantize_operands
+    from imsim.quality import quantize_gemm
     from imsim.trace.provenance import of_meta
     from imsim.unpack import unpack_gemm
 
@@ -94,13 +97,15 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
             qa, qb, _info = quantize_operands_exmy(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64),
                                                    point.format_a, point.format_b or point.format_a,
                                                    granularity=point.granularity)
+            quality: dict[str, Any] = {}
         else:
-            qa, qb = quantize_operands(A, B, point.hw.a_bits, point.hw.w_bits, quantize_beta=point.beta,
-                                       granularity=point.granularity)
-        ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy)
+            qa, qb, quality = quantize_gemm(A, B, point.hw.a_bits, point.hw.w_bits, beta=point.beta,
+                                            granularity=point.granularity, levels=point.levels,
+                                            w_levels=point.w_levels, quantizer=point.quantizer)
+        ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy, point.digits)
         meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model,
                 "provenance": of_meta(rec.meta)}
-        out.append((meta, ug, (qa, qb)))
+        out.append((meta, ug, (qa, qb), quality))
     with _lock:
         _prepared[key] = out
         while len(_prepared) > PREPARED_CACHE_SIZE:
@@ -113,10 +118,14 @@ def evaluate_point(point: Point) -> list[dict[str, Any]]:
     from imsim.simulate import simulate_gemm
 
     rows = []
-    for meta, ug, operands in prepared_gemms(point):
+    for meta, ug, operands, quality in prepared_gemms(point):
         try:
+            if point.strategy == "auto" and point.hw.objective != "macs":  # hw key `objective`
+                from imsim.policy import best_unpack
+
+                ug = best_unpack(point.hw, *operands, point.hw.objective, point.timing, point.digits)
             result = simulate_gemm(point.hw, ug, timing=point.timing, execute=point.execute, meta=meta,
-                                   operands=operands)
+                                   operands=operands, quality=quality)
         except UserError as exc:
             raise UserError(f"sweep point {point.index} ({point.hash}), GEMM {meta['name']!r}: {exc}") from None
         rows.append(result.to_dict())

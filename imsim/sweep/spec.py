@@ -2,7 +2,8 @@
 
 A spec names a base hardware config and *axes*: lists of values for any hardware key
 (``rows``, ``a_bits``, ``dataflow``, ``sram_a_kib``, ...) and for the sweep fields
-``trace``, ``strategy``, ``beta``, ``granularity`` and ``timing``, and the operand formats
+``trace``, ``strategy``, ``beta``, ``granularity``, ``timing``, the quantization axes ``levels``,
+``w_levels``, ``quantizer`` and the unpack ``digits`` (imsim.sweep.quant_axes), and the operand formats
 ``format`` / ``w_format`` (eXmY names: quantize to the format and align exponents into an
 exact integer GEMM instead of RTN; see docs/formats.md). Points are the
 cartesian product of the axes (in the order written), except that axes listed together
@@ -28,9 +29,10 @@ import yaml
 
 from imsim.errors import UserError, bad_value
 from imsim.sweep.expr import Expr, closest, parse_expr
+from imsim.sweep.quant_axes import QUANT_AXES, QUANT_DEFAULTS, check_quant_value, resolve_levels, rtn_is_default
 
 SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute", "equal_area")
-SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing")
+SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing") + QUANT_AXES
 FORMAT_AXES = ("format", "w_format")  # optional axes (no default): eXmY operand formats
 FORMAT_COLUMNS = ("format_a", "format_b")  # the point columns they give ('' = RTN)
 NO_FORMAT = ("none", "rtn", "")  # format values meaning RTN (so is YAML null)
@@ -40,6 +42,7 @@ GRANULARITIES = ("tensor", "row", "column")
 TRACE_KEYS = ("name", "path", "synthetic", "kinds", "phases", "limit")
 DEFAULTS: dict[str, Any] = {
     "trace": "bundled", "strategy": "auto", "beta": 1.0, "granularity": "tensor", "timing": "pipelined",
+    **QUANT_DEFAULTS,
 }
 AREA_FIELD = "area_um2"
 FILTER_KEYS = ("max_area_um2", "min_area_um2")
@@ -91,12 +94,18 @@ class Point:
     execute: bool
     format_a: str = ""  # canonical eXmY name of the A operand format, '' = RTN (beta)
     format_b: str = ""  # B operand format ('' = RTN)
+    levels: int = 255  # distinct values of A's RTN quantization (resolved: 2^a_bits - 1 by default)
+    w_levels: int = 255  # B's (resolved: levels if that axis is given, else 2^w_bits - 1)
+    quantizer: str = "paper"
+    digits: str = "signmag"
 
     def fields(self) -> dict[str, Any]:
         """Flat columns identifying the point (hardware key `name` becomes `hw_name`)."""
         row: dict[str, Any] = {"point_index": self.index, "point_hash": self.hash,
                                "trace": self.trace.label, "strategy": self.strategy, "beta": self.beta,
                                "granularity": self.granularity, "timing": self.timing,
+                               "levels": self.levels, "w_levels": self.w_levels, "quantizer": self.quantizer,
+                               "digits": self.digits,
                                "format_a": self.format_a, "format_b": self.format_b}
         for key, value in self.hw.to_dict().items():
             row["hw_name" if key == "name" else key] = value
@@ -105,7 +114,7 @@ class Point:
     def group_key(self) -> tuple[Any, ...]:
         """Points sharing this key share the quantize + unpack work of their trace."""
         return (self.trace, self.hw.a_bits, self.hw.w_bits, self.beta, self.granularity, self.strategy,
-                self.format_a, self.format_b)
+                self.format_a, self.format_b, self.levels, self.w_levels, self.quantizer, self.digits)
 
 
 @dataclass(frozen=True)
@@ -356,6 +365,8 @@ def _check_value(key: str, value: Any, source: str, base_dir: Path, base: Any) -
         except UserError:
             raise bad_value(source, where, value, "must be an eXmY format name (e.g. e2m3, e4m3fn, fp8_e5m2, "
                                                   "int8; see docs/formats.md) or none (RTN)") from None
+    if key in QUANT_AXES:
+        return check_quant_value(key, value, source, where)
     if key == "beta":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
             raise bad_value(source, where, value, "must be a number in (0, 1] (quantile of |x| used as threshold)")
@@ -510,6 +521,8 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
         fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS},
                   "format_a": fmt_a, "format_b": fmt_b}
         fields["trace"] = values["trace"].label
+        fields["levels"], fields["w_levels"] = resolve_levels(
+            values["levels"], values["w_levels"], fields.get("a_bits", base.a_bits), fields.get("w_bits", base.w_bits))
         early = [f for f in filters if not f.needs_hw and equal_area is None]
         late = [f for f in filters if f not in early]
         env = _Env(fields, None)
@@ -533,10 +546,12 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
         env = _Env(fields, hw)
         if not all(_passes(f, env) for f in late):
             continue
+        levels, w_levels = resolve_levels(values["levels"], values["w_levels"], hw.a_bits, hw.w_bits)
         ident = {"hw": hw.to_dict(), "trace": values["trace"].identity(), "strategy": values["strategy"],
                  "beta": values["beta"], "granularity": values["granularity"], "timing": values["timing"],
-                 "execute": execute}
-        _check_formats(values, source)  # after the filters, which may skip such points
+                 "execute": execute, "levels": levels, "w_levels": w_levels, "quantizer": values["quantizer"],
+                 "digits": values["digits"]}
+        _check_formats(values, source, (hw.a_bits, hw.w_bits))  # after the filters, which may skip such points
         if fmt_a:  # only format points: the hashes of RTN points (and of older specs) are unchanged
             ident["format"] = [fmt_a, fmt_b]
         h = canonical_hash(ident)
@@ -545,7 +560,8 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
         seen[h] = len(points)
         points.append(Point(index=len(points), hash=h, hw=hw, trace=values["trace"], strategy=values["strategy"],
                             beta=values["beta"], granularity=values["granularity"], timing=values["timing"],
-                            execute=execute, format_a=fmt_a, format_b=fmt_b))
+                            execute=execute, format_a=fmt_a, format_b=fmt_b, levels=levels, w_levels=w_levels,
+                            quantizer=values["quantizer"], digits=values["digits"]))
     if not points:
         texts = "; ".join(f.text for f in filters) or "none"
         raise UserError(f"{source}: the sweep is empty: all {combinations} combinations were removed by the filters ({texts})")
@@ -569,13 +585,18 @@ def _point_formats(values: dict[str, Any], hw_over: dict[str, Any], source: str)
     return fmt_a, fmt_b
 
 
-def _check_formats(values: dict[str, Any], source: str) -> None:
-    """Refuse a w_format without format, and a format point with beta != 1 (like `imsim run`,
-    where --format and --beta exclude each other; beta's default 1.0 means no clipping)."""
+def _check_formats(values: dict[str, Any], source: str, bits: tuple[int, int] = (8, 8)) -> None:
+    """Refuse a w_format without format, and a format point with beta != 1 or non-default RTN
+    levels / quantizer (like `imsim run`, where --format and the RTN flags exclude each other)."""
     fmt_a, fmt_w = values.get("format", ""), values.get("w_format", "")
     if fmt_w and not fmt_a:
         raise UserError(f"{source}: axes.w_format = {fmt_w!r} needs axes.format (the A-side format) on the "
                         f"same point; add a filter such as \"format_a != '' or format_b == ''\" to skip such points")
+    if fmt_a and (not rtn_is_default(values["levels"], values["w_levels"], values["quantizer"], *bits)):
+        raise UserError(f"{source}: axes.format = {fmt_a!r} with non-default levels / w_levels / quantizer: those "
+                        f"choose RTN quantization, which format points do not use; skip such points with a filter, "
+                        f"e.g. \"format_a == '' or (quantizer == 'paper' and levels == 2**a_bits - 1 and "
+                        f"w_levels == 2**w_bits - 1)\"")
     if fmt_a and values["beta"] != 1.0:
         raise UserError(f"{source}: axes.format = {fmt_a!r} with axes.beta = {values['beta']!r}: format and beta both "
                         f"choose how floats become integers; keep beta at 1.0 for format points, e.g. with the "

@@ -80,7 +80,8 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
     macs / useful_macs and `energy_per_useful_mac_pj` = energy_pj / useful_macs are
     recomputed from the sums; `utilization` and `mapping_efficiency` are cycle-weighted
     means (= useful work / (PEs x total cycles) for utilization); `exact` is true when every
-    executed GEMM was exact (None when none was executed); `gemms` counts the GEMMs.
+    executed GEMM was exact (None when none was executed); `gemms` counts the GEMMs; the error
+    columns are pooled (imsim.quality.aggregate_errors).
     """
     out = dict(point_fields)
     out["gemms"] = len(gemm_rows)
@@ -110,6 +111,9 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
         out["unpack_ratio"] = macs / useful
     if _is_number(out.get("energy_pj")) and _is_number(useful) and useful:
         out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful
+    from imsim.quality import aggregate_errors
+
+    out.update(aggregate_errors(gemm_rows))  # pooled Frobenius error; rel_error_mean / _max per GEMM
     cycles = [r.get("cycles") for r in gemm_rows]
     if all(_is_number(c) for c in cycles) and sum(cycles) > 0:
         for col in _CYCLE_WEIGHTED:

@@ -1,22 +1,25 @@
 """Heavy-hitter statistics of a trace: how many entries fall outside the b-bit range after RTN,
 which rows/columns hold them, and what unpacking costs per strategy.
 
-Each operand is RTN-quantized per tensor (`imsim.quantize.quantize_rtn`, threshold = the
-beta-quantile of |x|). For A (M x K) "rows" are its M rows and "cols" its K columns; for
+Each operand is RTN-quantized per tensor (`imsim.quality.quantize_gemm`: quantizer, beta,
+levels / w_levels; the paper's quantizer by default). For A (M x K) "rows" are its M rows and "cols" its K columns; for
 B (K x N) "rows" are its K rows and "cols" its N columns. Integer operands (already
 quantized traces) are used as they are. The unpack ratio (MACs of the low-bit GEMM / M*K*N)
 comes from `imsim.unpack.unpack_gemm` for each strategy. Aggregates over a kind or the whole
-trace weight entry fractions by entries, line fractions by lines and unpack ratios by MACs.
+trace weight entry fractions by entries, line fractions by lines and unpack ratios by MACs;
+`rel_error` is the pooled Frobenius error sqrt(sum ||C_hat - C||^2 / sum ||C||^2) of the group.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from imsim.quantize import qmax, quantize_rtn
+from imsim.errors import UserError
+from imsim.quantize import qmax
 from imsim.trace.format import GemmRecord
 from imsim.unpack import unpack_gemm
 
@@ -77,6 +80,8 @@ class GemmStats:
     a: OperandStats
     b: OperandStats
     low_macs: dict[str, int] = field(default_factory=dict)  # strategy -> MACs after unpacking
+    error_sq: float = 0.0  # sum of ||C_hat - C||_F^2 over float GEMMs (imsim.quality)
+    ref_sq: float = 0.0  # sum of ||C||_F^2 over float GEMMs
 
     @property
     def unpack_ratio(self) -> dict[str, float]:
@@ -87,7 +92,8 @@ class GemmStats:
         low = {s: self.low_macs[s] + other.low_macs[s] for s in self.low_macs}
         return GemmStats(self.name, self.kind, self.phase, self.gemms + other.gemms, None,
                          self.macs + other.macs, self.a_entries + other.a_entries,
-                         self.b_entries + other.b_entries, self.a + other.a, self.b + other.b, low)
+                         self.b_entries + other.b_entries, self.a + other.a, self.b + other.b, low,
+                         self.error_sq + other.error_sq, self.ref_sq + other.ref_sq)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat row: fractions of out-of-range entries, rows and columns per operand, ratios."""
@@ -102,25 +108,28 @@ class GemmStats:
             row[f"{side}_max_abs"] = op.max_abs
         for s, r in self.unpack_ratio.items():
             row[f"unpack_ratio_{s}"] = r
+        # pooled Frobenius error of the quantized GEMMs against the float products (None: integers)
+        row["rel_error"] = math.sqrt(self.error_sq / self.ref_sq) if self.ref_sq > 0 else None
         return row
 
 
-def _quantize(x: np.ndarray, bits: int, beta: float, name: str) -> np.ndarray:
-    if x.dtype.kind in "iu":
-        return x.astype(np.int64)
-    return quantize_rtn(x, bits, beta=beta, granularity="tensor", name=name).q
-
-
 def gemm_stats(record: GemmRecord, a_bits: int = 8, w_bits: int | None = None, beta: float = 1.0,
-               strategies: Iterable[str] = DEFAULT_STRATEGIES) -> GemmStats:
-    """Quantize A (a_bits) and B (w_bits, default a_bits) by RTN at `beta`, count heavy hitters,
-    and unpack with each strategy."""
+               strategies: Iterable[str] = DEFAULT_STRATEGIES, *, levels: int | None = None,
+               w_levels: int | None = None, quantizer: str = "paper", digits: str = "signmag") -> GemmStats:
+    """Quantize A (a_bits, levels) and B (w_bits, w_levels; defaults 2^bits - 1) by RTN at
+    `beta` with `quantizer`, count heavy hitters, and unpack with each strategy (`digits`)."""
+    from imsim.quality import quantize_gemm
+
     w_bits = a_bits if w_bits is None else w_bits
-    qa = _quantize(record.A, a_bits, beta, f"{record.name}: A")
-    qb = _quantize(record.B, w_bits, beta, f"{record.name}: B")
-    low = {s: int(unpack_gemm(qa, qb, a_bits, w_bits, strategy=s).macs) for s in strategies}
+    try:
+        qa, qb, info = quantize_gemm(record.A, record.B, a_bits, w_bits, beta=beta, levels=levels,
+                                     w_levels=w_levels, quantizer=quantizer)
+    except UserError as exc:
+        raise UserError(f"{record.name}: {exc}") from None
+    low = {s: int(unpack_gemm(qa, qb, a_bits, w_bits, strategy=s, digits=digits).macs) for s in strategies}
     return GemmStats(record.name, record.kind, record.phase, 1, record.shape, record.macs,
-                     qa.size, qb.size, operand_stats(qa, a_bits), operand_stats(qb, w_bits), low)
+                     qa.size, qb.size, operand_stats(qa, a_bits), operand_stats(qb, w_bits), low,
+                     info["error_sq"] or 0.0, info["ref_sq"] or 0.0)
 
 
 @dataclass(frozen=True)
@@ -133,9 +142,14 @@ class TraceStats:
     a_bits: int
     w_bits: int
     beta: float
+    levels: int | None = None
+    w_levels: int | None = None
+    quantizer: str = "paper"
+    digits: str = "signmag"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a_bits": self.a_bits, "w_bits": self.w_bits, "beta": self.beta,
+        return {"a_bits": self.a_bits, "w_bits": self.w_bits, "beta": self.beta, "levels": self.levels,
+                "w_levels": self.w_levels, "quantizer": self.quantizer, "digits": self.digits,
                 "total": self.total.to_dict(), "kinds": [k.to_dict() for k in self.kinds],
                 "gemms": [g.to_dict() for g in self.gemms]}
 
@@ -151,11 +165,15 @@ def pool(stats: Iterable[GemmStats], name: str, kind: str, phase: str) -> GemmSt
 
 
 def trace_stats(records: Iterable[GemmRecord], a_bits: int = 8, w_bits: int | None = None,
-                beta: float = 1.0, strategies: Iterable[str] = DEFAULT_STRATEGIES) -> TraceStats:
-    """Statistics of every record (loaded one at a time), per (phase, kind), and in total."""
+                beta: float = 1.0, strategies: Iterable[str] = DEFAULT_STRATEGIES, *,
+                levels: int | None = None, w_levels: int | None = None, quantizer: str = "paper",
+                digits: str = "signmag") -> TraceStats:
+    """Statistics of every record (loaded one at a time), per (phase, kind), and in total.
+    levels / w_levels None: 2^bits - 1 of that operand's width."""
     strategies = tuple(strategies)
     w_bits = a_bits if w_bits is None else w_bits
-    per = tuple(gemm_stats(r, a_bits, w_bits, beta, strategies) for r in records)
+    per = tuple(gemm_stats(r, a_bits, w_bits, beta, strategies, levels=levels, w_levels=w_levels,
+                           quantizer=quantizer, digits=digits) for r in records)
     groups: dict[tuple[str, str], list[GemmStats]] = {}
     for g in per:
         groups.setdefault((g.phase, g.kind), []).append(g)
@@ -163,4 +181,4 @@ def trace_stats(records: Iterable[GemmRecord], a_bits: int = 8, w_bits: int | No
     empty = GemmStats("total", "all", "all", 0, None, 0, 0, 0, OperandStats(0, 0, 0, 0, 0, 0),
                       OperandStats(0, 0, 0, 0, 0, 0), {s: 0 for s in strategies})
     total = pool(per, "total", "all", "all") if per else empty
-    return TraceStats(per, kinds, total, a_bits, w_bits, float(beta))
+    return TraceStats(per, kinds, total, a_bits, w_bits, float(beta), levels, w_levels, quantizer, digits)
