@@ -65,6 +65,8 @@ SPEC_DOC: dict[str, str] = {
     "equal_area": "a reference design (name / path / mapping like `base`): each point's array becomes the largest "
                   "square rows = cols whose design area (um^2) is <= the reference's; rows/cols may then not be axes",
     "execute": "true: exact value-by-value execution of every GEMM (sets `exact`); false: cycle/energy model only",
+    "eval": "a model name or list (`minilm`, `smollm2`; torch extra): every row gets that model's quality columns "
+            "(e.g. `minilm_cos_mean`), computed once per quantization setting (docs/model-eval.md)",
 }
 
 FIELD_DOC: dict[str, str] = {

@@ -19,6 +19,7 @@ COMMANDS = [
     "run",
     "trace",
     "capture",
+    "eval",
     "sweep",
     "plot",
     "rtl",

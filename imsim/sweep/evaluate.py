@@ -129,6 +129,11 @@ def evaluate_point(point: Point) -> list[dict[str, Any]]:
         except UserError as exc:
             raise UserError(f"sweep point {point.index} ({point.hash}), GEMM {meta['name']!r}: {exc}") from None
         rows.append(result.to_dict())
+    if point.eval:
+        from imsim.modeleval.columns import model_columns
+
+        extra = model_columns(point)
+        rows = [{**row, **extra} for row in rows]
     return rows
 
 

@@ -31,7 +31,7 @@ from imsim.errors import UserError, bad_value
 from imsim.sweep.expr import Expr, closest, parse_expr
 from imsim.sweep.quant_axes import QUANT_AXES, QUANT_DEFAULTS, check_quant_value, resolve_levels, rtn_is_default
 
-SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute", "equal_area")
+SPEC_KEYS = ("name", "description", "base", "axes", "zip", "filters", "execute", "equal_area", "eval")
 SWEEP_FIELDS = ("trace", "strategy", "beta", "granularity", "timing") + QUANT_AXES
 FORMAT_AXES = ("format", "w_format")  # optional axes (no default): eXmY operand formats
 FORMAT_COLUMNS = ("format_a", "format_b")  # the point columns they give ('' = RTN)
@@ -98,6 +98,7 @@ class Point:
     w_levels: int = 255  # B's (resolved: levels if that axis is given, else 2^w_bits - 1)
     quantizer: str = "paper"
     digits: str = "signmag"
+    eval: tuple[str, ...] = ()  # models whose quality columns each row gets (imsim.modeleval)
 
     def fields(self) -> dict[str, Any]:
         """Flat columns identifying the point (hardware key `name` becomes `hw_name`)."""
@@ -186,12 +187,20 @@ def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
                              set(known_hw) | set(SWEEP_FIELDS) | set(FORMAT_COLUMNS) | {"hw_name"})
 
     points, combinations = _expand(base, axes, groups, filters, execute, source, equal_area)
+    evals = ()
+    if data.get("eval") is not None:
+        from imsim.modeleval.registry import parse_eval
+
+        evals = parse_eval(data["eval"], source)
+        points = [dataclasses.replace(p, eval=evals, hash=canonical_hash([p.hash, list(evals)])) for p in points]
     normalized = {
         "name": name, "description": data.get("description", ""), "base": base.to_dict(),
         "axes": {k: [_plain(v) for v in vals] for k, vals in axes.items()},
         "zip": [list(g) for g in groups], "filters": _filter_texts(filters),
         "execute": execute, "equal_area": equal_area.to_dict() if equal_area is not None else None,
     }
+    if evals:
+        normalized["eval"] = list(evals)
     spec_hash = canonical_hash([p.hash for p in points])
     return SweepSpec(name=name, source=source, normalized=normalized, points=tuple(points),
                      combinations=combinations, hash=spec_hash)

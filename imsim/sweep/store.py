@@ -81,7 +81,8 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
     recomputed from the sums; `utilization` and `mapping_efficiency` are cycle-weighted
     means (= useful work / (PEs x total cycles) for utilization); `exact` is true when every
     executed GEMM was exact (None when none was executed); `gemms` counts the GEMMs; the error
-    columns are pooled (imsim.quality.aggregate_errors).
+    columns are pooled (imsim.quality.aggregate_errors); model-quality columns (`eval:` specs,
+    e.g. minilm_cos_mean) hold one value per point and are copied.
     """
     out = dict(point_fields)
     out["gemms"] = len(gemm_rows)
@@ -90,8 +91,14 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
     columns: list[str] = []
     for row in gemm_rows:
         columns += [c for c in row if c not in columns]
+    from imsim.modeleval.registry import model_columns
+
+    per_point = model_columns()  # model-quality columns: one value per point (`eval:` specs)
     for col in columns:
         if col in point_fields or col == "gemm_index":
+            continue
+        if col in per_point:
+            out[col] = gemm_rows[0].get(col)
             continue
         if not (col == "exact" or col.startswith("peak_") or col.endswith("_um2") or is_additive(col)):
             continue

@@ -162,8 +162,9 @@ def _operands(packet_name: str, args: tuple, kwargs: dict) -> tuple[Any, Any, di
 class _Recorder:
     """State of one capture: the forward calls, the records, the module path stack."""
 
-    def __init__(self, model, model_name: str) -> None:
+    def __init__(self, model, model_name: str, keep: Callable[[str], bool] | None = None) -> None:
         torch = _torch()
+        self.keep = keep
         self.torch = torch
         self.model_name = model_name
         self.param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -333,12 +334,16 @@ class _Recorder:
 
     def _groups(self, gemms: list, name: str, kind: str, phase: str, meta: dict) -> None:
         """One record per group of a lowered convolution (`name[gJ]` when groups > 1)."""
+        if self.keep is not None and not self.keep(name):
+            return  # filtered out like any GEMM (see _emit)
         for j, (A, B) in enumerate(gemms):
             suffix = f"[g{j}]" if len(gemms) > 1 else ""
             self._add(np.ascontiguousarray(A), np.ascontiguousarray(B), name + suffix, kind, phase,
                       dict(meta, group_index=j))
 
     def _emit(self, A, B, name: str, kind: str, phase: str, meta: dict) -> None:
+        if self.keep is not None and not self.keep(name):
+            return  # filtered out (e.g. a layer not selected): not copied, not recorded
         a, b = _to_numpy(A), _to_numpy(B)
         if a.ndim == 2:
             self._add(a, b, name, kind, phase, meta)
@@ -379,14 +384,15 @@ def _mode_class():
 
 
 def capture_gemms(model, step: Callable[[], Any], *, model_name: str = "model", backward: bool = True,
-                  optimizer=None) -> Trace:
+                  optimizer=None, keep: Callable[[str], bool] | None = None) -> Trace:
     """Run `step()` (the forward pass; returns the loss or output) on `model` and record its GEMMs.
 
     With `backward`, the loss (the output summed if it is not a scalar) is back-propagated
     under capture too; then `optimizer.step()` runs if given (one optimisation step).
+    `keep(name)` (optional) selects which GEMMs are recorded (by forward name or `<name>/dA|dB`).
     Returns an in-memory Trace, records in execution order (index = position).
     """
-    rec = _Recorder(model, model_name)  # raises UserError without torch
+    rec = _Recorder(model, model_name, keep)  # raises UserError without torch
     handles = rec.hooks(model)
     try:
         with _mode_class()(rec):
