@@ -145,30 +145,83 @@ def total_status(statuses: Iterable[str]) -> str:
     return "unchecked"
 
 
+class RunningTotals:
+    """Totals of GEMMs added one at a time, in constant memory (a trace streams through it).
+
+    `add(result)` per GEMM; `value()` gives the dict `totals()` documents."""
+
+    def __init__(self) -> None:
+        self.gemms = 0
+        self._sums: dict[str, float] = dict.fromkeys(_SUMMED, 0)
+        self._energy: dict[str, float] = {}
+        self._area: dict[str, Any] = {}
+        self._pes = 0
+        self._peak = 0.0
+        self._executed = 0
+        self._all_exact = True
+        self._statuses: set[str] = set()
+        self._errors: list[tuple] = []
+
+    def add(self, r: GemmResult) -> None:
+        if not self.gemms:
+            self._pes = r.rows * r.cols
+            self._energy = dict.fromkeys((k for k in r.energy if k != "energy_per_useful_mac_pj"), 0.0)
+            self._area = dict(r.area)  # one design: its area, not a sum
+        self.gemms += 1
+        for k in _SUMMED:
+            self._sums[k] += getattr(r, k)
+        for k in self._energy:
+            self._energy[k] += float(r.energy.get(k, 0.0))
+        self._peak = max(self._peak, r.peak_bw_demand_bytes_per_cycle)
+        if r.exact is not None:
+            self._executed += 1
+            self._all_exact = self._all_exact and bool(r.exact)
+        self._statuses.add(r.exact_status)
+        if getattr(r, "error_sq", None) is not None and getattr(r, "ref_sq", None) is not None:
+            self._errors.append((r.error_sq, r.ref_sq, r.rel_error, r.max_abs_error))  # 4 numbers a GEMM
+
+    def value(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gemms": self.gemms, **self._sums}
+        macs, useful, cycles = out["macs"], out["useful_macs"], out["cycles"]
+        out["unpack_ratio"] = macs / useful if useful else 1.0
+        out["utilization"] = useful / (self._pes * cycles) if self._pes and cycles else 0.0
+        out["peak_bw_demand_bytes_per_cycle"] = self._peak
+        out["exact"] = self._all_exact if self._executed else None
+        out["exact_status"] = total_status(self._statuses)
+        out.update(self._energy)
+        if "energy_pj" in out:
+            out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
+        out.update(self._area)
+        if self._errors:
+            from imsim.quality import aggregate_errors
+
+            keys = ("error_sq", "ref_sq", "rel_error", "max_abs_error")
+            out.update(aggregate_errors(dict(zip(keys, e)) for e in self._errors))  # pooled, mean/max per GEMM
+        return out
+
+
 def totals(results: Iterable[GemmResult]) -> dict[str, Any]:
     """Totals over GEMMs run one after another on the same design: sums of counts, cycles, bytes
     and energies; ratios recomputed from the sums; exact = all checked GEMMs exact (None if none
     was checked), exact_status as `total_status`; peak bandwidth demand = the maximum."""
-    rs = list(results)
-    out: dict[str, Any] = {"gemms": len(rs)}
-    for k in _SUMMED:
-        out[k] = sum(getattr(r, k) for r in rs)
-    macs, useful, cycles = out["macs"], out["useful_macs"], out["cycles"]
-    out["unpack_ratio"] = macs / useful if useful else 1.0
-    pes = rs[0].rows * rs[0].cols if rs else 0
-    out["utilization"] = useful / (pes * cycles) if pes and cycles else 0.0
-    out["peak_bw_demand_bytes_per_cycle"] = max((r.peak_bw_demand_bytes_per_cycle for r in rs), default=0.0)
-    ex = [r.exact for r in rs if r.exact is not None]
-    out["exact"] = all(ex) if ex else None
-    out["exact_status"] = total_status(r.exact_status for r in rs)
-    energy_keys = [k for k in (rs[0].energy if rs else {}) if k != "energy_per_useful_mac_pj"]
-    for k in energy_keys:
-        out[k] = sum(float(r.energy.get(k, 0.0)) for r in rs)
-    if "energy_pj" in out:
-        out["energy_per_useful_mac_pj"] = out["energy_pj"] / useful if useful else float("nan")
-    if rs and rs[0].area:
-        out.update(rs[0].area)  # one design: its area, not a sum
-    from imsim.quality import aggregate_errors
+    acc = RunningTotals()
+    for r in results:
+        acc.add(r)
+    return acc.value()
 
-    out.update(aggregate_errors(rs))  # pooled Frobenius error, mean/max per GEMM
-    return out
+
+class GroupedTotals:
+    """RunningTotals per (kind, phase), in first-seen order, and over everything: the summary of
+    a long trace on one screen (a training step has a handful of kinds in two phases)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str], RunningTotals] = {}
+        self.total = RunningTotals()
+
+    def add(self, r: GemmResult) -> None:
+        self.groups.setdefault((r.kind, r.phase), RunningTotals()).add(r)
+        self.total.add(r)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per (kind, phase): kind, phase and the group's totals."""
+        return [{"kind": kind, "phase": phase, **acc.value()} for (kind, phase), acc in self.groups.items()]

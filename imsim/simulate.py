@@ -15,10 +15,11 @@ from typing import Any, Iterable, Mapping as TMapping, Optional
 
 import numpy as np
 
+from imsim import memo
 from imsim.capability import check_design
 from imsim.datapath import data_path
 from imsim.execute import run_passes
-from imsim.memory import MemoryParams, PassShape, simulate_memory
+from imsim.memory import MemoryParams, PassShape
 from imsim.quantize import quantize_rtn
 from imsim.recombine import recombine_exact
 from imsim.results import GemmResult, totals
@@ -84,7 +85,6 @@ def _nonzero_macs(ug: UnpackedGemm) -> int:
 
 
 def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int, timing: str) -> tuple[dict, dict]:
-    from imsim.area import area_of_design
     from imsim.energy import Activity, energy_of_run
 
     Mp, Kp, Np = ug.low_shape
@@ -97,7 +97,9 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int, timing: str) -> tuple[d
                    recomb_ops=mem.recomb_ops, shift_acc_macs=shift_k * Mp * Np,
                    useful_macs=ug.useful_macs, unpack_ops=mem.unpack_ops, folds=mem.folds,
                    stream_cycles=mem.stream_cycles)
-    return energy_of_run(hw, act, timing=timing).to_dict(), area_of_design(hw, timing=timing).to_dict()
+    tech = memo.technology(hw.technology)
+    return (energy_of_run(hw, act, tech, timing=timing).to_dict(),
+            memo.area_of_design(hw, tech, timing=timing).to_dict())
 
 
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
@@ -128,7 +130,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     dp = data_path(hw, ug, len(shapes), operands)
     check_design(hw, ug, len(shapes), dp, name, operands)
     shapes = pass_shapes(hw, ug, dp.pass_fields(hw, ug))
-    mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
+    mem = memo.simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)  # repeats: cached
 
     exact, mismatch, pe_over, rc_over, method = None, None, 0, 0, "none"
     status = "not run"

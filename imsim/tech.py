@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -108,44 +108,46 @@ class Technology:
     entries: tuple[TechEntry, ...]
 
     def entry(self, key: str) -> TechEntry:
-        for e in self.entries:
-            if e.key == key:
-                return e
-        raise KeyError(key)
+        return self._by_key[key]
+
+    @cached_property
+    def _by_key(self) -> dict[str, TechEntry]:
+        """Entries by key (computed once: the cost models look entries up per GEMM)."""
+        return {e.key: e for e in self.entries}
 
     def __getitem__(self, key: str) -> float:
         """Value of entry `key` in its base unit (pJ, um^2, nW/um^2 or 1)."""
         return self.entry(key).value
 
-    # ---- fits (all pure functions of the entries) ----
-    @property
+    # ---- fits (all pure functions of the frozen entries: computed once per table) ----
+    @cached_property
     def add_energy_per_bit_pj(self) -> float:
         """Adder energy per bit of width (pJ/bit): least squares through the origin over 8/16/32 bits."""
         return fit_proportional(ADD_POINT_BITS, [self[f"add_energy_{b}b"] for b in ADD_POINT_BITS])
 
-    @property
+    @cached_property
     def add_area_per_bit_um2(self) -> float:
         """Adder area per bit of width (um^2/bit), same fit as the energy."""
         return fit_proportional(ADD_POINT_BITS, [self[f"add_area_{b}b"] for b in ADD_POINT_BITS])
 
-    @property
+    @cached_property
     def mult_energy_exponent(self) -> float:
         """gamma_E in E_mult = E_8b * (a*w/64)^gamma_E (square widths: E ~ b^(2 gamma_E))."""
         return _two_point_exponent(64.0, self["mult_energy_8b"], 1024.0, self["mult_energy_32b"])
 
-    @property
+    @cached_property
     def mult_area_exponent(self) -> float:
         """gamma_A in A_mult = A_8b * (a*w/64)^gamma_A."""
         return _two_point_exponent(64.0, self["mult_area_8b"], 1024.0, self["mult_area_32b"])
 
-    @property
+    @cached_property
     def sram_energy_fit(self) -> tuple[float, float]:
         """(k, q) of E_read64(C) = k * C^q, C in KiB, E in pJ per 64-bit read; log-log least squares."""
         caps = list(SRAM_POINT_KIB.values())
         energies = [self[k] for k in SRAM_POINT_KIB]
         return fit_power_law(caps, energies)
 
-    @property
+    @cached_property
     def dram_energy_per_bit_pj(self) -> float:
         """DRAM energy per bit moved (pJ/bit): midpoint of Horowitz's 1.3-2.6 nJ per 64 bits, / 64."""
         return 0.5 * (self["dram_energy_64b_low"] + self["dram_energy_64b_high"]) / 64.0

@@ -114,6 +114,97 @@ def test_bundled_trace_runs(capsys):
     assert obj["total"]["unpack_ratio"] > 1.0
 
 
+def _small_trace(tmp_path):
+    from imsim.trace.synthetic import synthetic_trace
+
+    return str(synthetic_trace([(8, 16, 8), (4, 16, 12), (8, 16, 8)], heavy_fraction=0.05,
+                               path=tmp_path / "t.npz").path)
+
+
+def test_trace_prints_totals_by_kind_and_phase_unless_per_gemm(capsys):
+    code, out, err = _run(capsys, "--hw", HW, "--trace", "bundled", "--no-exact", "--set", "rows=8",
+                          "--set", "cols=8")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "93 GEMMs" in out and "attn_qk_grad" in out and "TOTAL" in out
+    assert "encoder.layer.0" not in out and len(lines) < 20  # one screen
+    code, out, err = _run(capsys, "--hw", HW, "--trace", "bundled", "--no-exact", "--per-gemm",
+                          "--set", "rows=8", "--set", "cols=8")
+    assert code == 0 and "encoder.layer.0.attention.self.query" in out and len(out.splitlines()) > 93
+
+
+def test_out_streams_the_same_rows_as_json(capsys, tmp_path):
+    import pyarrow.parquet as pq
+
+    trace = _small_trace(tmp_path)
+    code, out, err = _run(capsys, "--hw", HW, "--trace", trace, "--json", "--out", str(tmp_path / "r.parquet"))
+    assert code == 0, err
+    gemms = json.loads(out)["gemms"]
+    rows = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert [r["name"] for r in rows] == [g["name"] for g in gemms] == ["synthetic0", "synthetic1", "synthetic2"]
+    assert [r["cycles"] for r in rows] == [g["cycles"] for g in gemms]
+    assert all(r["exact"] is True for r in rows)
+
+
+def test_out_must_be_a_parquet_file(capsys, tmp_path):
+    code, _, err = _run(capsys, "--hw", HW, "--trace", _small_trace(tmp_path), "--out", str(tmp_path / "r.csv"))
+    assert code == 2 and "--out" in err and ".parquet" in err and len(err.strip().splitlines()) == 1
+
+
+def test_progress_bar_on_a_terminal_stderr(tmp_path):
+    """On a terminal, a trace run draws a tqdm bar on stderr (off when stderr is a pipe or file)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    trace = _small_trace(tmp_path)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    proc = subprocess.run([sys.executable, "-m", "imsim", "run", "--hw", HW, "--trace", trace],
+                          stdout=subprocess.PIPE, stderr=follower, timeout=120)
+    os.close(follower)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    text = err.decode(errors="replace")
+    assert "imsim run" in text and "3/3" in text and "gemm" in text
+
+
+def test_trace_runs_in_bounded_memory(capsys, tmp_path, monkeypatch):
+    """Results stream (running totals, --out row groups of BATCH_ROWS): what grows with the number
+    of GEMMs is only the trace's index (its headers, ~3 KB a GEMM), not operands (64 KB each
+    here) nor results (keeping every result, as --per-gemm does, adds ~7 KB a GEMM)."""
+    import tracemalloc
+
+    import imsim.result_writer
+    from imsim.trace.synthetic import synthetic_trace
+
+    monkeypatch.setattr(imsim.result_writer, "BATCH_ROWS", 4)  # the one bounded buffer, made small
+    peaks = {}
+    for n in (4, 4, 40):  # the first run imports and warms the caches; not compared
+        trace = synthetic_trace([(64, 256, 64)] * n, heavy_fraction=0.01, path=tmp_path / f"t{n}.npz").path
+        tracemalloc.start()
+        code, out, err = _run(capsys, "--hw", HW, "--trace", str(trace), "--out", str(tmp_path / f"r{n}.parquet"))
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert code == 0, err
+        assert f"{n} GEMMs" in out
+    per_gemm = (peaks[40] - peaks[4]) / 36
+    assert per_gemm < 5000, peaks
+
+
 def test_errors_on_every_row_independent_of_width_and_exact(tmp_path, capsys):
     from imsim.trace.synthetic import synthetic_trace
 

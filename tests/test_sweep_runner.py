@@ -209,19 +209,25 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
     assert not list(parts.glob(".*.tmp"))
 
 
-def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
-    import imsim.unpack
-    from imsim.sweep import evaluate
-
-    calls = []
-    real = imsim.unpack.unpack_gemm
+def _count_calls(monkeypatch, module, name: str) -> list:
+    """Replace module.name by a wrapper recording each call's bit-width arguments (args[2:4])."""
+    calls: list = []
+    real = getattr(module, name)
 
     def counting(*args, **kwargs):
         calls.append(args[2:4])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(imsim.unpack, "unpack_gemm", counting)
-    evaluate._prepared.clear()
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
+    import imsim.unpack
+    from imsim.sweep import evaluate
+
+    calls = _count_calls(monkeypatch, imsim.unpack, "unpack_gemm")
+    evaluate.clear_caches()
     spec = parse_spec({"base": {"rows": 4, "cols": 4},
                        "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 2}},
                                 "rows": [4, 8, 16], "dataflow": ["os", "ws"], "a_bits": [3, 5],
@@ -233,10 +239,27 @@ def test_unpacking_is_shared_across_hardware_points(tmp_path, monkeypatch):
     assert len(calls) == 4
 
 
+def test_quantization_is_shared_across_strategies(tmp_path, monkeypatch):
+    import imsim.quality
+    from imsim.sweep import evaluate
+
+    calls = _count_calls(monkeypatch, imsim.quality, "quantize_gemm")
+    evaluate.clear_caches()
+    spec = parse_spec({"base": {"rows": 4, "cols": 4},
+                       "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 2}},
+                                "strategy": ["row", "col", "both", "auto"], "rows": [4, 8], "a_bits": [3, 5],
+                                "beta": 0.99}}, source="share.yaml")
+    assert len(spec.points) == 16
+    _, tables = run_sweep(spec, tmp_path / "o", workers=0, progress=False)
+    assert len(tables.results) == 32 and tables.results["exact"].all()
+    # 2 bit widths x 2 GEMMs, not 4 strategies x 2 bit widths x 2 GEMMs
+    assert len(calls) == 4
+
+
 def test_format_sweep_runs_exactly_with_significand_widths(tmp_path):
     from imsim.sweep import evaluate
 
-    evaluate._prepared.clear()
+    evaluate.clear_caches()
     spec = parse_spec({"base": {"rows": 8, "cols": 8, "acc_bits": 48},
                        "axes": {"trace": {"synthetic": {"shapes": [[16, 24, 8], [8, 16, 12]], "seed": 1}},
                                 "format": ["e2m1", "e4m3"], "rows": [8, 16]}}, source="fmt.yaml")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from imsim.cli.common import int_arg, print_json
 from imsim.errors import UserError, bad_value
-from imsim.trace.format import FLOAT_DTYPES, save_trace
+# the trace writer is imported where used (a lean `imsim --help`)
 
 
 def _sentences(path: Path | None) -> list[str] | None:
@@ -52,6 +52,8 @@ def _minilm(args: argparse.Namespace) -> int:
     layers = parse_layers(args.layers, BertConfig.from_file(model_dir() / "config.json").num_hidden_layers)
     start = time.perf_counter()
     trace, info = capture_minilm(_sentences(args.sentences), lr=args.lr, layers=layers)
+    from imsim.trace.format import save_trace
+
     out = save_trace(args.out, trace, float_dtype=args.float_dtype)
     info.update(out=str(out), seconds=round(time.perf_counter() - start, 2),
                 fwd_gemms=sum(r.phase == "fwd" for r in trace), bwd_gemms=sum(r.phase == "bwd" for r in trace),
@@ -74,6 +76,8 @@ def _smollm2(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     trace, info = capture_smollm2(tokens=args.tokens, decode_steps=args.decode_steps, layers=layers,
                                   head=args.head)
+    from imsim.trace.format import save_trace
+
     out = save_trace(args.out, trace, float_dtype=args.float_dtype)
     stages: dict[str, int] = {}
     for r in trace:
@@ -93,7 +97,7 @@ def _smollm2(args: argparse.Namespace) -> int:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output trace folder (or .npz file)")
     p.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
-                   default=FLOAT_DTYPES[0], help="store operands as float32 (default: scaled float16)")
+                   default="float16", help="store operands as float32 (default: scaled float16)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

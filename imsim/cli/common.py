@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -112,9 +113,10 @@ def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -
 
 def levels_arg(flag: str):
     """argparse `type=` for a number of distinct values d (odd integer >= 3)."""
-    from imsim.quantize import check_levels
 
     def parse(text: str) -> int:
+        from imsim.quantize import check_levels  # when a value is given, not at parser build
+
         try:
             value = int(text)
         except ValueError:
@@ -124,6 +126,36 @@ def levels_arg(flag: str):
     return parse
 
 
+class LazyChoices(Sequence):
+    """argparse `choices` read from `module.attr` (a tuple of names) on first use: building the
+    parser imports nothing; the module loads when a value is checked or a command's help is shown.
+    Give the argument a `metavar` and `%(choices)s` in its help: argparse lists the choices of an
+    argument without a metavar while adding it."""
+
+    def __init__(self, module: str, attr: str, extra: tuple[str, ...] = ()) -> None:
+        self.module, self.attr, self.extra = module, attr, extra
+        self._values: tuple[str, ...] | None = None
+
+    def _get(self) -> tuple[str, ...]:
+        if self._values is None:
+            import importlib
+
+            self._values = tuple(getattr(importlib.import_module(self.module), self.attr)) + self.extra
+        return self._values
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._get()
+
+    def __iter__(self):
+        return iter(self._get())
+
+
 def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_help: str | None = None,
                    digits: bool = True) -> None:
     """The quantization flags shared by every command that turns floats into integers:
@@ -131,9 +163,6 @@ def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_h
     names match the sweep axes and result columns `beta`, `levels`, `w_levels`, `quantizer`,
     `digits`. Defaults: beta None (the command's own default, 1.0 for traces), levels None
     (2^bits - 1 of that operand's width), quantizer paper, digits signmag."""
-    from imsim.digits import DIGITS
-    from imsim.quantize import QUANTIZERS
-
     if beta:
         parser.add_argument("--beta", type=unit_interval_arg("--beta"), default=None,
                             help=beta_help or "RTN threshold: alpha = the k-th largest |x| with "
@@ -143,12 +172,13 @@ def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_h
     parser.add_argument("--w-levels", type=levels_arg("--w-levels"), default=None, metavar="D",
                         help="distinct values of the B-side quantization (default: --levels if given, "
                              "else 2^w_bits - 1)")
-    parser.add_argument("--quantizer", choices=QUANTIZERS, default=None,
-                        help="paper (IM-Unpack's percentile_quantize_fn: scale 0.5 d / alpha, default) or "
+    parser.add_argument("--quantizer", choices=LazyChoices("imsim.quantize", "QUANTIZERS"), default=None,
+                        metavar="QUANTIZER", help="%(choices)s: paper (IM-Unpack's percentile_quantize_fn: scale 0.5 d / alpha, default) or "
                              "symmetric (alpha -> (d-1)/2)")
     if digits:
-        parser.add_argument("--digits", choices=DIGITS, default="signmag",
-                            help="unpack digit split: signmag (default, never costlier) or floor (the paper's)")
+        parser.add_argument("--digits", choices=LazyChoices("imsim.digits", "DIGITS"), default="signmag",
+                            metavar="DIGITS",
+                            help="%(choices)s: unpack digit split: signmag (default, never costlier) or floor (the paper's)")
 
 
 def quant_kwargs(args: argparse.Namespace) -> dict[str, Any]:

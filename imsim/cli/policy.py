@@ -14,10 +14,10 @@ COLUMNS = ["name", "M", "K", "N", "strategy_pair", "dataflow", "k_scale", "macs"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """--objective, --policy and --policy-out on `imsim run`."""
-    from imsim.policy import OBJECTIVES
+    from imsim.cli.common import LazyChoices  # the policy module loads on use, not at parser build
 
-    p.add_argument("--objective", choices=OBJECTIVES, default=None,
-                   help="what `--strategy auto` (and --policy per-gemm) minimises on this array: macs "
+    p.add_argument("--objective", choices=LazyChoices("imsim.policy", "OBJECTIVES"), default=None,
+                   metavar="OBJECTIVE", help="%(choices)s: what `--strategy auto` (and --policy per-gemm) minimises on this array: macs "
                         "(default: the design's `objective` key, shipped as macs), cycles, energy or edp "
                         "(pJ x cycles); every candidate is simulated")
     p.add_argument("--policy", choices=("fixed", "per-gemm"), default="fixed",

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from imsim.cli.common import add_quant_args, bits_arg, gemm_arg, int_arg, print_json, quant_kwargs
+from imsim.cli.common import LazyChoices, add_quant_args, bits_arg, gemm_arg, int_arg, print_json, quant_kwargs
 from imsim.errors import bad_value
-from imsim.unpack import STRATEGIES
 
 
 def _trace_operands(path: str, index: int, a_bits: int, w_bits: int, beta: float | None = None,
@@ -124,7 +123,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="trace name (`imsim trace list`) or .npz / folder; floats are RTN-quantized")
     ex.add_argument("--index", type=int_arg("--index"), default=0, help="trace record (default 0)")
     ex.add_argument("--bits", type=bits_arg("--bits"), help="operand width for both sides (a_bits = w_bits)")
-    ex.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
+    ex.add_argument("--strategy", choices=LazyChoices("imsim.unpack", "STRATEGIES"), default="auto",
+                    metavar="STRATEGY", help="unpack strategy: %(choices)s (default auto)")
     ex.add_argument("--seed", type=int_arg("--seed"), default=0, help="seed of the random GEMM")
     add_quant_args(ex, beta_help="--trace: RTN threshold for float records, alpha = the k-th largest |x|, "
                                  "k = int(numel (1 - beta)) (default 1.0)")

@@ -6,14 +6,11 @@ import sys
 
 import numpy as np
 
-from imsim.cli.common import (add_quant_args, bits_arg, format_table, gemm_arg, int_arg, print_json, quant_kwargs,
-                              rtn_requested, unit_interval_arg)
+from imsim.cli.common import (LazyChoices, add_quant_args, bits_arg, format_table, gemm_arg, int_arg, print_json,
+                              quant_kwargs, rtn_requested, unit_interval_arg)
 from imsim.errors import UserError
-from imsim.quantize import qmax
-from imsim.results import totals
-from imsim.simulate import simulate_gemm
-from imsim.trace.provenance import describe
-from imsim.unpack import STRATEGIES, unpack_gemm
+
+# the unpacker and the simulator (simpy, the models) are imported where used: building the parser stays lean
 
 DEFAULT_HEAVY = 0.005
 HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
@@ -21,6 +18,8 @@ HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
 TABLE_COLUMNS = ["name", "M", "K", "N", "strategy", "unpack_ratio", "cycles", "compute_cycles",
                  "stall_cycles", "recomb_cycles", "utilization", "dram_bytes", "sram_bytes",
                  "energy_pj", "rel_error", "exact"]
+SUMMARY_COLUMNS = ["kind", "phase", "gemms", "useful_macs", "unpack_ratio", "cycles", "stall_cycles",
+                   "recomb_cycles", "utilization", "dram_bytes", "sram_bytes", "energy_pj", "rel_error", "exact"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bits", type=bits_arg("--bits"), default=None,
                    help="operand width 2..16: overrides a_bits (and w_bits unless --w-bits)")
     p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width, overrides w_bits")
-    p.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
+    p.add_argument("--strategy", choices=LazyChoices("imsim.unpack", "STRATEGIES"), default="auto",
+                   metavar="STRATEGY", help="unpack strategy: %(choices)s (default auto)")
     p.add_argument("--timing", choices=("scalesim", "pipelined"), default="pipelined",
                    help="array timing mode (default pipelined)")
     p.add_argument("--seed", type=int_arg("--seed"), default=0, help="random seed for --gemm (default 0)")
@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "become the format's significand width")
     p.add_argument("--w-format", default=None, metavar="eXmY", help="B-side format (default: --format)")
     p.add_argument("--no-exact", action="store_true", help="skip exact execution (timing and traffic only)")
+    p.add_argument("--per-gemm", action="store_true",
+                   help="--trace: print one row per GEMM (default: totals by kind and phase)")
+    p.add_argument("--out", default=None, metavar="FILE.parquet",
+                   help="also write one row per GEMM to this Parquet file, as the GEMMs finish")
     p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
     from imsim.cli.policy import add_arguments
 
@@ -90,6 +94,7 @@ def random_operands(M: int, K: int, N: int, a_bits: int, w_bits: int, heavy: flo
     by `quantize_rtn` (levels, quantizer). with_quality: also return the quality fields
     (imsim.quality) against the float product."""
     from imsim.quality import ERROR_FIELDS, quantize_gemm, scaled_error
+    from imsim.quantize import qmax
 
     (xa, ma), (xb, mb) = random_float_operands(M, K, N, heavy, seed)
     if beta is not None:
@@ -142,7 +147,15 @@ def _open_trace(path: str):
     return open_named(path)
 
 
-def _jobs(args: argparse.Namespace, hw):
+def _progress():
+    """The trace progress bar on stderr (drawn only on a terminal), shown before the trace is
+    opened: its total is set once the headers are read."""
+    from tqdm import tqdm
+
+    return tqdm(total=None, desc="imsim run", unit="gemm", disable=None, file=sys.stderr, mininterval=0.2)
+
+
+def _jobs(args: argparse.Namespace, hw, bar=None):
     """(integer A, integer B, meta, quality fields) per GEMM to run."""
     from imsim.quality import quantize_gemm
 
@@ -164,11 +177,11 @@ def _jobs(args: argparse.Namespace, hw):
         yield A, B, meta, quality
         return
     trace = _open_trace(args.trace)
-    from tqdm import tqdm
-
+    bar = bar if bar is not None else _progress()
+    bar.reset(total=len(trace))
     from imsim.trace.provenance import of_meta
 
-    for rec in tqdm(trace, total=len(trace), desc="imsim run", unit="gemm", disable=None, file=sys.stderr):
+    for rec in trace:
         if fmts is not None:
             A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
                                                  np.asarray(rec.B, dtype=np.float64), *fmts)
@@ -178,44 +191,82 @@ def _jobs(args: argparse.Namespace, hw):
                                           beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
         yield A, B, {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
                      "provenance": of_meta(rec.meta)}, quality
+        bar.update(1)
+    bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
+    """Simulate GEMM by GEMM: each result goes to the running totals (per kind and phase) and,
+    with --out, to the Parquet file as it comes; per-GEMM results are kept in memory only for
+    --json and --per-gemm output, so a long trace runs in bounded memory."""
+    from contextlib import nullcontext
+
+    bar = _progress() if args.trace is not None else None  # first thing: progress within a second
+    from imsim.blas import limit_blas_threads
+    from imsim.results import GroupedTotals
+    from imsim.simulate import simulate_gemm
+    from imsim.unpack import unpack_gemm
+
+    limit_blas_threads(1)  # many small GEMMs: one BLAS thread is faster than a spinning pool
     hw = _load_hw(args)
     if args.policy == "per-gemm":
         from imsim.cli.policy import run_policy
 
-        return run_policy(args, hw, _jobs(args, hw))
+        return run_policy(args, hw, _jobs(args, hw, bar))
     if args.objective is not None and args.strategy != "auto":
         raise UserError(f"--objective {args.objective} chooses among unpack strategies: it needs --strategy auto "
                         f"(or --policy per-gemm), not --strategy {args.strategy}")
     objective = args.objective or hw.objective
-    results, metas = [], []
-    for A, B, meta, quality in _jobs(args, hw):
-        metas.append(meta)
-        try:
-            if args.strategy == "auto" and objective != "macs":
-                from imsim.policy import best_unpack
+    per_gemm = args.json or args.per_gemm or args.gemm is not None
+    kept, summary, bad, first_bad = [], GroupedTotals(), 0, None
+    metas = []  # provenance of each GEMM (imsim.trace.provenance)
+    writer = nullcontext()
+    if args.out is not None:
+        from imsim.result_writer import ResultWriter
 
-                ug = best_unpack(hw, A, B, objective, args.timing, args.digits)
-            else:
-                ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
-        except UserError as exc:
-            raise UserError(f"{meta['name']}: {exc}") from None
-        results.append(simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact,
-                                     meta=meta, operands=(A, B), quality=quality))
-    total = totals(results)
+        writer = ResultWriter(args.out)
+    with writer:
+        for A, B, meta, quality in _jobs(args, hw, bar):
+            metas.append({k: meta[k] for k in ("provenance", "heavy", "heavy_fraction", "seed") if k in meta})
+            try:
+                if args.strategy == "auto" and objective != "macs":
+                    from imsim.policy import best_unpack
+
+                    ug = best_unpack(hw, A, B, objective, args.timing, args.digits)
+                else:
+                    ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
+            except UserError as exc:
+                raise UserError(f"{meta['name']}: {exc}") from None
+            result = simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact, meta=meta,
+                                   operands=(A, B), quality=quality)
+            summary.add(result)
+            if args.out is not None:
+                writer.write(result.to_dict())
+            if per_gemm:
+                kept.append(result)
+            if result.exact is False:
+                bad += 1
+                first_bad = first_bad or result
+    total = summary.total.value()
     if args.json:
-        print_json({"hw": hw.to_dict(), "gemms": [r.to_dict() for r in results], "total": total})
+        print_json({"hw": hw.to_dict(), "gemms": [r.to_dict() for r in kept], "total": total})
         return 0
-    rows = [r.to_dict() for r in results]
-    rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": ""})
     print(f"hw: {hw.name}  {hw.rows}x{hw.cols} {hw.dataflow}  a_bits={hw.a_bits} w_bits={hw.w_bits} "
           f"acc_bits={hw.acc_bits}  k_scale={hw.k_scale}  timing={args.timing}")
+    from imsim.trace.provenance import describe
+
     print(f"values: {describe(metas)}")
-    print(format_table(rows, TABLE_COLUMNS))
-    bad = [r for r in results if r.exact is False]
+    if per_gemm:
+        rows = [r.to_dict() for r in kept]
+        rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": ""})
+        print(format_table(rows, TABLE_COLUMNS))
+    else:
+        rows = summary.rows() + [{**total, "kind": "TOTAL", "phase": ""}]
+        print(f"{total['gemms']} GEMMs, totals by kind and phase (--per-gemm: one row per GEMM)")
+        print(format_table(rows, SUMMARY_COLUMNS))
+    if args.out is not None:
+        print(f"per-GEMM results: {args.out} ({total['gemms']} rows)")
     if bad:
-        print(f"{len(bad)} GEMM(s) not exact; first: {bad[0].name} {bad[0].to_dict()['first_mismatch']}",
+        print(f"{bad} GEMM(s) not exact; first: {first_bad.name} {first_bad.to_dict()['first_mismatch']}",
               file=sys.stderr)
     return 0

@@ -13,10 +13,8 @@ import argparse
 
 from imsim.cli.common import add_quant_args, bits_arg, format_table, print_json, quant_kwargs
 from imsim.errors import bad_value
-from imsim.trace.provenance import describe
-from imsim.trace.registry import listing, open_named
-from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
 
+# the trace readers and the statistics are imported where used (a lean `imsim --help`)
 _STRATEGIES = ("row", "col", "both", "auto")
 
 
@@ -29,6 +27,10 @@ def _strategies(text: str) -> tuple[str, ...]:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from imsim.trace.registry import open_named
+    from imsim.trace.stats import DEFAULT_STRATEGIES, trace_stats
+
+    args.strategies = args.strategies or DEFAULT_STRATEGIES
     trace = open_named(args.path or "bundled", field="TRACE")
     a_bits = args.a_bits or args.bits
     w_bits = args.w_bits or args.bits
@@ -53,6 +55,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace) -> int:
+    from imsim.trace.registry import listing
+
     rows = listing()
     if args.json:
         print_json({"traces": rows})
@@ -69,6 +73,9 @@ def _registry(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     if args.path is None:
         return _registry(args)
+    from imsim.trace.provenance import describe
+    from imsim.trace.registry import open_named
+
     trace = open_named(args.path, field="TRACE")
     rows = [{"index": r.index, "name": r.name, "kind": r.kind, "phase": r.phase, "model": r.model,
              "M": r.shape[0], "K": r.shape[1], "N": r.shape[2], "macs": r.macs} for r in trace]
@@ -101,7 +108,7 @@ def register(subparsers) -> None:
     add_quant_args(stats, beta_help="RTN threshold: alpha = the k-th largest |x|, k = int(numel (1 - beta)) "
                                     "(default 0.99)")
     stats.set_defaults(beta=0.99)
-    stats.add_argument("--strategies", type=_strategies, default=DEFAULT_STRATEGIES,
+    stats.add_argument("--strategies", type=_strategies, default=None,
                        help="comma list of unpack strategies (default row,col,both)")
     stats.add_argument("--per-gemm", action="store_true", help="also print one row per GEMM")
     stats.add_argument("--json", action="store_true", help="print one JSON object")

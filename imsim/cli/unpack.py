@@ -10,7 +10,6 @@ import numpy as np
 from imsim.cli.common import (add_quant_args, bits_arg, format_table, print_json, quant_kwargs, rtn_requested,
                               unit_interval_arg)
 from imsim.errors import UserError, bad_value
-from imsim.unpack import exact_product, reference_gemm, unpack_gemm
 
 STRATEGY_CHOICES = ("row", "col", "both", "auto")
 
@@ -60,6 +59,8 @@ def load_gemm_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.unpack import exact_product, reference_gemm, unpack_gemm
+
     A, B = load_gemm_npz(args.file)
     for name, X in (("A", A), ("B", B)):
         if X.ndim != 2:

@@ -5,10 +5,12 @@ share one work key (trace, a_bits, w_bits, beta, granularity, strategy, formats,
 quantizer, digits) when they come from
 :func:`imsim.sweep.runner.make_tasks`; the prepared (quantized + unpacked) GEMMs of a work
 key are cached in the worker process (a small LRU), so the unpacking of a trace is done
-once per worker and key, however many hardware points use it.
+once per worker and key, however many hardware points use it; the quantized operands are
+cached under the key without the strategy, so the strategies of a sweep share them.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import threading
@@ -20,8 +22,17 @@ from imsim.sweep.spec import Point, TraceSpec
 
 PREPARED_CACHE_SIZE = 4  # work keys kept per worker process
 _prepared: "OrderedDict[tuple, list[tuple[dict[str, Any], Any, tuple[Any, Any]]]]" = OrderedDict()
+_quantized: "OrderedDict[tuple, list[tuple[dict[str, Any], Any, Any]]]" = OrderedDict()  # same size
 _traces: dict[str, Any] = {}
 _lock = threading.Lock()  # Dask workers may run several threads in one process
+
+
+def clear_caches() -> None:
+    """Forget the traces, quantized operands and prepared GEMMs held by this process."""
+    with _lock:
+        _prepared.clear()
+        _quantized.clear()
+        _traces.clear()
 
 
 def synthetic_parameters() -> tuple[str, ...]:
@@ -66,12 +77,18 @@ def load_trace(spec: TraceSpec) -> Any:
     return records
 
 
-def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any], dict[str, Any]]]:
-    """(meta, UnpackedGemm, integer operands, quality fields) for every GEMM of the point's
-    trace; cached by work key.
+def _quantize_key(point: Point) -> tuple[Any, ...]:
+    """The work key without what only the unpacking reads (strategy, digits): what the integer
+    operands and their quality fields depend on."""
+    unpack_only = {f: "" for f in ("strategy", "digits") if hasattr(point, f)}
+    return dataclasses.replace(point, **unpack_only).group_key()
 
-    This is imsim.simulate.prepare_gemm split in its two steps, keeping the quantized
-    operands so that execution is checked against the true integer reference A @ B.
+
+def quantized_gemms(point: Point) -> list[tuple[dict[str, Any], Any, Any, dict[str, Any]]]:
+    """(meta, integer A, integer B, quality fields) for every GEMM of the point's trace, cached
+    per process by the work key without the strategy: points that differ only in strategy (or
+    in hardware fields other than the bit widths) quantize each operand once per worker.
+
     Points with an operand format (format_a) quantize to eXmY and align exponents into an
     exact integer GEMM (imsim.formats.quantize_operands_exmy, as `imsim run --format`), with
     the point's granularity; the others use RTN with the point's beta, levels, w_levels and
@@ -81,13 +98,12 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
 
     from imsim.quality import quantize_gemm
     from imsim.trace.provenance import of_meta
-    from imsim.unpack import unpack_gemm
 
-    key = point.group_key()
+    key = _quantize_key(point)
     with _lock:
-        if key in _prepared:
-            _prepared.move_to_end(key)
-            return _prepared[key]
+        if key in _quantized:
+            _quantized.move_to_end(key)
+            return _quantized[key]
     out = []
     for rec in load_trace(point.trace):
         A, B = rec.A, rec.B
@@ -102,10 +118,28 @@ def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, A
             qa, qb, quality = quantize_gemm(A, B, point.hw.a_bits, point.hw.w_bits, beta=point.beta,
                                             granularity=point.granularity, levels=point.levels,
                                             w_levels=point.w_levels, quantizer=point.quantizer)
-        ug = unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy, point.digits)
-        meta = {"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model,
-                "provenance": of_meta(rec.meta)}
-        out.append((meta, ug, (qa, qb), quality))
+        out.append(({"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model,
+                     "provenance": of_meta(rec.meta)}, qa, qb, quality))
+    with _lock:
+        _quantized[key] = out
+        while len(_quantized) > PREPARED_CACHE_SIZE:
+            _quantized.popitem(last=False)
+    return out
+
+
+def prepared_gemms(point: Point) -> list[tuple[dict[str, Any], Any, tuple[Any, Any], dict[str, Any]]]:
+    """(meta, UnpackedGemm, integer operands, quality fields) for every GEMM of the point's
+    trace; cached by work key. The quantization (quantized_gemms) is shared across strategies;
+    the integer operands are kept so that execution is checked against the true reference."""
+    from imsim.unpack import unpack_gemm
+
+    key = point.group_key()
+    with _lock:
+        if key in _prepared:
+            _prepared.move_to_end(key)
+            return _prepared[key]
+    out = [(meta, unpack_gemm(qa, qb, point.hw.a_bits, point.hw.w_bits, point.strategy, point.digits), (qa, qb),
+            quality) for meta, qa, qb, quality in quantized_gemms(point)]
     with _lock:
         _prepared[key] = out
         while len(_prepared) > PREPARED_CACHE_SIZE:
@@ -138,5 +172,9 @@ def evaluate_point(point: Point) -> list[dict[str, Any]]:
 
 
 def evaluate_points(points: Sequence[Point]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The runner's evaluator: [(point hash, rows)] for each point, in order."""
+    """The runner's evaluator: [(point hash, rows)] for each point, in order. The process
+    runs BLAS on one thread (imsim.blas), whichever backend (pool, Dask, inline) called it."""
+    from imsim.blas import limit_blas_threads
+
+    limit_blas_threads(1)
     return [(p.hash, evaluate_point(p)) for p in points]

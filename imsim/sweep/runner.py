@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from imsim.errors import UserError
+from imsim.sweep.commit import Committer
 from imsim.sweep.spec import Point, SweepSpec
 from imsim.sweep.store import ResultStore, Tables
 
@@ -92,16 +93,17 @@ def _progress(spec: SweepSpec, done: int, enabled: bool) -> Any:
                 disable=not enabled, dynamic_ncols=True, smoothing=0.05, mininterval=0.2)
 
 
-def _commit(store: ResultStore, by_hash: dict[str, Point], results: list[tuple[str, list[dict[str, Any]]]],
-            bar: Any) -> int:
-    for h, rows in results:
-        store.commit(by_hash[h], rows)
-    bar.update(len(results))
-    return len(results)
+def _commit(committer: Committer, results: list[tuple[str, list[dict[str, Any]]]]) -> int:
+    """Queue finished points for commit (imsim.sweep.commit: on background threads)."""
+    return committer.add(results)
 
 
 def _worker_init() -> None:
-    """Pool worker setup: Ctrl-C goes to the parent only; die when the parent dies (Linux)."""
+    """Pool worker setup: one BLAS thread (N workers use N cores); Ctrl-C goes to the parent
+    only; die when the parent dies (Linux)."""
+    from imsim.blas import limit_blas_threads
+
+    limit_blas_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
@@ -114,16 +116,14 @@ def _worker_init() -> None:
         pass
 
 
-def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, store: ResultStore,
-                by_hash: dict[str, Point], bar: Any) -> int:
+def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, committer: Committer) -> int:
     n = 0
     for task in tasks:
-        n += _commit(store, by_hash, evaluator(task), bar)
+        n += _commit(committer, evaluator(task))
     return n
 
 
-def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator, store: ResultStore,
-              by_hash: dict[str, Point], bar: Any) -> int:
+def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator, committer: Committer) -> int:
     import multiprocessing as mp
 
     n = 0
@@ -141,16 +141,18 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     result = fut.result()
-                    n += _commit(store, by_hash, result, bar)
+                    n += _commit(committer, result)
                     remaining.remove(futures[fut])
         except BrokenProcessPool:
             restarts += 1
             if restarts > MAX_POOL_RESTARTS:
                 raise RuntimeError(f"the worker pool broke {restarts} times (a worker died); "
-                                   f"{store.dir} keeps every finished point: re-run to resume") from None
+                                   f"{committer.store.dir} keeps every finished point: re-run to resume") from None
             print(f"imsim: a sweep worker died; restarting the pool ({len(remaining)} tasks left)",
                   file=sys.stderr)
-            remaining = [t for t in remaining if any(p.hash not in store.done_hashes() for p in t)]
+            committer.wait()
+            done = committer.store.done_hashes()
+            remaining = [t for t in remaining if any(p.hash not in done for p in t)]
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
     return n
@@ -178,8 +180,7 @@ def _check_reachable(address: str) -> None:
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc.strerror or exc})") from None
 
 
-def _run_dask(points: Sequence[Point], address: str, evaluator: Evaluator, store: ResultStore,
-              by_hash: dict[str, Point], bar: Any) -> tuple[int, int]:
+def _run_dask(points: Sequence[Point], address: str, evaluator: Evaluator, committer: Committer) -> tuple[int, int]:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -195,7 +196,7 @@ def _run_dask(points: Sequence[Point], address: str, evaluator: Evaluator, store
         tasks = make_tasks(points, max(1, threads))
         futures = [client.submit(evaluator, task, pure=False) for task in tasks]
         for fut in as_completed(futures):
-            n += _commit(store, by_hash, fut.result(), bar)
+            n += _commit(committer, fut.result())
             fut.release()
     finally:
         client.close()
@@ -226,14 +227,15 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         bar = _progress(spec, done_before, progress)
         computed, n_tasks = 0, len(tasks)
         try:
-            if not tasks:
-                computed = 0
-            elif scheduler:
-                computed, n_tasks = _run_dask(pending, scheduler, evaluator, store, by_hash, bar)
-            elif n_workers == 0 or len(tasks) == 1:
-                computed = _run_inline(tasks, evaluator, store, by_hash, bar)
-            else:
-                computed = _run_pool(tasks, min(n_workers, len(tasks)), evaluator, store, by_hash, bar)
+            with Committer(store, by_hash, bar) as committer:  # commits wait here before the tables
+                if not tasks:
+                    computed = 0
+                elif scheduler:
+                    computed, n_tasks = _run_dask(pending, scheduler, evaluator, committer)
+                elif n_workers == 0 or len(tasks) == 1:
+                    computed = _run_inline(tasks, evaluator, committer)
+                else:
+                    computed = _run_pool(tasks, min(n_workers, len(tasks)), evaluator, committer)
         except KeyboardInterrupt:
             bar.close()
             done = len(spec.points) - len(store.pending())

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -64,11 +65,26 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+@lru_cache(maxsize=4096)
 def is_additive(column: str) -> bool:
     """Whether a per-GEMM column adds up over a trace (cycles, energies, bytes, MACs)."""
     if column.startswith("energy_per"):
         return False
     return column in _ADDITIVE_NAMES or column.endswith(_ADDITIVE_SUFFIXES)
+
+
+@lru_cache(maxsize=4096)
+def _total_kind(col: str) -> str | None:
+    """How point_totals pools a column: 'exact', 'peak' (max), 'area' (first), 'sum', or None."""
+    if col == "gemm_index":
+        return None
+    if col == "exact":
+        return "exact"
+    if col.startswith("peak_"):
+        return "peak"
+    if col.endswith("_um2"):
+        return "area"
+    return "sum" if is_additive(col) else None
 
 
 def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -88,30 +104,32 @@ def point_totals(point_fields: dict[str, Any], gemm_rows: Sequence[dict[str, Any
     out["gemms"] = len(gemm_rows)
     if not gemm_rows:
         return out
-    columns: list[str] = []
-    for row in gemm_rows:
-        columns += [c for c in row if c not in columns]
+    columns = dict.fromkeys(c for row in gemm_rows for c in row)  # first-seen order, O(cells)
     from imsim.modeleval.registry import model_columns
 
     per_point = model_columns()  # model-quality columns: one value per point (`eval:` specs)
     for col in columns:
-        if col in point_fields or col == "gemm_index":
+        if col in point_fields:
             continue
         if col in per_point:
             out[col] = gemm_rows[0].get(col)
             continue
-        if not (col == "exact" or col.startswith("peak_") or col.endswith("_um2") or is_additive(col)):
+        kind = _total_kind(col)
+        if kind is None:
             continue
         values = [r.get(col) for r in gemm_rows]
-        numbers = [v for v in values if _is_number(v)]
-        if col == "exact":
+        if kind == "exact":
             executed = [v for v in values if v is not None]
             out[col] = all(bool(v) for v in executed) if executed else None
-        elif col.startswith("peak_") and numbers:
+            continue
+        numbers = [v for v in values if _is_number(v)]
+        if not numbers:
+            continue
+        if kind == "peak":
             out[col] = max(numbers)
-        elif col.endswith("_um2") and numbers:
+        elif kind == "area":
             out[col] = numbers[0]
-        elif is_additive(col) and numbers and len(numbers) == len(values):
+        elif len(numbers) == len(values):
             out[col] = sum(numbers)
     macs, useful = out.get("macs"), out.get("useful_macs")
     if _is_number(macs) and _is_number(useful) and useful:
