@@ -71,7 +71,8 @@ SPEC_DOC: dict[str, str] = {
 }
 
 FIELD_DOC: dict[str, str] = {
-    "trace": "'bundled' (the MiniLM subset shipped with imsim), a .npz file / trace folder, or a mapping "
+    "trace": "a trace name ('bundled', the MiniLM subset shipped with imsim, or a captured one: "
+             "`imsim trace list`), a .npz file / trace folder, or a mapping "
              "with keys below",
     "strategy": "unpack strategy",
     "beta": "RTN threshold: alpha = the k-th largest |x| with k = int(numel (1 - beta)) (1.0 = max |x|)",
@@ -91,7 +92,7 @@ FIELD_DOC: dict[str, str] = {
 
 TRACE_DOC: dict[str, str] = {
     "name": "label of the trace in the results' `trace` column",
-    "path": "'bundled' or a .npz file / trace folder (relative to the spec file or the cwd)",
+    "path": "a trace name (`imsim trace list`) or a .npz file / trace folder (relative to the spec file or the cwd)",
     "synthetic": "mapping of parameters for imsim.trace.synthetic (instead of path)",
     "kinds": "keep only GEMMs of these kinds (linear, attn_qk, attn_pv, grad_input, grad_weight, ...)",
     "phases": "keep only fwd and/or bwd GEMMs",

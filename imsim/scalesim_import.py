@@ -25,6 +25,7 @@ topology_utils.load_arrays_gemm: a header line, then one layer per line, trailin
 imsim's GEMM is A (M x K) @ B (K x N). The convolution format (``Layer name, IFMAP height,
 IFMAP width, Filter height, Filter width, Channels, Num filter, Strides``) is also read and
 lowered to a GEMM with M = output pixels, K = filter height x width x channels, N = filters.
+Columns are read by their header names (imsim.trace.shapes), never by position.
 
 imsim traces hold operand values, not only shapes, so the trace written is a synthetic one
 (:func:`imsim.trace.synthetic.synthetic_trace`) with the topology's shapes and layer names.
@@ -32,20 +33,16 @@ imsim traces hold operand values, not only shapes, so the trace written is a syn
 from __future__ import annotations
 
 import configparser
-import csv
-import dataclasses
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imsim.errors import UserError, bad_value, shown
-from imsim.limits import check_gemm, check_memory
+from imsim.trace.shapes import MAX_INPUT_BYTES, Layer, read_shapes, shapes_trace
 from imsim.yamlfile import read_text_file
 
-MAX_INPUT_BYTES = 16 << 20  # a SCALE-Sim config or topology is a few KiB
-MAX_LAYERS = 10_000  # layers per topology: real networks have hundreds; each becomes one synthetic GEMM
+__all__ = ["Layer", "ScaleSimConfig", "read_config", "read_topology", "write_hw_yaml", "write_trace"]
 
 KEY_MAP = {  # SCALE-Sim [architecture_presets] key (lower case) -> imsim key
     "arrayheight": "rows", "arraywidth": "cols", "ifmapsramszkb": "sram_a_kib",
@@ -53,16 +50,6 @@ KEY_MAP = {  # SCALE-Sim [architecture_presets] key (lower case) -> imsim key
 }
 INT_KEYS = ("rows", "cols")
 FLOAT_KEYS = ("sram_a_kib", "sram_b_kib", "sram_c_kib")
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One GEMM of a topology: A (M x K) @ B (K x N)."""
-
-    name: str
-    M: int
-    K: int
-    N: int
 
 
 @dataclass(frozen=True)
@@ -135,51 +122,9 @@ def _number(text: str, source: str, key: str, kind: type) -> Any:
 
 
 def read_topology(path: str | Path) -> list[Layer]:
-    """Layers of a SCALE-Sim topology CSV (GEMM `Layer, M, N, K` or convolution format)."""
-    path = Path(path)
-    source = str(path)
-    text = read_text_file(path, "SCALE-Sim topology", MAX_INPUT_BYTES)
-    try:
-        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
-    except csv.Error as exc:
-        raise UserError(f"{source}: not a SCALE-Sim topology (CSV): {shown(str(exc), 160)}") from None
-    rows = [[c for c in r if c != ""] for r in rows]
-    rows = [r for r in rows if r]
-    if len(rows) < 2:
-        raise UserError(f"{source}: a SCALE-Sim topology needs a header line and at least one layer")
-    if len(rows) - 1 > MAX_LAYERS:
-        raise UserError(f"{source}: {len(rows) - 1} layers; a topology imports at most {MAX_LAYERS} "
-                        "(one synthetic GEMM each); split the file")
-    header = [h.lower() for h in rows[0]]
-    conv = any("ifmap" in h or "filter" in h for h in header)
-    layers = []
-    for line, row in enumerate(rows[1:], start=2):
-        need = 7 if conv else 4
-        if len(row) < need:
-            raise UserError(f"{source}: line {line}: expected {need} fields "
-                            f"({'Layer, IFMAP h, IFMAP w, Filter h, Filter w, Channels, Num filter[, Strides]' if conv else 'Layer, M, N, K'}), got {len(row)}")
-        values = []
-        for col, text in enumerate(row[1:], start=1):
-            v = _number(text, source, f"line {line}, column {col + 1}", int)
-            if v < 1:
-                raise bad_value(source, f"line {line}, column {col + 1}", text, "must be a positive integer")
-            values.append(v)
-        if conv:
-            ih, iw, fh, fw, ch, nf = values[:6]
-            sh = values[6] if len(values) > 6 else 1
-            sw = values[7] if len(values) > 7 else sh
-            if fh > ih or fw > iw:
-                raise UserError(f"{source}: line {line}: filter larger than the input feature map")
-            oh, ow = (ih - fh) // sh + 1, (iw - fw) // sw + 1
-            layers.append(Layer(row[0], M=oh * ow, K=fh * fw * ch, N=nf))
-        else:
-            m, n, k = values[:3]  # SCALE-Sim GEMM order: M, N, K
-            layers.append(Layer(row[0], M=m, K=k, N=n))
-        check_gemm(layers[-1].M, layers[-1].K, layers[-1].N, f"{source}: line {line} ({shown(row[0], 40)})")
-    # write_trace builds every layer's synthetic float32 operands in memory before saving
-    check_memory(sum(4 * (lay.M * lay.K + lay.K * lay.N) for lay in layers),
-                 f"{source}: the synthetic trace of all {len(layers)} layers (operands in memory)")
-    return layers
+    """Layers of a SCALE-Sim topology CSV (GEMM `Layer, M, N, K` or convolution format), read by
+    header names (imsim.trace.shapes.read_shapes; shared with `imsim import-shapes`)."""
+    return read_shapes(path)
 
 
 def write_hw_yaml(cfg: ScaleSimConfig, path: str | Path, origin: str) -> Path:
@@ -197,13 +142,9 @@ def write_hw_yaml(cfg: ScaleSimConfig, path: str | Path, origin: str) -> Path:
     return path
 
 
-def write_trace(layers: list[Layer], path: str | Path, *, heavy_fraction: float = 0.01, seed: int = 0,
-                model: str = "scalesim") -> Path:
-    """Write a synthetic trace with one GEMM per layer (the layer's name and M, K, N)."""
+def write_trace(layers: list[Layer], path: str | Path, *, heavy: float = 0.01, seed: int = 0,
+                model: str = "scalesim", source: str = "") -> Path:
+    """Write a shape-only trace (synthetic values) with one GEMM per layer (name, kind, M, K, N)."""
     from imsim.trace.format import save_trace
-    from imsim.trace.synthetic import synthetic_trace
 
-    trace = synthetic_trace([(lay.M, lay.K, lay.N) for lay in layers], heavy_fraction=heavy_fraction, seed=seed,
-                            model=model)
-    records = [dataclasses.replace(rec, name=lay.name) for rec, lay in zip(trace, layers)]
-    return Path(save_trace(path, records))
+    return Path(save_trace(path, shapes_trace(layers, heavy=heavy, seed=seed, model=model, source=source)))

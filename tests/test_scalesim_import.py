@@ -88,7 +88,7 @@ def test_cli_writes_config_and_trace(files, tmp_path, capsys):
     (CFG.replace("Dataflow : ws", "Dataflow : xs"), GEMM_TOPO, "dataflow"),
     (CFG.replace("ArrayHeight:    16", "ArrayHeight:    sixteen"), GEMM_TOPO, "arrayheight"),
     ("not an ini file", GEMM_TOPO, "SCALE-Sim"),
-    (CFG, "Layer name,M,N,K,\nL0,20,12,\n", "expected 4 fields"),
+    (CFG, "Layer name,M,N,K,\nL0,20,12,\n", "column K is empty"),
     (CFG, "Layer name,M,N,K,\nL0,20,0,3,\n", "positive integer"),
 ])
 def test_bad_inputs_one_line(tmp_path, capsys, cfg_text, topo_text, needle):

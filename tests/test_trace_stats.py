@@ -80,7 +80,7 @@ def test_cli_text_table_and_list(capsys):
     assert main(["trace", "stats", "--per-gemm", "--strategy", "row,both"]) == 0
     text = capsys.readouterr().out
     assert "unpack_ratio_both" in text and "total" in text and "encoder.layer.0" in text
-    assert main(["trace", "list", "--json"]) == 0
+    assert main(["trace", "list", "bundled", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing["gemms"] == len(open_trace(bundled_trace_path()))
 

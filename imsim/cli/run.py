@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_hw_arg(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N", help="one random GEMM of this shape")
-    src.add_argument("--trace", metavar="PATH", help="a trace (.npz file or folder), or 'bundled' for the "
-                                                     "shipped MiniLM subset")
+    src.add_argument("--trace", metavar="TRACE", help="a trace name (bundled, minilm, smollm2, cnn: "
+                                                      "`imsim trace list`) or a .npz file / folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware key for this run (repeatable), e.g. --set dataflow=ws")
     add_bits_args(p, note=": overrides the design's a_bits and w_bits")
@@ -138,9 +138,9 @@ def _load_hw(args: argparse.Namespace):
 
 
 def _open_trace(path: str):
-    from imsim.trace import bundled_trace_path, open_trace
+    from imsim.trace.registry import open_named
 
-    return open_trace(bundled_trace_path() if path == "bundled" else path)
+    return open_named(path)
 
 
 def _progress():
@@ -161,7 +161,8 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
     if args.gemm is not None:
         M, K, N = args.gemm
         check_gemm(M, K, N, "--gemm")
-        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
+        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": "",
+                "provenance": "synthetic", "heavy": args.heavy, "seed": args.seed}
         if fmts is not None:
             (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
             A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
@@ -175,6 +176,8 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
     trace = _open_trace(args.trace)
     bar = bar if bar is not None else _progress()
     bar.reset(total=len(trace))
+    from imsim.trace.provenance import of_meta
+
     for i, rec in enumerate(trace):
         with about(f"{trace.path}: record {i} ({rec.name})"):
             if fmts is not None:
@@ -184,7 +187,8 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
             else:
                 A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
                                               beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
-        yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}, quality
+        yield A, B, {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
+                     "provenance": of_meta(rec.meta)}, quality
         bar.update(1)
     bar.close()
 
@@ -213,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
     objective = args.objective or hw.objective
     per_gemm = args.json or args.per_gemm or args.gemm is not None
     kept, summary, bad, first_bad = [], GroupedTotals(), 0, None
+    metas = []  # provenance of each GEMM (imsim.trace.provenance)
     writer = nullcontext()
     if args.out is not None:
         from imsim.result_writer import ResultWriter
@@ -220,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
         writer = ResultWriter(args.out)
     with writer:
         for A, B, meta, quality in _jobs(args, hw, bar):
+            metas.append({k: meta[k] for k in ("provenance", "heavy", "heavy_fraction", "seed") if k in meta})
             try:
                 if args.strategy == "auto" and objective != "macs":
                     from imsim.policy import best_unpack
@@ -245,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"hw: {hw.name}  {hw.rows}x{hw.cols} {hw.dataflow}  a_bits={hw.a_bits} w_bits={hw.w_bits} "
           f"acc_bits={hw.acc_bits}  k_scale={hw.k_scale}  timing={args.timing}")
+    from imsim.trace.provenance import describe
+
+    print(f"values: {describe(metas)}")
     if per_gemm:
         rows = [r.to_dict() for r in kept]
         for row in rows:

@@ -338,10 +338,14 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
 
 
 def _trace_path(text: str, source: str, base_dir: Path, where: str) -> str:
+    from imsim.trace.registry import NAMES, resolve
+
+    if text in NAMES:  # a named trace (imsim.trace.registry); a missing capture names its command
+        return str(resolve(text, source=source, field=where).resolve())
     for cand in (base_dir / text, Path(text)):
         if cand.exists():
             return str(cand.resolve())
-    raise bad_value(source, where, text, "trace not found ('bundled', or a .npz file / trace folder)")
+    raise bad_value(source, where, text, "trace not found (a trace name such as 'bundled' (`imsim trace list`), or a .npz file / trace folder)")
 
 
 def _str_tuple(value: Any, source: str, where: str) -> tuple[str, ...]:

@@ -203,17 +203,19 @@ def make_record(A: np.ndarray, B: np.ndarray, *, name: str, kind: str, phase: st
 
 @dataclass(frozen=True)
 class Trace(Sequence):
-    """An ordered, lazily loaded list of GemmRecords; `path` is where it was read from (or None)."""
+    """An ordered, lazily loaded list of GemmRecords; `path` is where it was read from (or None);
+    `meta`: trace-level JSON metadata (e.g. provenance, skipped_ops of a capture; {} if none)."""
 
     records: tuple[GemmRecord, ...]
     path: Path | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
-            return Trace(self.records[i], self.path)
+            return Trace(self.records[i], self.path, self.meta)
         return self.records[i]
 
     def __iter__(self) -> Iterator[GemmRecord]:
@@ -225,7 +227,7 @@ class Trace(Sequence):
         keep = [r for r in self.records
                 if (kind is None or r.kind == kind) and (phase is None or r.phase == phase)
                 and (name_contains is None or name_contains in r.name)]
-        return Trace(tuple(keep), self.path)
+        return Trace(tuple(keep), self.path, self.meta)
 
     @property
     def macs(self) -> int:
@@ -264,7 +266,7 @@ class TraceWriter:
     """
 
     def __init__(self, path: str | Path, *, float_dtype: str = "float16", compress: bool = True,
-                 max_file_bytes: int = 64 << 20) -> None:
+                 max_file_bytes: int = 64 << 20, meta: Mapping[str, Any] | None = None) -> None:
         if float_dtype not in FLOAT_DTYPES:
             raise UserError(f"float_dtype = {float_dtype!r}: must be one of {', '.join(FLOAT_DTYPES)}")
         self.path = Path(path)
@@ -272,6 +274,8 @@ class TraceWriter:
         self.compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         self.max_file_bytes = max_file_bytes
         self.single = self.path.suffix == ".npz"
+        self.meta = dict(meta or {})
+        json.dumps(self.meta)  # must be JSON-able
         self._zip: zipfile.ZipFile | None = None
         self._headers: list[dict[str, Any]] = []
         self._stored: dict[bytes, tuple[str, bool]] = {}  # digest -> (key, transposed) in this file
@@ -325,6 +329,8 @@ class TraceWriter:
         if self._zip is None:
             return
         header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "records": self._headers}
+        if self.meta:
+            header["meta"] = self.meta
         self._put(self._zip, HEADER_KEY, np.array(json.dumps(header)))
         self._zip.close()
         self._zip, self._headers, self._bytes, self._stored = None, [], 0, {}
@@ -348,9 +354,13 @@ class TraceWriter:
 
 
 def save_trace(path: str | Path, records: Iterable[GemmRecord], *, float_dtype: str = "float16",
-               compress: bool = True, max_file_bytes: int = 64 << 20) -> Path:
-    """Write records to `path` (`.npz` file, or a folder of them); returns the path."""
-    writer = TraceWriter(path, float_dtype=float_dtype, compress=compress, max_file_bytes=max_file_bytes)
+               compress: bool = True, max_file_bytes: int = 64 << 20, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write records to `path` (`.npz` file, or a folder of them); returns the path. `meta`
+    (default: the trace's own `meta` when `records` is a Trace) is stored in every file's header."""
+    if meta is None:
+        meta = getattr(records, "meta", None)
+    writer = TraceWriter(path, float_dtype=float_dtype, compress=compress, max_file_bytes=max_file_bytes,
+                         meta=meta)
     for record in records:
         writer.add(record)
     return writer.close()
@@ -409,6 +419,11 @@ def _check_record(path: Path, i: int, rec: Any, files: set[str]) -> GemmRecord:
 
 def read_header(path: Path) -> list[GemmRecord]:
     """The records of one .npz trace file (metadata and lazy array sources)."""
+    return _read_header(path)[0]
+
+
+def _read_header(path: Path) -> tuple[list[GemmRecord], dict[str, Any]]:
+    """(records, trace-level meta) of one .npz trace file."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -453,7 +468,10 @@ def read_header(path: Path) -> list[GemmRecord]:
     records = header.get("records")
     if not isinstance(records, list):
         raise _bad(path, "malformed trace header: 'records' is not a list")
-    return [_check_record(path, i, rec, files) for i, rec in enumerate(records)]
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise _bad(path, "malformed trace header: 'meta' is not an object")
+    return [_check_record(path, i, rec, files) for i, rec in enumerate(records)], meta
 
 
 def open_trace(path: str | Path) -> Trace:
@@ -468,6 +486,9 @@ def open_trace(path: str | Path) -> Trace:
     else:
         raise _bad(path, "no such trace file or folder")
     records: list[GemmRecord] = []
+    meta: dict[str, Any] = {}
     for f in files:
-        records.extend(read_header(f))
-    return Trace(tuple(records), path)
+        recs, part_meta = _read_header(f)
+        records.extend(recs)
+        meta = meta or part_meta
+    return Trace(tuple(records), path, MappingProxyType(meta))

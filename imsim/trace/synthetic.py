@@ -111,9 +111,11 @@ def synthetic_trace(shapes: Iterable[tuple[int, int, int]], heavy_fraction: floa
         A = heavy_matrix(rng, M, K, heavy_fraction, outlier_scale, channel_concentration)
         B = heavy_matrix(rng, K, N, b_heavy_fraction, outlier_scale, None, body_std=1.0 / np.sqrt(K))
         meta = {"heavy_fraction": heavy_fraction, "b_heavy_fraction": b_heavy_fraction, "seed": seed,
-                "outlier_scale": outlier_scale, "channel_concentration": channel_concentration}
+                "outlier_scale": outlier_scale, "channel_concentration": channel_concentration,
+                "provenance": "synthetic"}
         records.append(make_record(A, B, name=f"synthetic{i}", kind=kind, phase="fwd", model=model,
                                    index=i, meta=meta))
+    trace_meta = {"provenance": "synthetic", "heavy_fraction": heavy_fraction, "seed": seed}
     if path is None:
-        return Trace(tuple(records), None)
-    return open_trace(save_trace(path, records))
+        return Trace(tuple(records), None, trace_meta)
+    return open_trace(save_trace(path, records, meta=trace_meta))
