@@ -224,4 +224,4 @@ def test_a_binary_hw_file_is_one_line_naming_the_file(tmp_path):
     path.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(UserError) as info:
         load_hw_config(path)
-    assert str(info.value) == f"{path}: cannot read hardware config: not a text (UTF-8) YAML file"
+    assert str(info.value).startswith(f"{path}: not a text hardware config") and "\n" not in str(info.value)
