@@ -11,12 +11,13 @@ fails if a key of the schema has no entry (or an entry names a key that no longe
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
-from pathlib import Path
+
+from generated_doc import generated_doc_main
 
 from imsim.hwconfig import FIELDS, HwConfig
+from imsim.quantize import MAX_LEVELS, MIN_LEVELS
 from imsim.sweep import spec as sweep_spec
 
 # key -> (unit, meaning). Units follow the field names (docs/architecture.md).
@@ -70,7 +71,8 @@ SPEC_DOC: dict[str, str] = {
 }
 
 FIELD_DOC: dict[str, str] = {
-    "trace": "'bundled' (the MiniLM subset shipped with imsim), a .npz file / trace folder, or a mapping "
+    "trace": "a trace name ('bundled', the MiniLM subset shipped with imsim, or a captured one: "
+             "`imsim trace list`), a .npz file / trace folder, or a mapping "
              "with keys below",
     "strategy": "unpack strategy",
     "beta": "RTN threshold: alpha = the k-th largest |x| with k = int(numel (1 - beta)) (1.0 = max |x|)",
@@ -82,11 +84,15 @@ FIELD_DOC: dict[str, str] = {
     "quantizer": "paper: IM-Unpack's percentile_quantize_fn (scale 0.5 d / alpha, alpha may round one past "
                  "the body); symmetric: scale (d-1)/2 / alpha with the beta-quantile as alpha",
     "digits": "unpack digit split: signmag (sign-magnitude, never costlier) or floor (the paper's x % s, x // s)",
+    "format": "optional A-side operand format (eXmY minifloat name, docs/formats.md): quantize to it and align "
+              "exponents into an exact integer GEMM instead of RTN; a_bits/w_bits default to the significand "
+              "widths; `none` = RTN (with beta)",
+    "w_format": "optional B-side operand format (default: `format`); needs `format`",
 }
 
 TRACE_DOC: dict[str, str] = {
     "name": "label of the trace in the results' `trace` column",
-    "path": "'bundled' or a .npz file / trace folder (relative to the spec file or the cwd)",
+    "path": "a trace name (`imsim trace list`) or a .npz file / trace folder (relative to the spec file or the cwd)",
     "synthetic": "mapping of parameters for imsim.trace.synthetic (instead of path)",
     "kinds": "keep only GEMMs of these kinds (linear, attn_qk, attn_pv, grad_input, grad_weight, ...)",
     "phases": "keep only fwd and/or bwd GEMMs",
@@ -97,16 +103,18 @@ TRACE_DOC: dict[str, str] = {
 def _allowed_values(key: str) -> str:
     return {"strategy": ", ".join(sweep_spec.STRATEGIES), "timing": ", ".join(sweep_spec.TIMINGS),
             "granularity": ", ".join(sweep_spec.GRANULARITIES), "beta": "number in (0, 1]",
-            "trace": "string or mapping", "levels": "odd integer >= 3, or null", "w_levels": "odd integer >= 3, or null",
-            "quantizer": "paper, symmetric", "digits": "signmag, floor"}.get(key, "")
+            "trace": "string or mapping", "levels": f"odd integer {MIN_LEVELS}..{MAX_LEVELS} or null",
+            "w_levels": f"odd integer {MIN_LEVELS}..{MAX_LEVELS} or null", "quantizer": "paper, symmetric",
+            "digits": "signmag, floor", "format": "eXmY name or none", "w_format": "eXmY name or none"
+            }.get(key, "")
 
 
 def _check_coverage() -> None:
     keys = list(FIELDS)
     missing = [k for k in keys if k not in HW_DOC]
     stale = [k for k in HW_DOC if k not in FIELDS]
-    for what, have, doc in (("spec key", sweep_spec.SPEC_KEYS, SPEC_DOC), ("sweep field", sweep_spec.SWEEP_FIELDS,
-                            FIELD_DOC), ("trace key", sweep_spec.TRACE_KEYS, TRACE_DOC)):
+    for what, have, doc in (("spec key", sweep_spec.SPEC_KEYS, SPEC_DOC), ("sweep field", sweep_spec.SWEEP_FIELDS
+                            + sweep_spec.FORMAT_AXES, FIELD_DOC), ("trace key", sweep_spec.TRACE_KEYS, TRACE_DOC)):
         missing += [f"{what} {k}" for k in have if k not in doc]
         stale += [f"{what} {k}" for k in doc if k not in have]
     if missing or stale:
@@ -149,8 +157,9 @@ def generate() -> str:
     out += [f"| `{k}` | {_esc(SPEC_DOC[k])} |" for k in sweep_spec.SPEC_KEYS]
     out += ["", "### Sweep fields (usable in `axes`, besides every hardware key)", "",
             "| field | default | allowed | meaning |", "|---|---|---|---|"]
-    for k in sweep_spec.SWEEP_FIELDS:
-        out.append(f"| `{k}` | {_cell(sweep_spec.DEFAULTS.get(k, ''))} | {_allowed_values(k)} | {_esc(FIELD_DOC[k])} |")
+    for k in sweep_spec.SWEEP_FIELDS + sweep_spec.FORMAT_AXES:
+        default = _cell(sweep_spec.DEFAULTS[k]) if k in sweep_spec.DEFAULTS else "none"
+        out.append(f"| `{k}` | {default} | {_allowed_values(k)} | {_esc(FIELD_DOC[k])} |")
     out += ["", "### Trace mapping keys (`axes: {trace: [{path: ..., kinds: ...}]}`)", "",
             "| key | meaning |", "|---|---|"]
     out += [f"| `{k}` | {_esc(TRACE_DOC[k])} |" for k in sweep_spec.TRACE_KEYS]
@@ -160,21 +169,7 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    root = Path(__file__).resolve().parent.parent
-    ap.add_argument("--out", default=str(root / "docs" / "yaml-reference.md"))
-    ap.add_argument("--check", action="store_true", help="exit 1 if the file differs from the generated text")
-    args = ap.parse_args(argv)
-    text = generate()
-    path = Path(args.out)
-    if args.check:
-        same = path.is_file() and path.read_text() == text
-        print(f"{path}: {'up to date' if same else 'OUT OF DATE: run experiments/gen_yaml_reference.py'}")
-        return 0 if same else 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    return generated_doc_main(generate, "yaml-reference.md", "gen_yaml_reference.py", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

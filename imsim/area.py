@@ -70,23 +70,35 @@ def timing_register_bits(rows: int, cols: int, a_bits: int, w_bits: int, acc_bit
                          dataflow: str, timing: str) -> tuple[int, int]:
     """(shadow, skew) register bits the array needs beyond a + w + acc per PE (docs/model-array.md).
 
-    shadow: `pipelined` overlaps a fold with the next one's fill, so every PE holds a second
-    copy of its stationary value: os a shadow output register (acc_bits) the finished sum is
-    copied into while the accumulator starts the next fold, ws a second weight register
-    (w_bits), is a second input register (a_bits). `scalesim` runs ws/is folds back to back
-    with the preload exposed (no shadow), but its os count has no drain: the next fold starts
-    while the outputs leave, which needs the same shadow output register.
-    skew (both modes): triangular delay lines that skew the streamed inputs by one cycle per
-    row / column and deskew the outputs: R(R-1)/2 lines on the left edge for the operand
-    streamed along the rows, C(C-1)/2 on the top edge for os's B, and C(C-1)/2 output lines
-    at acc_bits on the bottom edge.
+    Counted as the reference RTL (imsim/rtl/verilog) builds them; L = ceil(log2 rows).
+    shadow (written once per fold): `pipelined` overlaps a fold with the next one's fill, so every
+    PE holds a second copy of its stationary value: os a shadow output register (acc_bits) the
+    finished sum is copied into while the accumulator starts the next fold; ws a second weight
+    register plus a select bit (w_bits + 1); is a second input register plus a select bit
+    (a_bits + 1). `scalesim` runs ws/is folds back to back with the preload exposed (no shadow).
+    Its os count has no drain: the reference RTL gives every PE its own output port instead; the
+    model charges the shadow output register for it (conservative).
+    skew (written every streaming cycle): triangular delay lines that skew the streamed inputs by
+    one cycle per row / column and deskew the outputs: R(R-1)/2 lines on the left edge for the
+    operand streamed along the rows, C(C-1)/2 on the top edge for os's B, C(C-1)/2 output lines at
+    acc_bits (the RTL needs none: conservative); the control the RTL carries: 2 tag bits per PE
+    and per left-edge skew stage, for ws/is the column-skewed preload of the stationary operand
+    (C(C-1)/2 x (stationary + 1 + L)), for pipelined os a drain counter and flag per column (L + 1).
     """
     stationary = {"os": acc_bits, "ws": w_bits, "is": a_bits}[dataflow]
-    overlaps = timing == "pipelined" or dataflow == "os"
-    shadow = rows * cols * stationary if overlaps else 0
+    log_r = max(1, (rows - 1).bit_length())
     tri_r, tri_c = rows * (rows - 1) // 2, cols * (cols - 1) // 2
+    if timing == "pipelined":
+        shadow = rows * cols * (stationary if dataflow == "os" else stationary + 1)
+    else:
+        shadow = rows * cols * stationary if dataflow == "os" else 0
     left = {"os": a_bits, "ws": a_bits, "is": w_bits}[dataflow]
     skew = tri_r * left + tri_c * acc_bits + (tri_c * w_bits if dataflow == "os" else 0)
+    skew += 2 * rows * cols + 2 * tri_r  # tags: valid / last per PE and per left-edge stage
+    if dataflow == "os":
+        skew += cols * (log_r + 1) if timing == "pipelined" else 0
+    else:
+        skew += tri_c * (stationary + 1 + log_r)
     return shadow, skew
 
 

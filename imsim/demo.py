@@ -115,7 +115,10 @@ def _gemm_rows(record: Any, gi: int, designs: Sequence[DemoDesign], hws: dict[st
     from imsim.unpack import unpack_gemm
 
     A, B = record.A, record.B
-    meta = {"name": record.name, "kind": record.kind, "phase": record.phase, "model": record.model}
+    from imsim.trace.provenance import of_meta
+
+    meta = {"name": record.name, "kind": record.kind, "phase": record.phase, "model": record.model,
+            "provenance": of_meta(record.meta)}
     quantized: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for d in designs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, bad_value, shown
+from imsim.yamlfile import load_yaml_file, parse_yaml, yaml_error_line
 
 DATAFLOWS = ("os", "ws", "is")
 K_SCALES = ("shift_accumulate", "scale_passes", "none")
@@ -129,14 +131,29 @@ def _check_technology(value: str, source: str | None) -> None:
     """A technology is a shipped table name or a path to a YAML table (checked at load time)."""
     from imsim.tech import available_technologies  # lazy: tech imports nothing from here
 
-    if value in available_technologies():
+    if value in _technology_names():
         return
     if value.endswith((".yaml", ".yml")) or "/" in value:
-        if Path(value).is_file():
-            return
-        raise bad_value(source, "technology", value, "no such technology file")
+        if not value.endswith((".yaml", ".yml")):
+            raise bad_value(source, "technology", value, "a path to a technology table must end in .yaml or .yml")
+        if not Path(value).is_file():
+            raise bad_value(source, "technology", value, "no such technology file")
+        from imsim.tech import load_technology
+
+        try:
+            load_technology(value)  # cached; a bad table is reported against this config
+        except UserError as exc:
+            raise UserError(f"{source + ': ' if source else ''}technology = {shown(value)}: {exc}") from None
+        return
     raise bad_value(source, "technology", value,
                     f"must be one of {', '.join(available_technologies())} or a path to a .yaml table")
+
+
+@functools.lru_cache(maxsize=1)
+def _technology_names() -> frozenset[str]:
+    from imsim.tech import available_technologies  # lazy: tech imports nothing from here
+
+    return frozenset(available_technologies())
 
 
 def _unknown_key(key: Any, value: Any, source: str | None) -> UserError:
@@ -144,7 +161,7 @@ def _unknown_key(key: Any, value: Any, source: str | None) -> UserError:
     close = difflib.get_close_matches(str(key), list(FIELDS), n=1, cutoff=0.5)
     hint = f"did you mean '{close[0]}'? " if close else ""
     where = f"{source}: " if source else ""
-    return UserError(f"{where}unknown key {str(key)!r} = {value!r}: {hint}"
+    return UserError(f"{where}unknown key {shown(key)} = {shown(value)}: {hint}"
                      f"known keys: {', '.join(FIELDS)}")
 
 
@@ -189,7 +206,7 @@ class HwConfig:
     zero_skipping: bool = False
 
     def __post_init__(self) -> None:
-        values = _validate(dataclasses.asdict(self), None)
+        values = _validate({key: getattr(self, key) for key in FIELDS}, None)
         for key, value in values.items():
             if value is not getattr(self, key):
                 object.__setattr__(self, key, value)
@@ -238,38 +255,37 @@ def _validate(d: Mapping[str, Any], source: str | None, fill_defaults: bool = Fa
     values.update(d)
     out = {key: _check_field(key, values[key], source) for key in FIELDS if key in values}
     if len(out) == len(FIELDS):
-        need = out["a_bits"] + out["w_bits"] - 1
-        if out["acc_bits"] < need:
-            raise bad_value(source, "acc_bits", out["acc_bits"],
-                            f"accumulator narrower than a product: needs an integer in "
-                            f"{need}..{MAX_ACC_BITS} (a_bits + w_bits - 1 = {need})")
+        _check_cross(out, source)
     return out
 
 
-# ---- YAML loading ---------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent override would hide a typo)."""
+def _check_cross(out: Mapping[str, Any], source: str | None) -> None:
+    """The rules between keys of a full config."""
+    need = out["a_bits"] + out["w_bits"] - 1
+    if out["acc_bits"] < need:
+        raise bad_value(source, "acc_bits", out["acc_bits"],
+                        f"accumulator narrower than a product: needs an integer in "
+                        f"{need}..{MAX_ACC_BITS} (a_bits + w_bits - 1 = {need})")
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+def check_value(key: str, value: Any, source: str | None) -> Any:
+    """One key's value validated alone and normalised (e.g. 16 -> 16.0 for a float key)."""
+    if key not in FIELDS:
+        raise _unknown_key(key, value, source)
+    return _check_field(key, value, source)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def with_values(base: HwConfig, changes: Mapping[str, Any], source: str | None) -> HwConfig:
+    """`base` with `changes` whose values were each normalised by `check_value`; only the
+    cross-key rules are checked here. The fast path for sweeps (one config per point)."""
+    values = {**base.__dict__, **changes}
+    _check_cross(values, source)
+    hw = object.__new__(HwConfig)
+    hw.__dict__.update(values)
+    return hw
 
 
-def _yaml_error_line(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
+# ---- YAML loading (imsim.yamlfile: strict, bounded) -------------------------------------------
 
 
 def parse_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
@@ -293,9 +309,9 @@ def parse_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> dict[str, A
                 value: Any = raw.strip()
             else:
                 try:
-                    value = yaml.safe_load(raw) if raw.strip() else raw
+                    value = parse_yaml(raw) if raw.strip() else raw
                 except yaml.YAMLError as exc:
-                    raise bad_value("--set", key, raw, f"a YAML scalar ({_yaml_error_line(exc)})") from None
+                    raise bad_value("--set", key, raw, f"a YAML scalar ({yaml_error_line(exc)})") from None
             items[key] = value
     for key in items:
         if key not in FIELDS:
@@ -307,21 +323,17 @@ def load_hw_config(path: str | Path,
                    overrides: Mapping[str, Any] | Iterable[str] = ()) -> HwConfig:
     """Read a hardware YAML file, apply overrides (`--set` strings or a dict), validate.
 
-    `name` defaults to the file stem. Errors name the file (or `--set` for a bad override).
+    `name` defaults to the file stem; overrides that change a value are appended to it
+    ('default+rows=16') unless they set `name`. Errors name the file (or `--set` for a bad override).
     """
     path = Path(path)
     if not path.exists() and find_hw_config(str(path)) is not None:
         path = find_hw_config(str(path))  # a shipped design by name, e.g. --hw edge_16x16_int4
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UserError(f"{source}: cannot read hardware config: {reason}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{source}: YAML syntax error: {_yaml_error_line(exc)}") from None
+    if not path.exists():
+        raise UserError(f"{source}: no such hardware config{_did_you_mean(source)}; give a YAML path or a "
+                        f"shipped design: {', '.join(p.stem for p in shipped_configs())}")
+    data = load_yaml_file(path, "hardware config")
     if data is None:
         raise UserError(f"{source}: empty file: expected a mapping of hardware keys "
                         f"(e.g. rows: 32)")
@@ -335,10 +347,33 @@ def load_hw_config(path: str | Path,
     # validate the file alone first, so a bad file value names the file
     _validate(data, source)
     sets = parse_overrides(overrides)
-    if not sets:
-        return HwConfig.from_dict(data, source=source)
-    _validate(sets, "--set")
-    return HwConfig.from_dict({**data, **sets}, source=f"{source} with --set")
+    if sets:
+        _validate(sets, "--set")
+        if "name" not in sets:
+            data = {**data, "name": override_name(data["name"], data, sets)}
+        source = f"{source} with --set"
+    hw = HwConfig.from_dict({**data, **sets}, source=source)
+    from imsim.memory import check_buffers  # lazy: the memory model imports simpy
+
+    try:
+        check_buffers(hw)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    return hw
+
+
+def override_name(name: str, before: Mapping[str, Any], sets: Mapping[str, Any]) -> str:
+    """A design's name recording the overrides that change it: 'default+rows=16+dataflow=ws'."""
+    changed = [f"{k}={_plain_text(v)}" for k, v in sets.items() if before.get(k, _DEFAULTS.get(k)) != v]
+    return "+".join([name, *changed])
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # The shipped configs: `imsim/hw_configs` is a link to the top-level `hw_configs/` folder in a
@@ -349,6 +384,14 @@ HW_CONFIGS_DIR = Path(__file__).parent / "hw_configs"
 def shipped_configs() -> list[Path]:
     """The YAML files in the shipped `hw_configs/` folder, sorted."""
     return sorted(HW_CONFIGS_DIR.glob("*.yaml")) if HW_CONFIGS_DIR.is_dir() else []
+
+
+def _did_you_mean(text: str) -> str:
+    """' (did you mean NAME?)' for the shipped design closest to a mistyped --hw, or ''."""
+    stem = Path(text).name
+    stem = stem[:-5] if stem.endswith(".yaml") else stem
+    match = difflib.get_close_matches(stem, [p.stem for p in shipped_configs()], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def find_hw_config(name: str) -> Path | None:

@@ -253,6 +253,13 @@ def _chunk_len(p: MemoryParams, roles: dict, T: int) -> int:
     return max(1, min([T] + limits))
 
 
+def check_buffers(hw) -> None:
+    """UserError naming the sram_*_kib key when a buffer of `hw` (a HwConfig) cannot hold one
+    line of its streamed tile, so a design is refused when it is loaded, not mid-simulation."""
+    p = MemoryParams.from_hw(hw)
+    _chunk_len(p, ROLES[p.dataflow], 1)
+
+
 def transfer_plan(p: MemoryParams, roles: dict, T: int, fit: int) -> tuple[int, int]:
     """(chunk length, input slots) of a fold's temporal axis of length T; `fit` = the longest
     chunk whose streamed tiles fit one buffer slot each (`_chunk_len`): the fewest chunks of at

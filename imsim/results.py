@@ -96,6 +96,8 @@ class GemmResult:
     max_abs_error: Optional[float] = None
     error_sq: Optional[float] = None
     ref_sq: Optional[float] = None
+    # where the operand values come from: real, synthetic or shape-only (imsim.trace.provenance)
+    provenance: str = ""
 
     @property
     def energy_pj(self) -> float:

@@ -25,6 +25,7 @@ topology_utils.load_arrays_gemm: a header line, then one layer per line, trailin
 imsim's GEMM is A (M x K) @ B (K x N). The convolution format (``Layer name, IFMAP height,
 IFMAP width, Filter height, Filter width, Channels, Num filter, Strides``) is also read and
 lowered to a GEMM with M = output pixels, K = filter height x width x channels, N = filters.
+Columns are read by their header names (imsim.trace.shapes), never by position.
 
 imsim traces hold operand values, not only shapes, so the trace written is a synthetic one
 (:func:`imsim.trace.synthetic.synthetic_trace`) with the topology's shapes and layer names.
@@ -32,14 +33,16 @@ imsim traces hold operand values, not only shapes, so the trace written is a syn
 from __future__ import annotations
 
 import configparser
-import csv
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, bad_value, shown
+from imsim.trace.shapes import MAX_INPUT_BYTES, Layer, read_shapes, shapes_trace
+from imsim.yamlfile import read_text_file
+
+__all__ = ["Layer", "ScaleSimConfig", "read_config", "read_topology", "write_hw_yaml", "write_trace"]
 
 KEY_MAP = {  # SCALE-Sim [architecture_presets] key (lower case) -> imsim key
     "arrayheight": "rows", "arraywidth": "cols", "ifmapsramszkb": "sram_a_kib",
@@ -47,16 +50,6 @@ KEY_MAP = {  # SCALE-Sim [architecture_presets] key (lower case) -> imsim key
 }
 INT_KEYS = ("rows", "cols")
 FLOAT_KEYS = ("sram_a_kib", "sram_b_kib", "sram_c_kib")
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One GEMM of a topology: A (M x K) @ B (K x N)."""
-
-    name: str
-    M: int
-    K: int
-    N: int
 
 
 @dataclass(frozen=True)
@@ -71,14 +64,12 @@ def read_config(path: str | Path, bits: int = 8) -> ScaleSimConfig:
     """Map a SCALE-Sim .cfg onto imsim hardware keys (see the module table)."""
     path = Path(path)
     source = str(path)
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # '%' is data, never a reference
+    text = read_text_file(path, "SCALE-Sim config", MAX_INPUT_BYTES)
     try:
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read SCALE-Sim config: {exc.strerror or exc}") from None
+        parser.read_string(text, source=source)
     except configparser.Error as exc:
-        raise UserError(f"{source}: not a SCALE-Sim config (INI): {str(exc).splitlines()[0]}") from None
+        raise UserError(f"{source}: not a SCALE-Sim config (INI): {shown(str(exc).splitlines()[0], 160)}") from None
     if not parser.has_section("architecture_presets"):
         raise UserError(f"{source}: no [architecture_presets] section: not a SCALE-Sim config")
     arch = parser["architecture_presets"]
@@ -116,10 +107,13 @@ def read_config(path: str | Path, bits: int = 8) -> ScaleSimConfig:
 
 
 def _number(text: str, source: str, key: str, kind: type) -> Any:
+    """A finite number (kind float) or an integer written as digits, e.g. '16' or '16.0' (kind int)."""
     try:
         value = float(text.strip())
     except ValueError:
-        raise bad_value(source, key, text, "must be a number") from None
+        raise bad_value(source, key, text, f"must be {'an integer' if kind is int else 'a number'}") from None
+    if not math.isfinite(value):
+        raise bad_value(source, key, text, f"must be a finite {'integer' if kind is int else 'number'}")
     if kind is int:
         if value != int(value):
             raise bad_value(source, key, text, "must be an integer")
@@ -128,47 +122,9 @@ def _number(text: str, source: str, key: str, kind: type) -> Any:
 
 
 def read_topology(path: str | Path) -> list[Layer]:
-    """Layers of a SCALE-Sim topology CSV (GEMM `Layer, M, N, K` or convolution format)."""
-    path = Path(path)
-    source = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [[c.strip() for c in row] for row in csv.reader(fh)]
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read SCALE-Sim topology: {exc.strerror or exc}") from None
-    rows = [[c for c in r if c != ""] for r in rows]
-    rows = [r for r in rows if r]
-    if len(rows) < 2:
-        raise UserError(f"{source}: a SCALE-Sim topology needs a header line and at least one layer")
-    header = [h.lower() for h in rows[0]]
-    conv = any("ifmap" in h or "filter" in h for h in header)
-    layers = []
-    for line, row in enumerate(rows[1:], start=2):
-        need = 7 if conv else 4
-        if len(row) < need:
-            raise UserError(f"{source}: line {line}: expected {need} fields "
-                            f"({'Layer, IFMAP h, IFMAP w, Filter h, Filter w, Channels, Num filter[, Strides]' if conv else 'Layer, M, N, K'}), got {len(row)}")
-        values = []
-        for col, text in enumerate(row[1:], start=1):
-            try:
-                v = int(float(text))
-            except ValueError:
-                raise UserError(f"{source}: line {line}, column {col + 1} = {text!r}: must be a positive integer") from None
-            if v < 1:
-                raise UserError(f"{source}: line {line}, column {col + 1} = {text!r}: must be a positive integer")
-            values.append(v)
-        if conv:
-            ih, iw, fh, fw, ch, nf = values[:6]
-            sh = values[6] if len(values) > 6 else 1
-            sw = values[7] if len(values) > 7 else sh
-            if fh > ih or fw > iw:
-                raise UserError(f"{source}: line {line}: filter larger than the input feature map")
-            oh, ow = (ih - fh) // sh + 1, (iw - fw) // sw + 1
-            layers.append(Layer(row[0], M=oh * ow, K=fh * fw * ch, N=nf))
-        else:
-            m, n, k = values[:3]  # SCALE-Sim GEMM order: M, N, K
-            layers.append(Layer(row[0], M=m, K=k, N=n))
-    return layers
+    """Layers of a SCALE-Sim topology CSV (GEMM `Layer, M, N, K` or convolution format), read by
+    header names (imsim.trace.shapes.read_shapes; shared with `imsim import-shapes`)."""
+    return read_shapes(path)
 
 
 def write_hw_yaml(cfg: ScaleSimConfig, path: str | Path, origin: str) -> Path:
@@ -186,13 +142,9 @@ def write_hw_yaml(cfg: ScaleSimConfig, path: str | Path, origin: str) -> Path:
     return path
 
 
-def write_trace(layers: list[Layer], path: str | Path, *, heavy_fraction: float = 0.01, seed: int = 0,
-                model: str = "scalesim") -> Path:
-    """Write a synthetic trace with one GEMM per layer (the layer's name and M, K, N)."""
+def write_trace(layers: list[Layer], path: str | Path, *, heavy: float = 0.01, seed: int = 0,
+                model: str = "scalesim", source: str = "") -> Path:
+    """Write a shape-only trace (synthetic values) with one GEMM per layer (name, kind, M, K, N)."""
     from imsim.trace.format import save_trace
-    from imsim.trace.synthetic import synthetic_trace
 
-    trace = synthetic_trace([(lay.M, lay.K, lay.N) for lay in layers], heavy_fraction=heavy_fraction, seed=seed,
-                            model=model)
-    records = [dataclasses.replace(rec, name=lay.name) for rec, lay in zip(trace, layers)]
-    return Path(save_trace(path, records))
+    return Path(save_trace(path, shapes_trace(layers, heavy=heavy, seed=seed, model=model, source=source)))

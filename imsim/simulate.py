@@ -118,7 +118,8 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     accumulators. operands: the ORIGINAL integer operands (A, B); the recombined C is then checked
     against `imsim.reference.reference_gemm(A, B)`, which shares nothing with the unpacking and
     recombination path. Without them the run is `exact=None`, `exact_status='unchecked'`: a check
-    of the unpacked operands against themselves would prove nothing. meta: name/kind/phase/model.
+    of the unpacked operands against themselves would prove nothing. meta: name/kind/phase/model
+    and provenance (real / synthetic / shape-only).
     quality: quantization settings and error fields (imsim.quality.quantize_gemm) for the row.
     """
     meta = dict(meta or {})
@@ -178,6 +179,7 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
         exact=exact, first_mismatch=mismatch, pe_overflows=pe_over, recomb_overflows=rc_over,
         exec_method=method, energy=en, area=ar, exact_status=status, digits=ug.digits,
         **dict(quality or {}),
+        provenance=str(meta.get("provenance", "")),
     )
 
 
@@ -188,9 +190,11 @@ def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing
     """Simulate every record (with .A .B .name .kind .phase .model) of a trace on `hw`.
 
     Float operands are RTN-quantized for hw.a_bits / hw.w_bits with `quantize_beta`, `levels` /
-    `w_levels` (default 2^bits - 1) and `quantizer`; each row carries its error (imsim.quality).
+    `w_levels` (default 2^bits - 1) and `quantizer`; each row carries its error (imsim.quality)
+    and the record's provenance (imsim.trace.provenance.of_meta).
     """
     from imsim.quality import quantize_gemm
+    from imsim.trace.provenance import of_meta
 
     out = []
     for rec in records:
@@ -199,6 +203,7 @@ def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing
                                      quantizer=quantizer)
         ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy, digits)
         meta = {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
+        meta["provenance"] = of_meta(getattr(rec, "meta", {}))
         out.append(simulate_gemm(hw, ug, timing=timing, execute=execute, meta=meta,
                                  operands=(qa, qb), energy=energy, quality=info))
     return out

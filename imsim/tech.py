@@ -17,7 +17,6 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from imsim.errors import UserError, bad_value
 
@@ -201,18 +200,25 @@ def load_technology(name_or_path: str) -> Technology:
     a missing or unknown entry, a negative energy or area, an unknown unit, a bad label.
     Results are cached per file (and its modification time).
     """
-    path = _resolve(name_or_path).resolve()
+    text = str(name_or_path)
+    path = _shipped(text) if text in _SHIPPED_NAMES else _resolve(text).resolve()
     return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+_SHIPPED_NAMES = frozenset(p.stem for p in TABLES_DIR.glob("*.yaml"))
+
+
+@lru_cache(maxsize=None)
+def _shipped(name: str) -> Path:
+    """The path of a table shipped with imsim, resolved once (a sweep asks per point)."""
+    return _resolve(name).resolve()
 
 
 @lru_cache(maxsize=32)
 def _load_cached(path: str, _mtime_ns: int) -> Technology:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
-    return parse_technology(data, path)
+    from imsim.yamlfile import load_yaml_file
+
+    return parse_technology(load_yaml_file(path, "technology table"), path)
 
 
 def parse_technology(data: Any, source: str) -> Technology:

@@ -397,6 +397,8 @@ def unpack_gemm(
                     f"strategy none: {name} has entries up to {absmax(X)}, outside the {b}-bit range "
                     f"+-{qmax(b)}; pick --strategy row, col, both or auto")
         pairs = [("row", "row")]  # a no-op on in-range operands
+    elif strategy == "auto" and objective is None and absmax(A) <= qmax(a_bits) and absmax(B) <= qmax(w_bits):
+        pairs = [("row", "row")]  # both operands fit: every pair is the same no-op, the first wins
     elif strategy == "auto":
         pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]
     else:

@@ -168,6 +168,13 @@ def test_timing_mode_registers_are_paid_for():
         hw = _hw(dataflow=df)
         assert area_of_design(hw, T45, "pipelined").area_um2 > area_of_design(hw, T45, "scalesim").area_um2
     os_ = _hw(dataflow="os")
-    assert area_of_design(os_, T45, "pipelined").area_um2 == area_of_design(os_, T45, "scalesim").area_um2
+    # os: the same shadow output register in both modes; pipelined adds the drain counters
+    assert area_of_design(os_, T45, "pipelined").area_um2 > area_of_design(os_, T45, "scalesim").area_um2
     shadow, skew = timing_register_bits(4, 4, 8, 8, 32, "os", "pipelined")
-    assert shadow == 16 * 32 and skew == 6 * 8 + 6 * 32 + 6 * 8
+    # skew lines for A and B, output deskew, tags (2 per PE + 2 per left skew stage), and a
+    # 2-bit drain counter + flag per column
+    assert shadow == 16 * 32 and skew == 6 * 8 + 6 * 32 + 6 * 8 + 2 * 16 + 2 * 6 + 4 * 3
+    # pipelined ws: second weight register + select bit per PE; skewed preload of the weights
+    shadow, skew = timing_register_bits(4, 4, 8, 8, 32, "ws", "pipelined")
+    assert shadow == 16 * 9 and skew == 6 * 8 + 6 * 32 + 2 * 16 + 2 * 6 + 6 * (8 + 1 + 2)
+    assert timing_register_bits(4, 4, 8, 8, 32, "ws", "scalesim") == (0, skew)

@@ -114,6 +114,41 @@ def test_bundled_trace_runs(capsys):
     assert obj["total"]["unpack_ratio"] > 1.0
 
 
+# ---- output a reader can trust (issue 16) ------------------------------------------------------
+def test_without_hw_the_default_design_runs_and_its_name_records_overrides(capsys):
+    assert main(["run", "--gemm", "16,16,16", "--bits", "4", "--set", "rows=16", "--heavy", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hw: default+rows=16+a_bits=4+w_bits=4 ")
+    assert "auto: none needed" in out  # --heavy 0: the operands fit, nothing was unpacked
+    assert main(["run", "--gemm", "16,16,16", "--json"]) == 0
+    from imsim.hwconfig import load_hw_config
+
+    assert json.loads(capsys.readouterr().out)["hw"] == load_hw_config(HW).to_dict()  # as default.yaml promises
+
+
+def test_exact_says_not_run_when_execution_is_skipped(capsys):
+    assert main(["run", "--gemm", "16,16,16", "--bits", "4", "--no-exact"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.rstrip().endswith("not run") for line in lines[3:])
+    assert main(["run", "--gemm", "16,16,16", "--bits", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.rstrip().endswith("True") for line in lines[3:])
+    assert "auto(" in lines[3]  # auto says what it chose
+
+
+def test_display_words_for_exactness():
+    from imsim.cli.display import combined_exact_text, exact_text
+
+    assert [exact_text(True, True), exact_text(False, True), exact_text(None, True), exact_text(None, False)] == \
+        ["True", "False", "unchecked", "not run"]
+    assert combined_exact_text(["True", "unchecked"]) == "unchecked"
+    assert combined_exact_text(["True", "False", "not run"]) == "False"
+    assert combined_exact_text(["not run", "not run"]) == "not run"
+    assert combined_exact_text(["True", "True"]) == "True"
+    assert exact_text(None, True, status="not run") == "not run"  # exact_status wins when given
+    assert exact_text(None, True, status="unchecked") == "unchecked"
+
+
 def _small_trace(tmp_path):
     from imsim.trace.synthetic import synthetic_trace
 

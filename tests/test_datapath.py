@@ -57,10 +57,12 @@ def test_unpack_unit_by_hand():
 def test_timing_registers_by_hand():
     t = WED.timing_registers_example()
     tri = 32 * 31 // 2
-    assert t[("os", "pipelined")] == (32 * 32 * 32, tri * 8 + tri * 32 + tri * 8)
-    assert t[("os", "scalesim")] == t[("os", "pipelined")]  # SCALE-Sim's os drain overlaps too
-    assert t[("ws", "pipelined")] == (32 * 32 * 8, tri * 8 + tri * 32)
-    assert t[("ws", "scalesim")] == (0, tri * 8 + tri * 32)
+    tags = 2 * 32 * 32 + 2 * tri  # valid/last per PE and per left-edge skew stage
+    assert t[("os", "pipelined")] == (32 * 32 * 32, tri * 8 + tri * 32 + tri * 8 + tags + 32 * (5 + 1))
+    assert t[("os", "scalesim")] == (32 * 32 * 32, tri * 8 + tri * 32 + tri * 8 + tags)
+    preload = tri * (8 + 1 + 5)  # column-skewed load of the stationary weights, tag, row index
+    assert t[("ws", "pipelined")] == (32 * 32 * (8 + 1), tri * 8 + tri * 32 + tags + preload)
+    assert t[("ws", "scalesim")] == (0, tri * 8 + tri * 32 + tags + preload)
     assert t[("is", "scalesim")][0] == 0
 
 

@@ -201,3 +201,27 @@ def test_find_shipped_config():
     assert find_hw_config("default.yaml").read_bytes() == (HW_DIR / "default.yaml").read_bytes()
     assert find_hw_config("no_such_design") is None
     assert [p.name for p in shipped_configs()] == [p.name for p in SHIPPED]
+
+
+# ---- names, shipped designs, unreadable files (issue 16) ---------------------------------------
+def test_name_records_the_overrides_that_change_the_design(tmp_path):
+    path = write(tmp_path, "rows: 16\ncols: 16\n", "small.yaml")
+    assert load_hw_config(path, ["rows=32", "dataflow=ws"]).name == "small+rows=32+dataflow=ws"
+    assert load_hw_config(path, ["rows=16"]).name == "small"  # no change, no suffix
+    assert load_hw_config("default", ["rows=16"]).name == "default+rows=16"
+    assert load_hw_config(path, ["rows=8", "name=mine"]).name == "mine"
+
+
+def test_a_mistyped_shipped_name_gets_a_suggestion():
+    with pytest.raises(UserError, match=r"edge_16x16_int: no such hardware config \(did you mean "
+                                        r"'edge_16x16_int4'\?\)") as info:
+        load_hw_config("edge_16x16_int")
+    assert "default" in str(info.value)  # lists the shipped designs
+
+
+def test_a_binary_hw_file_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "blob.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(UserError) as info:
+        load_hw_config(path)
+    assert str(info.value).startswith(f"{path}: not a text hardware config") and "\n" not in str(info.value)

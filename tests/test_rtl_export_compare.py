@@ -96,13 +96,20 @@ def test_export_files_and_manifest(tmp_path: Path, capsys) -> None:
     assert passes.tolist() == [[p["k_start"], p["k_len"]] for p in man["passes"]]
     assert man["hw"]["dataflow"] == man["array"]["dataflow"] == "os"
     assert "cycle" in man["array"]["skew"] and man["cycles"]["start_event"] and man["cycles"]["end_event"]
-    # expected cycles: one non-overlapped fold per tile, as imsim's array model counts it
-    tiles = -(-m // 4) * -(-n // 4)
-    want = sum(tiles * compute_timing(4, p["k_len"], 4, 4, 4, "os", "pipelined").cycles for p in man["passes"])
-    assert man["cycles"]["expected_total"] == summary["cycles"] == want
-    assert man["tile_loop"]["tiles"] == tiles * P == summary["tiles"]
-    assert man["testbench"]["parameters"] == {"ROWS": 4, "COLS": 4, "A_W": 4, "B_W": 4, "ACC_W": 20,
-                                              "M": m, "K": k, "N": n, "NPASS": P}
+    # one array job per K pass, each a whole GEMM with all its folds (imsim's compute_timing)
+    want = [compute_timing(m, p["k_len"], n, 4, 4, "os", "pipelined").cycles for p in man["passes"]]
+    assert man["cycles"]["jobs"] == want and man["cycles"]["expected_total"] == summary["cycles"] == sum(want)
+    jobs = read_hex(out / "jobs.hex", 32, signed=False, count=7 * len(man["jobs"])).reshape(-1, 7)
+    assert jobs.tolist() == [[p, 0, m, q["k_start"], q["k_start"] + q["k_len"], 0, n]
+                             for p, q in enumerate(man["passes"])]
+    assert man["cycles"]["recomb_ops"] == P * m * n - 9 * 6
+    assert man["cycles"]["recomb_expected"] == -(-man["cycles"]["recomb_ops"] // 32)
+    assert man["testbench"]["parameters"] == {"DATAFLOW": 0, "OVERLAP": 1, "ROWS": 4, "COLS": 4,
+                                              "A_W": 4, "B_W": 4, "ACC_W": 20, "M": m, "K": k,
+                                              "N": n, "NPASS": P, "NJOB": P}
+    for name, size in (("row_src", m), ("row_shift", m), ("col_src", n), ("col_shift", n),
+                       ("pass_shift", P)):
+        assert read_hex(out / f"{name}.hex", 32, signed=False, count=size).size == size
     plan = np.load(out / "plan.npz")
     assert plan["k_shift"].tolist() == sorted(plan["k_shift"].tolist())
 
@@ -122,12 +129,45 @@ def test_export_from_trace(tmp_path: Path) -> None:
     recs = [make_record(rng.normal(size=(5, 8)), rng.normal(size=(8, 3)), name=f"l{i}", kind="linear")
             for i in range(2)]
     save_trace(tmp_path / "t.npz", recs)
-    out = _export(tmp_path, "--trace", str(tmp_path / "t.npz"), "--index", "1")
+    out = _export(tmp_path, "--trace", str(tmp_path / "t.npz"), "--gemm-index", "1", "--beta", "0.9")
     man = json.loads((out / "manifest.json").read_text())
     assert man["gemm"]["name"] == "l1" and (man["gemm"]["M"], man["gemm"]["K"], man["gemm"]["N"]) == (5, 8, 3)
+    assert man["gemm"]["gemm_index"] == 1 and man["gemm"]["quantization"]["beta"] == 0.9
     code = main(["rtl", "export", "--hw", str(tmp_path / "hw.yaml"), "--trace", str(tmp_path / "t.npz"),
-                 "--index", "2", "--out", str(tmp_path / "x")])
+                 "--gemm-index", "2", "--out", str(tmp_path / "x")])
     assert code == 2
+
+
+def test_export_bundled_trace_records_quantization_and_unpacking(tmp_path: Path, capsys) -> None:
+    out = _export(tmp_path, "--trace", "bundled", "--gemm-index", "3", "--beta", "0.99",
+                  "--strategy", "both", "--json", a_bits=2, w_bits=2, acc_bits=16)
+    summary = json.loads(capsys.readouterr().out)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["gemm"]["trace"] == "bundled" and man["gemm"]["quantization"]["beta"] == 0.99
+    assert man["unpack"]["strategy"] == summary["strategy"] == "both"
+    assert man["unpack"]["unpack_ratio"] > 1  # b = 2 really unpacks
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("timing", ["pipelined", "scalesim"])
+def test_expected_cycles_are_the_memory_models_compute_cycles(tmp_path: Path, dataflow, timing) -> None:
+    """Jobs (passes, and temporal bands where the memory model times them) add up to what
+    imsim.memory reports as compute_cycles, also when a small C buffer cuts ws/is into bands."""
+    from imsim.hwconfig import load_hw_config
+    from imsim.memory import MemoryParams, PassShape, simulate_memory
+
+    keys = dict(dataflow=dataflow, rows=4, cols=3, sram_c_kib=0.0625, k_scale="scale_passes")
+    out = _export(tmp_path, "--gemm", "23,9,21", "--strategy", "col", "--timing", timing, **keys)
+    man = json.loads((out / "manifest.json").read_text())
+    hw = load_hw_config(tmp_path / "hw.yaml")
+    m, n = man["unpack"]["M_low"], man["unpack"]["N_low"]
+    shapes = [PassShape(M=m, K=p["k_len"], N=n, base_rows=0, base_cols=0) for p in man["passes"]]
+    mem = simulate_memory(MemoryParams.from_hw(hw), shapes, timing=timing)
+    assert man["cycles"]["expected_total"] == mem.compute_cycles
+    if dataflow != "os" and timing == "pipelined":
+        assert len(man["jobs"]) > len(man["passes"])  # bands exercised
+    else:  # os has no bands; scalesim counts whole passes whatever the SRAM sizes (SCALE-Sim)
+        assert len(man["jobs"]) == len(man["passes"])
 
 
 @pytest.mark.parametrize("args,match", [
@@ -216,9 +256,31 @@ def test_compare_bad_folder(tmp_path: Path, capsys) -> None:
     assert main(["rtl", "compare", str(tmp_path), str(tmp_path / "missing.hex")]) == 2
 
 
-def test_non_os_dataflow_has_no_cycle_model(tmp_path: Path, capsys) -> None:
+def test_exact_cycles_without_a_cycle_model_is_exit_2(tmp_path: Path, capsys) -> None:
     out = _export(tmp_path, "--gemm", "5,4,5", "--strategy", "row", dataflow="ws")
     man = json.loads((out / "manifest.json").read_text())
-    assert man["hw"]["dataflow"] == "ws" and man["cycles"]["expected_total"] is None
-    assert main(["rtl", "compare", str(out), str(out / "psum.hex"), "--cycles", "10", "--exact-cycles"]) == 0
-    assert "no imsim cycle model" in capsys.readouterr().out
+    assert man["hw"]["dataflow"] == "ws" and man["cycles"]["expected_total"] > 0
+    # an export without a cycle model (e.g. an old manifest) never passes --exact-cycles
+    del man["cycles"]["expected_total"]
+    (out / "manifest.json").write_text(json.dumps(man))
+    assert main(["rtl", "compare", str(out), str(out / "psum.hex"), "--cycles", "10", "--exact-cycles"]) == 2
+    err = capsys.readouterr().err
+    assert "no imsim cycles model" in err and len(err.strip().splitlines()) == 1
+    # and --exact-cycles with no count to check is an error too
+    assert main(["rtl", "compare", str(out), str(out / "psum.hex"), "--exact-cycles"]) == 2
+    assert "--exact-cycles needs --cycles" in capsys.readouterr().err
+
+
+def test_sim_user_errors(tmp_path: Path, capsys, monkeypatch) -> None:
+    import imsim.rtl.simulator as simulator
+
+    out = _export(tmp_path, "--gemm", "5,4,5", "--strategy", "row")
+    monkeypatch.setattr(simulator, "verilator_exe", lambda: None)
+    assert main(["rtl", "sim", str(out), "--simulator", "verilator"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "verilator not found" in err[0]
+    man = json.loads((out / "manifest.json").read_text())
+    man["version"] = 1
+    (out / "manifest.json").write_text(json.dumps(man))
+    assert main(["rtl", "sim", str(out)]) == 2
+    assert "re-export" in capsys.readouterr().err

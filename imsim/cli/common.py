@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,21 @@ def int_arg(flag: str, minimum: int = 0):
             raise UserError(f"{flag} = {text!r}: must be an integer >= {minimum}") from None
         if value < minimum:
             raise UserError(f"{flag} = {value}: must be an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+def positive_float_arg(flag: str):
+    """argparse `type=` for a finite number > 0, with the standard one-line error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"{flag} = {text!r}: must be a finite number > 0")
         return value
 
     return parse
@@ -163,6 +179,7 @@ def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_h
     names match the sweep axes and result columns `beta`, `levels`, `w_levels`, `quantizer`,
     `digits`. Defaults: beta None (the command's own default, 1.0 for traces), levels None
     (2^bits - 1 of that operand's width), quantizer paper, digits signmag."""
+    first = len(parser._actions)
     if beta:
         parser.add_argument("--beta", type=unit_interval_arg("--beta"), default=None,
                             help=beta_help or "RTN threshold: alpha = the k-th largest |x| with "
@@ -179,6 +196,8 @@ def add_quant_args(parser: argparse.ArgumentParser, *, beta: bool = True, beta_h
         parser.add_argument("--digits", choices=LazyChoices("imsim.digits", "DIGITS"), default="signmag",
                             metavar="DIGITS",
                             help="%(choices)s: unpack digit split: signmag (default, never costlier) or floor (the paper's)")
+    for action in parser._actions[first:]:  # shared words (imsim.cli.vocabulary.WORDS)
+        action.vocabulary = action.option_strings[0]  # type: ignore[attr-defined]
 
 
 def quant_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from imsim.cli.common import format_table, int_arg, print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 from imsim.errors import UserError
 
 DEFAULT_OUT = "imsim-demo"
@@ -28,15 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "strategy (row, col, both, auto); same SRAMs, DRAM bandwidth and accumulators. Prints unpack "
                                    "ratio, cycles, energy (pJ), area (um^2), energy per useful MAC (pJ) and exactness; "
                                    "writes CSV tables and a trade-off plot into --out. Exit 1 if a result is not exact.")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                   help=f"output folder for the plot and tables (default: ./{DEFAULT_OUT})")
-    p.add_argument("--trace", default=None, metavar="PATH",
-                   help="a trace (.npz file or folder) instead of the bundled one")
+    add_out_arg(p, default=DEFAULT_OUT, help=f"output folder for the plot and tables (default: ./{DEFAULT_OUT})")
+    p.add_argument("--trace", default=None, metavar="TRACE",
+                   help="a trace name (`imsim trace list`) or .npz file / folder instead of the bundled one")
     p.add_argument("--max-gemms", type=int_arg("--max-gemms", 1), default=None, metavar="N",
                    help="use only the first N GEMMs of the trace (quick look)")
     p.add_argument("--workers", type=int_arg("--workers", 1), default=None, metavar="N",
                    help="local worker processes over the GEMMs (default: CPU count, at most 4)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_json_arg(p, "one JSON object instead of the table")
     p.set_defaults(func=run)
 
 
@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     workers = args.workers if args.workers is not None else min(4, os.cpu_count() or 1)
-    result = run_demo(trace_path=args.trace, max_gemms=args.max_gemms, workers=workers, progress=_progress)
+    from imsim.trace.registry import resolve
+
+    trace_path = resolve(args.trace) if args.trace is not None else None
+    result = run_demo(trace_path=trace_path, max_gemms=args.max_gemms, workers=workers, progress=_progress)
     plot = plot_demo(result, out / PLOT_NAME)
     totals_csv = out / TOTALS_NAME
     pd.DataFrame(list(result.rows)).to_csv(totals_csv, index=False)

@@ -1,7 +1,7 @@
 """`imsim eval`: model-level quality of a design, with every GEMM of a real model through imsim.
 
-  imsim eval minilm  --hw YAML [--beta 0.99] [--levels 15] [--strategy auto] [--json]
-  imsim eval smollm2 --hw YAML [--beta 1.0] [--levels 255] [--json]      (llm extra)
+  imsim eval minilm  [--hw HW] [--bits B] [--beta 0.99] [--levels 15] [--strategy auto] [--json]
+  imsim eval smollm2 [--hw HW] [--bits B] [--beta 1.0] [--levels 255] [--json]      (llm extra)
 
 Each GEMM of the model is quantized (quantizer, beta, levels), unpacked for the design's
 a_bits / w_bits, executed exactly in its accumulators, recombined and dequantized. Reports the
@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 
 from imsim.cli.common import add_quant_args, print_json, quant_kwargs
+from imsim.cli.vocabulary import add_bits_args, add_hw_arg, add_json_arg, add_strategy_arg, bits_overrides
 from imsim.errors import UserError
-
-STRATEGIES = ("none", "row", "col", "both", "auto")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -23,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     from imsim.modeleval.registry import get_model
 
     spec = get_model(args.model, "command line", "MODEL")
-    hw = load_hw_config(args.hw, list(args.set))
+    hw = load_hw_config(args.hw, list(args.set) + bits_overrides(args))
     try:
         import torch  # noqa: F401,PLC0415
     except ImportError:
@@ -66,16 +65,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="model-level quality of a design: a real model with every GEMM "
                                            "through imsim (torch extra)", description=__doc__.splitlines()[0])
     p.add_argument("model", metavar="MODEL", help="; ".join(f"{m.name}: {m.description}" for m in MODELS.values()))
-    p.add_argument("--hw", default="default", metavar="YAML",
-                   help="hardware config file or shipped design name (default: default)")
+    add_hw_arg(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a hardware key (repeatable), e.g. --set a_bits=2")
+                   help="override a hardware key (repeatable), e.g. --set sram_a_kib=128")
+    add_bits_args(p, note=": overrides the design's a_bits and w_bits")
     add_quant_args(p)
     p.add_argument("--granularity", choices=("tensor", "channel"), default=None,
                    help="quantization groups: tensor, or channel (A per row/token, B per column/output "
                         "channel); default: the model's (minilm tensor, smollm2 channel)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="auto", help="unpack strategy (default auto)")
+    add_strategy_arg(p)
     p.add_argument("--timing", choices=("pipelined", "scalesim"), default="pipelined",
                    help="array timing mode (default pipelined)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_arg(p)
     p.set_defaults(func=_run)

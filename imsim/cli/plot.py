@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from imsim.cli.common import print_json
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "kind is written, named FILE-<kind>.EXT.")
     p.add_argument("dir", help="sweep output folder (holding results.parquet and totals.parquet)")
     p.add_argument("--kind", default="all", choices=[*KINDS, "all"], help="plot kind (default: all)")
-    p.add_argument("--out", required=True, metavar="FILE", help="output image: .png, .pdf or .svg")
+    add_out_arg(p, metavar="FILE", required=True, help="output image: .png, .pdf or .svg")
     p.add_argument("--cost", default="cycles", choices=COST_CHOICES,
                    help="pareto: the cost on x (default cycles)")
     p.add_argument("--quality", default=DEFAULT_QUALITY, metavar="COLUMN",
@@ -29,11 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--x", default=None, metavar="COLUMN", help="pareto: any x column of totals (overrides --cost)")
     p.add_argument("--y", default=None, metavar="COLUMN",
                    help="pareto: any y column of totals, minimised (overrides --quality)")
-    p.add_argument("--json", action="store_true", help="print one JSON object listing the files written")
+    add_json_arg(p, "one JSON object listing the files written")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from imsim.errors import about
     from imsim.plot import KINDS, check_out_path, parse_where, render
     from imsim.sweep.store import load_tables
 
@@ -44,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     written = {}
     for kind in kinds:
         path = out if len(kinds) == 1 else out.with_name(f"{out.stem}-{kind}{out.suffix}")
-        written[kind] = str(render(kind, tables.results, tables.totals, path, x=args.x, y=args.y, cost=args.cost,
-                                   quality=args.quality, facet=args.facet, where=where))
+        with about(f"{args.dir}: --kind {kind}"):  # a missing column (--x/--y) names the sweep folder
+            written[kind] = str(render(kind, tables.results, tables.totals, path, x=args.x, y=args.y,
+                                       cost=args.cost, quality=args.quality, facet=args.facet, where=where))
     if args.json:
         print_json({"dir": str(Path(args.dir)), "files": written})
     else:

@@ -6,11 +6,15 @@ import sys
 
 import numpy as np
 
-from imsim.cli.common import (LazyChoices, add_quant_args, bits_arg, format_table, gemm_arg, int_arg, print_json,
-                              quant_kwargs, rtn_requested, unit_interval_arg)
-from imsim.errors import UserError
+from imsim.cli.common import add_quant_args, format_table, gemm_arg, print_json, quant_kwargs, rtn_requested
+from imsim.cli.display import combined_exact_text, exact_text, strategy_text
+from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
+                                  add_strategy_arg, resolve_bits)
+from imsim.errors import UserError, about
+from imsim.limits import check_gemm
 
 # the unpacker and the simulator (simpy, the models) are imported where used: building the parser stays lean
+
 
 DEFAULT_HEAVY = 0.005
 HEAVY_SCALE = (2.0, 50.0)  # heavy hitters: this many times the body's max |x|
@@ -28,26 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Simulate one random GEMM (--gemm) or every GEMM of a trace (--trace) on the design "
                     "in --hw: unpack to the design's bit widths, map onto the array, run the memory "
                     "system, execute exactly and report per-GEMM and total figures.")
-    p.add_argument("--hw", required=True, metavar="YAML", help="hardware config, e.g. hw_configs/default.yaml")
+    add_hw_arg(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--gemm", type=gemm_arg, metavar="M,K,N", help="one random GEMM of this shape")
-    src.add_argument("--trace", metavar="PATH", help="a trace (.npz file or folder), or 'bundled' for the "
-                                                     "shipped MiniLM subset")
+    src.add_argument("--trace", metavar="TRACE", help="a trace name (bundled, minilm, smollm2, cnn: "
+                                                      "`imsim trace list`) or a .npz file / folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware key for this run (repeatable), e.g. --set dataflow=ws")
-    p.add_argument("--bits", type=bits_arg("--bits"), default=None,
-                   help="operand width 2..16: overrides a_bits (and w_bits unless --w-bits)")
-    p.add_argument("--w-bits", type=bits_arg("--w-bits"), default=None, help="B-side width, overrides w_bits")
-    p.add_argument("--strategy", choices=LazyChoices("imsim.unpack", "STRATEGIES"), default="auto",
-                   metavar="STRATEGY", help="unpack strategy: %(choices)s (default auto)")
+    add_bits_args(p, note=": overrides the design's a_bits and w_bits")
+    add_strategy_arg(p)
     p.add_argument("--timing", choices=("scalesim", "pipelined"), default="pipelined",
                    help="array timing mode (default pipelined)")
-    p.add_argument("--seed", type=int_arg("--seed"), default=0, help="random seed for --gemm (default 0)")
-    p.add_argument("--heavy", type=unit_interval_arg("--heavy", closed_top=False), default=DEFAULT_HEAVY, metavar="F",
-                   help=f"--gemm: fraction of heavy hitters (default {DEFAULT_HEAVY}): entries of "
-                        f"{HEAVY_SCALE[0]:g}..{HEAVY_SCALE[1]:g} x the Gaussian body's max |x|; the body's max "
-                        f"maps to the top of the b-bit range, so heavy hitters fall outside it; "
-                        f"0 gives operands that fit (so --strategy none runs)")
+    add_seed_arg(p, "the --gemm operands")
+    add_heavy_arg(p, DEFAULT_HEAVY, f"the --gemm operands: entries of {HEAVY_SCALE[0]:g}..{HEAVY_SCALE[1]:g} x the "
+                                    "Gaussian body's max |x|; the body's max maps to the top of the b-bit range, so "
+                                    "heavy hitters fall outside it; 0 gives operands that fit (so --strategy none runs)")
     add_quant_args(p, beta_help="RTN threshold for float operands: alpha = the k-th largest |x|, "
                                 "k = int(numel (1 - beta)) (trace default 1.0; --gemm without any of --beta, "
                                 "--levels, --quantizer: alpha = the body's max, symmetric scale)")
@@ -59,9 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-exact", action="store_true", help="skip exact execution (timing and traffic only)")
     p.add_argument("--per-gemm", action="store_true",
                    help="--trace: print one row per GEMM (default: totals by kind and phase)")
-    p.add_argument("--out", default=None, metavar="FILE.parquet",
-                   help="also write one row per GEMM to this Parquet file, as the GEMMs finish")
-    p.add_argument("--json", action="store_true", help="print one JSON object {hw, gemms, total}")
+    add_out_arg(p, default=None, metavar="FILE.parquet",
+                help="also write one row per GEMM to this Parquet file, as the GEMMs finish")
+    add_json_arg(p, "one JSON object {hw, gemms, total}")
     from imsim.cli.policy import add_arguments
 
     add_arguments(p)
@@ -130,21 +129,18 @@ def _load_hw(args: argparse.Namespace):
 
     overrides = list(args.set)
     fmts = _formats(args)
-    if fmts is not None and args.bits is None:
-        overrides += [f"a_bits={fmts[0].significand_bits}", f"w_bits={fmts[1].significand_bits}"]
-    if args.bits is not None:
-        overrides.append(f"a_bits={args.bits}")
-        if args.w_bits is None:
-            overrides.append(f"w_bits={args.bits}")
-    if args.w_bits is not None:
-        overrides.append(f"w_bits={args.w_bits}")
+    a_bits, w_bits = resolve_bits(args)
+    if fmts is not None:
+        a_bits = a_bits if a_bits is not None else fmts[0].significand_bits
+        w_bits = w_bits if w_bits is not None else fmts[1].significand_bits
+    overrides += [f"{key}={b}" for key, b in (("a_bits", a_bits), ("w_bits", w_bits)) if b is not None]
     return load_hw_config(args.hw, overrides)
 
 
 def _open_trace(path: str):
-    from imsim.trace import bundled_trace_path, open_trace
+    from imsim.trace.registry import open_named
 
-    return open_trace(bundled_trace_path() if path == "bundled" else path)
+    return open_named(path)
 
 
 def _progress():
@@ -164,7 +160,9 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
         from imsim.formats import quantize_operands_exmy
     if args.gemm is not None:
         M, K, N = args.gemm
-        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": ""}
+        check_gemm(M, K, N, "--gemm")
+        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": "",
+                "provenance": "synthetic", "heavy": args.heavy, "seed": args.seed}
         if fmts is not None:
             (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
             A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
@@ -178,15 +176,19 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
     trace = _open_trace(args.trace)
     bar = bar if bar is not None else _progress()
     bar.reset(total=len(trace))
-    for rec in trace:
-        if fmts is not None:
-            A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
-                                                 np.asarray(rec.B, dtype=np.float64), *fmts)
-            quality = {}
-        else:
-            A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
-                                          beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
-        yield A, B, {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}, quality
+    from imsim.trace.provenance import of_meta
+
+    for i, rec in enumerate(trace):
+        with about(f"{trace.path}: record {i} ({rec.name})"):
+            if fmts is not None:
+                A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
+                                                     np.asarray(rec.B, dtype=np.float64), *fmts)
+                quality = {}
+            else:
+                A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
+                                              beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
+        yield A, B, {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
+                     "provenance": of_meta(rec.meta)}, quality
         bar.update(1)
     bar.close()
 
@@ -215,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
     objective = args.objective or hw.objective
     per_gemm = args.json or args.per_gemm or args.gemm is not None
     kept, summary, bad, first_bad = [], GroupedTotals(), 0, None
+    metas = []  # provenance of each GEMM (imsim.trace.provenance)
     writer = nullcontext()
     if args.out is not None:
         from imsim.result_writer import ResultWriter
@@ -222,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
         writer = ResultWriter(args.out)
     with writer:
         for A, B, meta, quality in _jobs(args, hw, bar):
+            metas.append({k: meta[k] for k in ("provenance", "heavy", "heavy_fraction", "seed") if k in meta})
             try:
                 if args.strategy == "auto" and objective != "macs":
                     from imsim.policy import best_unpack
@@ -247,12 +251,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"hw: {hw.name}  {hw.rows}x{hw.cols} {hw.dataflow}  a_bits={hw.a_bits} w_bits={hw.w_bits} "
           f"acc_bits={hw.acc_bits}  k_scale={hw.k_scale}  timing={args.timing}")
+    from imsim.trace.provenance import describe
+
+    print(f"values: {describe(metas)}")
     if per_gemm:
         rows = [r.to_dict() for r in kept]
-        rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": ""})
+        for row in rows:
+            row["exact"] = exact_text(row["exact"], executed=not args.no_exact, status=row.get("exact_status"))
+            row["strategy"] = strategy_text(row)
+        rows.append({**total, "name": "TOTAL", "M": "", "K": "", "N": "", "strategy": "",
+                     "exact": combined_exact_text(r["exact"] for r in rows)})
         print(format_table(rows, TABLE_COLUMNS))
     else:
         rows = summary.rows() + [{**total, "kind": "TOTAL", "phase": ""}]
+        for row in rows:
+            row["exact"] = exact_text(row.get("exact"), executed=not args.no_exact)
         print(f"{total['gemms']} GEMMs, totals by kind and phase (--per-gemm: one row per GEMM)")
         print(format_table(rows, SUMMARY_COLUMNS))
     if args.out is not None:

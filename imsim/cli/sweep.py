@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 
 from imsim.cli.common import format_table, int_arg, print_json
+from imsim.cli.display import exact_text
+from imsim.cli.vocabulary import add_json_arg, add_out_arg
+from imsim.limits import MAX_POINTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,30 +16,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(one row per point and GEMM) and totals.parquet/.csv (one row per point) to --out. "
                     "Re-running the same command after an interruption computes only the missing points.")
     p.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if it holds this spec)")
+    add_out_arg(p, required=True, help="output folder (created; resumed if it holds this spec, grown if this spec "
+                                       "only adds points to it)")
     p.add_argument("--workers", type=int_arg("--workers"), default=None, metavar="N",
                    help="local worker processes (default: CPU count; 0 = run in this process)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs imsim[dask])")
-    p.add_argument("--dry-run", action="store_true", help="validate and expand the spec, print the point count, run nothing")
+    p.add_argument("--max-points", type=int_arg("--max-points", 1), default=MAX_POINTS, metavar="N",
+                   help=f"refuse specs of more than N combinations before filters (default {MAX_POINTS}); "
+                        "counted before anything is expanded")
+    p.add_argument("--dry-run", action="store_true", help="validate the spec and count its points (every point checked, none built or run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument("--json", action="store_true", help="print one JSON object (run summary)")
+    add_json_arg(p, "one JSON object (run summary)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from imsim.sweep import load_spec, run_sweep
 
-    spec = load_spec(args.spec)
-    if args.dry_run:
-        summary = spec.to_dict()
-        summary.pop("spec")
+    if args.dry_run:  # validate and count; nothing is built, hashed or written
+        count = load_spec(args.spec, max_points=args.max_points, count_only=True)
         if args.json:
-            print_json(summary)
+            print_json(count.to_dict())
         else:
-            print(f"{spec.name}: {len(spec.points)} points ({spec.combinations} combinations before filters), "
-                  f"spec hash {spec.hash}")
+            print(f"{count.name}: {count.points} points ({count.combinations} combinations before filters)")
         return 0
+    spec = load_spec(args.spec, max_points=args.max_points)
     report, tables = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                                progress=not args.no_progress)
     if args.json:
@@ -51,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     figures = ["cycles", "energy_pj", "area_um2", "unpack_ratio", "exact"]
     cols = [c for c in dict.fromkeys(["point_index", *varied, *figures]) if c in tables.totals.columns]
     head = tables.totals[cols].head(10).to_dict("records")
+    for row in head:
+        if "exact" in row:
+            value = row["exact"]
+            row["exact"] = exact_text(None if value is None or value != value else bool(value), spec.normalized["execute"])
     print(format_table(head, cols))
     if len(tables.totals) > 10:
         print(f"... {len(tables.totals) - 10} more points")

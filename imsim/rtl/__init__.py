@@ -1,12 +1,12 @@
-"""RTL validation: golden vectors for any testbench, a reference Verilog array, result compare.
+"""RTL validation: golden vectors for any testbench, a reference design, result compare.
 
-    golden.py    pure: integer GEMM + HwConfig -> low-bit operands, PE results, final C
-    hexfile.py   $readmemh / $writememh files (strict reading)
-    export.py    write hex + npy + manifest.json
-    cycles.py    cycle count of the reference array (imsim's model, events named)
-    compare.py   compare any RTL's results with the golden values
-    icarus.py    run the reference testbench with Icarus Verilog
-    cocotb_tb.py cocotb test driving the reference array with exported vectors
-    verilog/     systolic_os.v (array + PE), tb_systolic_os.v (file-based testbench)
+    golden.py     pure: integer GEMM + HwConfig -> low-bit operands, PE results, final C
+    hexfile.py    $readmemh / $writememh files (strict reading)
+    cycles.py     array jobs and the cycle counts the reference design must show (imsim's model)
+    export.py     write hex + npy + manifest.json
+    compare.py    compare any RTL's results (and cycles) with the golden values
+    simulator.py  build and run a testbench with Icarus Verilog or Verilator
+    runs.py       run the reference array and recombination unit on an export
+    verilog/      array_os.v, array_stat.v (ws/is), delay.v, recomb.v, tb_imsim.v, tb_recomb.v
 See docs/rtl.md.
 """

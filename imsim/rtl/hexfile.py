@@ -12,13 +12,14 @@ values or a gap in the addresses.
 """
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from imsim.errors import UserError
+from imsim.errors import UserError, shown
 
 _HEX = set(string.hexdigits) | {"_"}
 _UNKNOWN = set("xXzZ?")
@@ -62,53 +63,79 @@ def write_hex(path: str | Path, values: np.ndarray | Iterable[int], width: int, 
     Path(path).write_text(format_hex(flat, width, signed), encoding="ascii")
 
 
-def _tokens(text: str, source: str) -> list[tuple[int, str]]:
-    """(line number, token) pairs with comments removed; UserError for an unterminated /*."""
-    out: list[tuple[int, str]] = []
-    i, n, line = 0, len(text), 1
-    tok_start, tok_line = -1, 0
+# one token: a // comment, a /* */ comment, an unterminated /*, or a run of anything else that
+# is neither whitespace nor the start of a comment; matched left to right in one linear pass
+_TOKEN = re.compile(r"//[^\n]*|/\*.*?\*/|/\*|(?:[^\s/]|/(?![/*]))+", re.S)
 
-    def flush(end: int) -> None:
-        nonlocal tok_start
-        if tok_start >= 0:
-            out.append((tok_line, text[tok_start:end]))
-            tok_start = -1
 
-    while i < n:
-        ch = text[i]
-        if ch == "/" and text.startswith("//", i):
-            flush(i)
-            j = text.find("\n", i)
-            i = n if j < 0 else j
+def _tokens(text: str, source: str) -> Iterator[tuple[int, str]]:
+    """(line number, token) pairs with comments removed; UserError for an unterminated /*.
+    Linear in the text (one regex pass; line numbers counted between consecutive tokens)."""
+    line, pos = 1, 0
+    for m in _TOKEN.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        tok = m.group()
+        if tok.startswith("//"):
             continue
-        if ch == "/" and text.startswith("/*", i):
-            flush(i)
-            j = text.find("*/", i + 2)
-            if j < 0:
+        if tok.startswith("/*"):
+            if tok == "/*":
                 raise UserError(f"{source}:{line}: unterminated /* comment")
-            line += text.count("\n", i, j)
-            i = j + 2
             continue
-        if ch.isspace():
-            flush(i)
-            if ch == "\n":
-                line += 1
-        elif tok_start < 0:
-            tok_start, tok_line = i, line
-        i += 1
-    flush(n)
-    return out
+        yield line, tok
 
 
-def _parse_number(token: str, source: str, line: int, what: str) -> int:
+def _parse_number(token: str, source: str, line: int, what: str, bits: int) -> int:
+    """The value of a hex token of at most `bits` bits (UserError naming the file and line)."""
+    shown_tok = shown(token, 40)
     if any(c in _UNKNOWN for c in token):
         hint = " (or a 0x prefix, which $readmemh does not take)" if token[:2] in ("0x", "0X") else ""
-        raise UserError(f"{source}:{line}: {what} {token!r} has x/z (unknown) digits{hint}; "
+        raise UserError(f"{source}:{line}: {what} {shown_tok} has x/z (unknown) digits{hint}; "
                         f"the RTL left it undriven or uninitialised")
     digits = token.replace("_", "")
     if not digits or not set(token) <= _HEX or token.startswith("_"):
-        raise UserError(f"{source}:{line}: {what} {token!r} is not a hex number")
-    return int(digits, 16)
+        raise UserError(f"{source}:{line}: {what} {shown_tok} is not a hex number")
+    digits = digits.lstrip("0") or "0"
+    value = int(digits, 16) if len(digits) <= hex_digits(bits) else 1 << bits  # never parse a huge token
+    if value >= 1 << bits:
+        raise UserError(f"{source}:{line}: {what} {shown_tok} has more than {bits} bits"
+                        f"{' (the expected element width)' if what == 'value' else ''}")
+    return value
+
+
+_PLAIN = re.compile(r"[0-9a-fA-F\s]*")
+_LINE_COMMENT = re.compile(r"//[^\n]*")
+
+
+def _parse_plain(text: str, width: int, signed: bool, count: int | None, source: str) -> np.ndarray | None:
+    """The common case in bulk: only hex numbers and whitespace, one value per address. None
+    for anything else (comments, addresses, x/z, widths above 62 bits): `parse_hex` then reads
+    token by token. Errors name the file (and the line of the first too-wide value)."""
+    if width > 62 or not _PLAIN.fullmatch(text):
+        return None
+    tokens = text.split()
+    if count is not None and len(tokens) != count:
+        raise UserError(f"{source}: holds {len(tokens)} values, expected {count}")
+    digits, limit = hex_digits(width), 1 << width
+    # a token longer than the width (beyond leading zeros) is never parsed: it counts as too wide
+    values = np.array([int(t, 16) if len(t) <= digits or len(t.lstrip("0")) <= digits else limit
+                       for t in tokens], dtype=np.int64)
+    wide = np.flatnonzero(values >= limit)
+    if wide.size:
+        first = int(wide[0])
+        raise UserError(f"{source}:{_line_of_token(text, first)}: value {shown(tokens[first], 40)} has more "
+                        f"than {width} bits (the expected element width)")
+    if signed:
+        values = np.where(values >= limit >> 1, values - limit, values)
+    return values
+
+
+def _line_of_token(text: str, index: int) -> int:
+    """Line number of the index-th whitespace-separated token (one linear pass)."""
+    for i, m in enumerate(re.finditer(r"\S+", text)):
+        if i == index:
+            return text.count("\n", 0, m.start()) + 1
+    return text.count("\n") + 1
 
 
 def parse_hex(text: str, width: int, signed: bool = True, count: int | None = None,
@@ -118,17 +145,21 @@ def parse_hex(text: str, width: int, signed: bool = True, count: int | None = No
     Returns int64 (width <= 64) or object (Python int) array in address order. With `count`,
     exactly addresses 0..count-1 must be written. Errors: UserError, one line, naming `source`.
     """
+    fast = _parse_plain(text, width, signed, count, source)
+    if fast is None and "/*" not in text and "@" not in text and "//" in text:
+        # `//` comments (what $writememh writes) removed up to the end of their line, which keeps
+        # line numbers: the bulk path then reads the rest
+        fast = _parse_plain(_LINE_COMMENT.sub("", text), width, signed, count, source)
+    if fast is not None:
+        return fast
     limit = 1 << width
     values: dict[int, int] = {}
     addr = 0
     for line, token in _tokens(text, source):
         if token.startswith("@"):
-            addr = _parse_number(token[1:], source, line, "address")
+            addr = _parse_number(token[1:], source, line, "address", 64)
             continue
-        value = _parse_number(token, source, line, "value")
-        if value >= limit:
-            raise UserError(f"{source}:{line}: value {token!r} has more than {width} bits "
-                            f"(the expected element width)")
+        value = _parse_number(token, source, line, "value", width)
         if addr in values:
             raise UserError(f"{source}:{line}: address {addr:#x} written twice")
         values[addr] = value
@@ -157,6 +188,9 @@ def read_hex(path: str | Path, width: int, signed: bool = True, count: int | Non
     """Read a `$readmemh` file (see parse_hex); UserError if it cannot be read."""
     source = str(path)
     try:
+        from imsim.limits import check_memory
+
+        check_memory(8 * Path(path).stat().st_size, f"{source}: reading a hex file of {Path(path).stat().st_size} bytes")
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"

@@ -97,6 +97,7 @@ def quantized_gemms(point: Point) -> list[tuple[dict[str, Any], Any, Any, dict[s
     import numpy as np
 
     from imsim.quality import quantize_gemm
+    from imsim.trace.provenance import of_meta
 
     key = _quantize_key(point)
     with _lock:
@@ -117,7 +118,8 @@ def quantized_gemms(point: Point) -> list[tuple[dict[str, Any], Any, Any, dict[s
             qa, qb, quality = quantize_gemm(A, B, point.hw.a_bits, point.hw.w_bits, beta=point.beta,
                                             granularity=point.granularity, levels=point.levels,
                                             w_levels=point.w_levels, quantizer=point.quantizer)
-        out.append(({"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model}, qa, qb, quality))
+        out.append(({"name": rec.name, "kind": rec.kind, "phase": rec.phase, "model": rec.model,
+                     "provenance": of_meta(rec.meta)}, qa, qb, quality))
     with _lock:
         _quantized[key] = out
         while len(_quantized) > PREPARED_CACHE_SIZE:

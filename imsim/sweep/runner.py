@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from imsim.errors import UserError
+from imsim.errors import UserError, shown
 from imsim.sweep.commit import Committer
 from imsim.sweep.spec import Point, SweepSpec
 from imsim.sweep.store import ResultStore, Tables
@@ -158,6 +158,23 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
     return n
 
 
+HANDSHAKE_S = 10.0  # a Dask scheduler greets a new connection at once
+
+
+def _expect_handshake(sock: Any, address: str) -> None:
+    """A Dask scheduler sends its handshake as soon as a connection is accepted; something
+    else listening there (a web server, a stuck process) would leave the client waiting
+    forever, so it is refused here with one line."""
+    sock.settimeout(HANDSHAKE_S)
+    try:
+        first = sock.recv(1)
+    except TimeoutError:
+        raise UserError(f"--scheduler {address}: something listens there but sent no Dask handshake within "
+                        f"{HANDSHAKE_S:g} s; is it a Dask scheduler (dask scheduler --port ...)?") from None
+    if not first:
+        raise UserError(f"--scheduler {address}: the connection was closed at once; is it a Dask scheduler?")
+
+
 def _check_reachable(address: str) -> None:
     """Fail fast, with one line, when nothing listens at a tcp:// scheduler address."""
     import socket
@@ -165,17 +182,19 @@ def _check_reachable(address: str) -> None:
 
     if "://" not in address:
         address = f"tcp://{address}"
-    parts = urlsplit(address)
-    if parts.scheme not in ("tcp", "tls"):
-        return
     try:
+        parts = urlsplit(address)
         host, port = parts.hostname, parts.port
     except ValueError:
-        host, port = None, None
+        raise UserError(f"--scheduler {shown(address)}: not an address; expected tcp://HOST:PORT") from None
+    if parts.scheme not in ("tcp", "tls"):
+        return
     if not host or not port:
-        raise UserError(f"--scheduler {address}: expected tcp://HOST:PORT")
+        raise UserError(f"--scheduler {shown(address)}: expected tcp://HOST:PORT")
     try:
-        socket.create_connection((host, port), timeout=5).close()
+        with socket.create_connection((host, port), timeout=5) as sock:
+            if parts.scheme == "tcp":  # (over TLS the client speaks first)
+                _expect_handshake(sock, address)
     except OSError as exc:
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc.strerror or exc})") from None
 
@@ -241,6 +260,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
             done = len(spec.points) - len(store.pending())
             print(f"imsim: sweep interrupted with {done} of {len(spec.points)} points committed in {out_dir}; "
                   "re-run the same command to resume", file=sys.stderr)
+            raise
+        except Exception:
+            bar.leave = False  # on a terminal the bar is cleared: the error line is the last word
             raise
         finally:
             bar.close()

@@ -21,13 +21,13 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from imsim.errors import UserError, bad_value
+from imsim.errors import UserError, about, bad_value, shown
+from imsim.limits import MAX_POINTS
 from imsim.sweep.expr import Expr, closest, parse_expr
 from imsim.sweep.quant_axes import QUANT_AXES, QUANT_DEFAULTS, check_quant_value, resolve_levels, rtn_is_default
 
@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     **QUANT_DEFAULTS,
 }
 AREA_FIELD = "area_um2"
+MAX_DESCRIPTION = 10_000  # characters
 FILTER_KEYS = ("max_area_um2", "min_area_um2")
 
 
@@ -142,29 +143,44 @@ def canonical_hash(obj: Any, length: int = 16) -> str:
 
 # ---------------------------------------------------------------------------------- loading
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read, validate and expand the YAML spec at `path` (UserError on any mistake)."""
+def load_spec(path: str | Path, max_points: int = MAX_POINTS, count_only: bool = False) -> Any:
+    """Read, validate and expand the YAML spec at `path` (UserError on any mistake, and for
+    more than `max_points` combinations, counted before anything is expanded). With
+    `count_only`, return a SpecCount instead (every point validated, none built or hashed)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: sweep spec not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: not valid YAML{where}") from None
-    return parse_spec(data, source=str(path), base_dir=path.parent, default_name=path.stem)
+    from imsim.yamlfile import load_yaml_file
+
+    data = load_yaml_file(path, "sweep spec")
+    return parse_spec(data, source=str(path), base_dir=path.parent, default_name=path.stem, max_points=max_points,
+                      count_only=count_only)
+
+
+@dataclass(frozen=True)
+class SpecCount:
+    """What `--dry-run` reports: the spec's size without building its points."""
+
+    name: str
+    source: str
+    combinations: int  # before filters
+    points: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "combinations": self.combinations, "points": self.points}
 
 
 def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
-               default_name: str = "sweep") -> SweepSpec:
-    """Validate a spec mapping (as read from YAML) and expand it into points."""
+               default_name: str = "sweep", max_points: int = MAX_POINTS, count_only: bool = False) -> Any:
+    """Validate a spec mapping (as read from YAML) and expand it into points (at most
+    `max_points` combinations before filters; counted first, UserError above). With
+    `count_only`, a SpecCount."""
     base_dir = base_dir or Path.cwd()
     if not isinstance(data, dict):
         raise UserError(f"{source}: a sweep spec must be a mapping with keys {', '.join(SPEC_KEYS)}")
     for key in data:
         if key not in SPEC_KEYS:
-            raise UserError(f"{source}: unknown key {key!r}{closest(str(key), SPEC_KEYS)}; "
+            raise UserError(f"{source}: unknown key {shown(key)}{closest(str(key), SPEC_KEYS)}; "
                             f"allowed: {', '.join(SPEC_KEYS)}")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
@@ -172,6 +188,9 @@ def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
     execute = data.get("execute", True)
     if not isinstance(execute, bool):
         raise bad_value(source, "execute", execute, "must be true or false")
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        raise bad_value(source, "description", description, f"must be a string of at most {MAX_DESCRIPTION} characters")
 
     base = _load_base(data.get("base", "default"), source, base_dir)
     known_hw = hw_keys()
@@ -183,18 +202,22 @@ def parse_spec(data: Any, source: str = "spec", base_dir: Path | None = None,
         if clash:
             raise UserError(f"{source}: equal_area sizes the array itself: remove axes.{clash[0]}")
     groups = _parse_zip(data.get("zip", []), axes, source)
+    check_size(axes, groups, source, max_points)
     filters = _parse_filters(data.get("filters", []), source,
-                             set(known_hw) | set(SWEEP_FIELDS) | set(FORMAT_COLUMNS) | {"hw_name"})
+                             (set(known_hw) - {"name"}) | set(SWEEP_FIELDS) | set(FORMAT_COLUMNS) | {"hw_name"})
 
-    points, combinations = _expand(base, axes, groups, filters, execute, source, equal_area)
+    points, combinations = _expand(base, axes, groups, filters, execute, source, equal_area, count_only)
     evals = ()
     if data.get("eval") is not None:
         from imsim.modeleval.registry import parse_eval
 
         evals = parse_eval(data["eval"], source)
+    if count_only:
+        return SpecCount(name=name, source=source, combinations=combinations, points=points)
+    if evals:
         points = [dataclasses.replace(p, eval=evals, hash=canonical_hash([p.hash, list(evals)])) for p in points]
     normalized = {
-        "name": name, "description": data.get("description", ""), "base": base.to_dict(),
+        "name": name, "description": description, "base": base.to_dict(),
         "axes": {k: [_plain(v) for v in vals] for k, vals in axes.items()},
         "zip": [list(g) for g in groups], "filters": _filter_texts(filters),
         "execute": execute, "equal_area": equal_area.to_dict() if equal_area is not None else None,
@@ -235,8 +258,11 @@ def _load_base(value: Any, source: str, base_dir: Path, field_name: str = "base"
         if path is None and value == "default":
             return HwConfig.from_dict({}, source=f"{source}: base")
         if path is None:
-            raise bad_value(source, field_name, value,
-                            "must name a hardware config (a YAML path, or a config in hw_configs/)")
+            from imsim.hwconfig import shipped_configs
+
+            names = [p.stem for p in shipped_configs()]
+            raise bad_value(source, field_name, value, "must name a hardware config (a YAML path, or a config "
+                                                      f"in hw_configs/){closest(Path(value).stem, names)}")
         return load_hw_config(path)
     if isinstance(value, dict):
         overrides = dict(value)
@@ -299,16 +325,27 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
             or not all(isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
                                                                      and v >= 1 for v in s) for s in shapes)):
         raise bad_value(source, f"{where}.synthetic.shapes", shapes, "must be a list of [M, K, N] positive integers")
+    from imsim.limits import check_gemm
+    from imsim.trace.synthetic import check_parameters
+
+    for i, (m, k, n) in enumerate(shapes):
+        check_gemm(m, k, n, f"{source}: {where}.synthetic.shapes[{i}]")
+    with about(f"{source}: {where}.synthetic"):
+        check_parameters(**params)  # every parameter's type and range, before any point runs
     params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
     label = value.get("name", f"synthetic-{canonical_hash(params, 8)}")
     return TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)
 
 
 def _trace_path(text: str, source: str, base_dir: Path, where: str) -> str:
+    from imsim.trace.registry import NAMES, resolve
+
+    if text in NAMES:  # a named trace (imsim.trace.registry); a missing capture names its command
+        return str(resolve(text, source=source, field=where).resolve())
     for cand in (base_dir / text, Path(text)):
         if cand.exists():
             return str(cand.resolve())
-    raise bad_value(source, where, text, "trace not found ('bundled', or a .npz file / trace folder)")
+    raise bad_value(source, where, text, "trace not found (a trace name such as 'bundled' (`imsim trace list`), or a .npz file / trace folder)")
 
 
 def _str_tuple(value: Any, source: str, where: str) -> tuple[str, ...]:
@@ -491,9 +528,8 @@ def equal_area_size(hw: Any, budget_um2: float) -> int:
     return lo
 
 
-def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]], filters: list[_Filter],
-            execute: bool, source: str, equal_area: Any = None) -> tuple[list[Point], int]:
-    # dimensions in the order the axes are written; a zip group sits at its first member
+def _dims(axes: dict[str, list[Any]], groups: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The product's dimensions in the order the axes are written; a zip group sits at its first member."""
     grouped = {key: g for g in groups for key in g}
     dims: list[tuple[str, ...]] = []
     for key in axes:
@@ -502,10 +538,39 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
                 dims.append(grouped[key])
         else:
             dims.append((key,))
-    ranges = [range(len(axes[d[0]])) for d in dims]
-    from imsim.hwconfig import HwConfig
+    return dims
 
-    base_dict = base.to_dict()
+
+def count_combinations(axes: dict[str, list[Any]], groups: list[tuple[str, ...]]) -> int:
+    """Points of the product before filters (the product of the dimensions' lengths)."""
+    return math.prod(len(axes[d[0]]) for d in _dims(axes, groups))
+
+
+def check_size(axes: dict[str, list[Any]], groups: list[tuple[str, ...]], source: str, max_points: int) -> int:
+    """The combination count; UserError naming it when above `max_points` (nothing expanded yet)."""
+    n = count_combinations(axes, groups)
+    if n > max_points:
+        sizes = " x ".join(f"{'+'.join(d)} {len(axes[d[0]])}" for d in _dims(axes, groups) if len(axes[d[0]]) > 1)
+        raise UserError(f"{source}: axes: {n} combinations ({sizes}) exceed the limit of {max_points} points "
+                        f"per sweep; shrink the axes, split the spec, or raise the limit with --max-points N")
+    return n
+
+
+def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]], filters: list[_Filter],
+            execute: bool, source: str, equal_area: Any = None, count_only: bool = False) -> tuple[Any, int]:
+    """(points, combinations before filters); with `count_only`, (number of points, combinations):
+    every point is validated and filtered the same way, but not hashed or built."""
+    dims = _dims(axes, groups)
+    ranges = [range(len(axes[d[0]])) for d in dims]
+    from imsim.hwconfig import HwConfig, check_value
+
+    # hardware axis values normalised once (each was validated alone on the base config)
+    norm = {key: [check_value(key, v, source) for v in vals] for key, vals in axes.items()
+            if key not in SWEEP_FIELDS and key not in FORMAT_AXES}
+    early = [f for f in filters if not f.needs_hw and equal_area is None]
+    late = [f for f in filters if f not in early]
+    trace_ids = {t: t.identity() for t in axes["trace"]}
+
     budget = 0.0
     if equal_area is not None:
         from imsim.area import area_of_design
@@ -514,49 +579,47 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
     base_fields = {("hw_name" if k == "name" else k): v for k, v in base.to_dict().items()}
     points: list[Point] = []
     seen: dict[str, int] = {}
-    combinations = 0
+    combinations = counted = 0
     for combo in itertools.product(*ranges):
         combinations += 1
         values: dict[str, Any] = {}
+        hw_over: dict[str, Any] = {}
         for dim, i in zip(dims, combo):
             for key in dim:
                 values[key] = axes[key][i]
-        hw_over = {k: v for k, v in values.items() if k not in SWEEP_FIELDS and k not in FORMAT_AXES}
+                if key in norm:
+                    hw_over[key] = norm[key][i]
         fmt_a, fmt_b = _point_formats(values, hw_over, source)
-        fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS},
-                  "format_a": fmt_a, "format_b": fmt_b}
-        fields["trace"] = values["trace"].label
-        fields["levels"], fields["w_levels"] = resolve_levels(
-            values["levels"], values["w_levels"], fields.get("a_bits", base.a_bits), fields.get("w_bits", base.w_bits))
-        early = [f for f in filters if not f.needs_hw and equal_area is None]
-        late = [f for f in filters if f not in early]
-        env = _Env(fields, None)
-        if not all(_passes(f, env) for f in early):
-            continue
-        if hw_over:
-            shown = ", ".join(f"{k}={v!r}" for k, v in hw_over.items())
-            try:
-                hw = HwConfig.from_dict({**base_dict, **hw_over}, source=f"{source}: point ({shown})")
-            except UserError as exc:
-                raise UserError(f"{exc}; add a filter to skip such points") from None
-        else:
-            hw = base
+        if filters:
+            fields = {**base_fields, **hw_over, **{k: values[k] for k in SWEEP_FIELDS},
+                      "format_a": fmt_a, "format_b": fmt_b}
+            fields["trace"] = values["trace"].label
+            fields["levels"], fields["w_levels"] = resolve_levels(
+                values["levels"], values["w_levels"], fields.get("a_bits", base.a_bits),
+                fields.get("w_bits", base.w_bits))
+            env = _Env(fields, None)
+            if not all(_passes(f, env) for f in early):
+                continue
+        hw = _point_hw(base, hw_over, source) if hw_over else base
         if equal_area is not None:
             n = equal_area_size(hw, budget)
             if n == 0:
                 raise UserError(f"{source}: equal_area: even a 1x1 array of {hw.a_bits}x{hw.w_bits}-bit PEs with this "
                                 f"point's buffers exceeds the reference area {budget:.4g} um^2")
             hw = HwConfig.from_dict({**hw.to_dict(), "rows": n, "cols": n}, source=f"{source}: equal_area")
-            fields.update(rows=n, cols=n)
-        env = _Env(fields, hw)
-        if not all(_passes(f, env) for f in late):
+            if filters:
+                fields.update(rows=n, cols=n)
+        if late and not all(_passes(f, _Env(fields, hw)) for f in late):
             continue
         levels, w_levels = resolve_levels(values["levels"], values["w_levels"], hw.a_bits, hw.w_bits)
-        ident = {"hw": hw.to_dict(), "trace": values["trace"].identity(), "strategy": values["strategy"],
+        _check_formats(values, source, (hw.a_bits, hw.w_bits))  # after the filters, which may skip such points
+        if count_only:
+            counted += 1
+            continue
+        ident = {"hw": hw.to_dict(), "trace": trace_ids[values["trace"]], "strategy": values["strategy"],
                  "beta": values["beta"], "granularity": values["granularity"], "timing": values["timing"],
                  "execute": execute, "levels": levels, "w_levels": w_levels, "quantizer": values["quantizer"],
                  "digits": values["digits"]}
-        _check_formats(values, source, (hw.a_bits, hw.w_bits))  # after the filters, which may skip such points
         if fmt_a:  # only format points: the hashes of RTN points (and of older specs) are unchanged
             ident["format"] = [fmt_a, fmt_b]
         h = canonical_hash(ident)
@@ -567,10 +630,33 @@ def _expand(base: Any, axes: dict[str, list[Any]], groups: list[tuple[str, ...]]
                             beta=values["beta"], granularity=values["granularity"], timing=values["timing"],
                             execute=execute, format_a=fmt_a, format_b=fmt_b, levels=levels, w_levels=w_levels,
                             quantizer=values["quantizer"], digits=values["digits"]))
-    if not points:
+    if not points and not counted:
         texts = "; ".join(f.text for f in filters) or "none"
         raise UserError(f"{source}: the sweep is empty: all {combinations} combinations were removed by the filters ({texts})")
-    return points, combinations
+    return (counted if count_only else points), combinations
+
+
+_BUFFERS_OK: set[tuple[Any, ...]] = set()  # buffer-size checks passed (the memory model's inputs)
+
+
+def _point_hw(base: Any, hw_over: dict[str, Any], source: str) -> Any:
+    """The point's HwConfig (cross-key rules and buffer sizes checked; the message names the point)."""
+    from imsim.hwconfig import with_values
+    from imsim.memory import check_buffers
+
+    try:
+        hw = with_values(base, hw_over, None)
+        key = (hw.rows, hw.cols, hw.dataflow, hw.a_bits, hw.w_bits, hw.acc_bits, hw.sram_a_kib, hw.sram_b_kib,
+               hw.sram_c_kib, hw.double_buffered)
+        if key not in _BUFFERS_OK:
+            check_buffers(hw)
+            if len(_BUFFERS_OK) > 100_000:
+                _BUFFERS_OK.clear()
+            _BUFFERS_OK.add(key)
+        return hw
+    except UserError as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in hw_over.items())
+        raise UserError(f"{source}: point ({shown}): {exc}; add a filter to skip such points") from None
 
 
 def _point_formats(values: dict[str, Any], hw_over: dict[str, Any], source: str) -> tuple[str, str]:
@@ -582,11 +668,12 @@ def _point_formats(values: dict[str, Any], hw_over: dict[str, Any], source: str)
         return "", fmt_w  # a w_format alone is refused after the filters (_check_formats)
     fmt_b = fmt_w or fmt_a
     from imsim.formats import parse_format
+    from imsim.hwconfig import check_value
 
     if "a_bits" not in values:
-        hw_over["a_bits"] = parse_format(fmt_a).significand_bits
+        hw_over["a_bits"] = check_value("a_bits", parse_format(fmt_a).significand_bits, f"{source}: axes.format")
     if "w_bits" not in values:
-        hw_over["w_bits"] = parse_format(fmt_b).significand_bits
+        hw_over["w_bits"] = check_value("w_bits", parse_format(fmt_b).significand_bits, f"{source}: axes.format")
     return fmt_a, fmt_b
 
 

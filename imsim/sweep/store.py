@@ -11,7 +11,8 @@ A point is committed by writing its part file under a temporary name, fsync-ing 
 renaming it over the final name (`os.replace`, atomic on POSIX): after a crash a part is
 either complete or absent, so a re-run computes exactly the missing points. The final
 tables are rebuilt from the parts, so they do not depend on the order points finished.
-A folder whose manifest has a different spec hash is refused (UserError), never mixed.
+A folder of another spec is refused (UserError, naming what changed), never mixed, unless the new
+spec only adds points to it (a grown sweep, imsim.sweep.grow): then only the new points are computed.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from imsim import __version__
-from imsim.errors import UserError
+from imsim.errors import UserError, os_error, shown
 from imsim.sweep.spec import Point, SweepSpec
 
 FORMAT = "imsim-sweep/1"
@@ -174,12 +175,21 @@ def merge_point_rows(point: Point, gemm_rows: Sequence[dict[str, Any]]) -> list[
 # ------------------------------------------------------------------------------------ store
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically; a disk fault (full, read-only, permission) is a
+    UserError naming the path (the earlier committed files stay intact)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise os_error(path, exc, "write") from None
 
 
 @dataclass(frozen=True)
@@ -199,35 +209,86 @@ class ResultStore:
         self.spec = spec
         self.parts = self.dir / PARTS
         self._lock_fh: Any = None
+        self._grown_from: tuple[Any, int] | None = None  # (old spec hash, old points) when grown
+        self._history: list[Any] = []  # spec hashes this folder grew from, oldest first
+        self.read_only = False  # a finished sweep opened without writing (e.g. from read-only media)
         self._open()
 
     # ---- opening ------------------------------------------------------------------------
     def _open(self) -> None:
-        manifest_path = self.dir / MANIFEST
         if self.dir.exists() and not self.dir.is_dir():
             raise UserError(f"--out {self.dir}: exists and is not a folder")
-        if manifest_path.exists():
-            try:
-                manifest = json.loads(manifest_path.read_text())
-            except (OSError, ValueError):
-                raise UserError(f"--out {self.dir}: {MANIFEST} is unreadable; use another folder") from None
-            if manifest.get("spec_hash") != self.spec.hash:
-                raise UserError(
-                    f"--out {self.dir}: holds results of a different sweep spec "
-                    f"({manifest.get('spec_name')!r}, spec hash {manifest.get('spec_hash')}, this spec "
-                    f"{self.spec.hash}); use another --out folder or delete it")
-            if manifest.get("imsim_version") != __version__:
-                print(f"imsim: warning: --out {self.dir} was started by imsim {manifest.get('imsim_version')}, "
-                      f"this is {__version__}; points computed by both will be mixed", file=sys.stderr)
-        elif self.dir.exists() and any(self.dir.iterdir()):
-            raise UserError(f"--out {self.dir}: folder is not empty and holds no sweep {MANIFEST}; "
-                            "use an empty or new folder")
-        self.parts.mkdir(parents=True, exist_ok=True)
+        if self._check_manifest() and self._finished():
+            self.read_only = True  # nothing to compute or write: no lock, no writes
+            return
+        if not (self.dir / MANIFEST).exists() and self.dir.exists():
+            # a sweep starting at this instant has made only these (its lock, parts/, temp files)
+            foreign = [p.name for p in self.dir.iterdir()
+                       if p.name not in (LOCK, PARTS) and not (p.name.startswith(".") and p.name.endswith(".tmp"))]
+            if foreign:
+                raise UserError(f"--out {self.dir}: folder is not empty and holds no sweep {MANIFEST}; "
+                                "use an empty or new folder")
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(self.parts, exc, "create the sweep folder") from None
         self._lock()
+        manifest_path = self.dir / MANIFEST
+        self._check_manifest()  # again under the lock: another sweep may have started meanwhile
         for stale in self.parts.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
+        if self._grown_from is not None:
+            old_hash, old_n = self._grown_from
+            print(f"imsim: --out {self.dir}: the spec grew from {old_n} to {len(self.spec.points)} points; "
+                  "only the new points are computed", file=sys.stderr)
+            self._history.append(old_hash)
+            _write_atomic(manifest_path, self._manifest(complete=False).encode())
         if not manifest_path.exists():
             _write_atomic(manifest_path, self._manifest(complete=False).encode())
+
+    def _grow(self, manifest: dict[str, Any]) -> None:
+        """Accept a spec that only adds points to the folder's (see imsim.sweep.grow); else refuse,
+        naming what changed. The manifest is rewritten for the grown spec once the lock is held."""
+        from imsim.sweep.grow import describe_changes, folder_points, is_growth
+
+        old = folder_points(manifest)
+        if is_growth(old, [p.hash for p in self.spec.points]):
+            self._grown_from = (manifest.get("spec_hash"), len(set(old)))
+            return
+        changes = describe_changes(manifest.get("spec") or {}, self.spec.normalized)
+        what = "; ".join(changes) if changes else (
+            f"{len(set(old) - {p.hash for p in self.spec.points})} of its points are not points of this spec")
+        raise UserError(
+            f"--out {self.dir}: holds results of a different sweep spec ({shown(manifest.get('spec_name'))}, "
+            f"spec hash {shown(manifest.get('spec_hash'))}, this spec {self.spec.hash}): {what}; a spec may only "
+            "add axis values (or new axes including the value used so far) to a folder; "
+            "use another --out folder or undo the change")
+
+    def _check_manifest(self) -> dict[str, Any] | None:
+        """The folder's manifest (None if there is none); UserError if it is another spec's."""
+        manifest_path = self.dir / MANIFEST
+        if not manifest_path.exists():
+            return None
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            raise UserError(f"--out {self.dir}: {MANIFEST} is unreadable; use another folder") from None
+        if not isinstance(manifest, dict):
+            raise UserError(f"--out {self.dir}: {MANIFEST} is not a sweep manifest; use another folder")
+        self._history = list(manifest.get("grown_from") or [])
+        if manifest.get("spec_hash") != self.spec.hash:
+            self._grow(manifest)  # a spec that only adds points; else UserError naming the change
+        if manifest.get("imsim_version") != __version__ and not manifest.get("complete"):
+            print(f"imsim: warning: --out {self.dir} was started by imsim {shown(manifest.get('imsim_version'))}, "
+                  f"this is {__version__}; points computed by both will be mixed", file=sys.stderr)
+        self._complete = bool(manifest.get("complete"))
+        return manifest
+
+    def _finished(self) -> bool:
+        """Complete manifest, every part present and both tables written."""
+        tables = all((self.dir / f"{name}.parquet").is_file() or (self.dir / f"{name}.csv").is_file()
+                     for name in (RESULTS, TOTALS))
+        return getattr(self, "_complete", False) and tables and not self.pending()
 
     def _lock(self) -> None:
         import fcntl
@@ -235,10 +296,14 @@ class ResultStore:
         # POSIX record locks (lockf), not flock: they belong to this process only, so forked pool
         # workers that outlive a run never keep the folder locked.
         key = str(self.dir.resolve())
-        busy = UserError(f"--out {self.dir}: another sweep is writing to this folder")
+        busy = UserError(f"--out {self.dir}: another sweep is running in this folder right now (it holds "
+                         f"{self.dir / LOCK}); wait for it to finish, or use another --out folder")
         if key in _HELD:
             raise busy
-        self._lock_fh = open(self.dir / LOCK, "w")
+        try:
+            self._lock_fh = open(self.dir / LOCK, "a")  # noqa: SIM115 (held until close())
+        except OSError as exc:
+            raise os_error(self.dir / LOCK, exc, "lock the sweep folder") from None
         try:
             fcntl.lockf(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -272,6 +337,7 @@ class ResultStore:
             "points": [{"index": p.index, "hash": p.hash} for p in self.spec.points],
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "complete": complete,
+            **({"grown_from": self._history} if self._history else {}),
             **(extra or {}),
         }
         return json.dumps(data, indent=1, default=str)
@@ -307,6 +373,8 @@ class ResultStore:
     # ---- consolidation ------------------------------------------------------------------
     def consolidate(self) -> Tables:
         """Build and write results/totals (Parquet + CSV) from all parts; mark the manifest complete."""
+        if self.read_only:
+            return load_tables(self.dir)
         import pandas as pd
 
         missing = self.pending()
@@ -338,11 +406,15 @@ class ResultStore:
     def _write_table(self, df: Any, name: str, fmt: str) -> Path:
         final = self.dir / f"{name}.{fmt}"
         tmp = self.dir / f".{name}.{os.getpid()}.{fmt}.tmp"
-        if fmt == "parquet":
-            df.to_parquet(tmp, index=False, engine="pyarrow")
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, final)
+        try:
+            if fmt == "parquet":
+                df.to_parquet(tmp, index=False, engine="pyarrow")
+            else:
+                df.to_csv(tmp, index=False)
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise os_error(final, exc, "write") from None
         return final
 
 
@@ -355,12 +427,14 @@ def load_tables(out_dir: str | Path) -> Tables:
     frames = {}
     for name in (RESULTS, TOTALS):
         parquet, csv = folder / f"{name}.parquet", folder / f"{name}.csv"
-        if parquet.is_file():
-            frames[name] = pd.read_parquet(parquet)
-            paths[f"{name}_parquet"] = str(parquet)
-        elif csv.is_file():
-            frames[name] = pd.read_csv(csv)
-            paths[f"{name}_csv"] = str(csv)
+        table = parquet if parquet.is_file() else csv
+        if table.is_file():
+            try:
+                frames[name] = pd.read_parquet(table) if table is parquet else pd.read_csv(table)
+            except Exception as exc:  # noqa: BLE001 (ArrowInvalid, ParserError, OSError, ...: a damaged file)
+                raise UserError(f"{table}: cannot read the sweep table ({type(exc).__name__}: "
+                                f"{shown(str(exc), 120)}); re-run the sweep to rebuild it") from None
+            paths[f"{name}_{table.suffix[1:]}"] = str(table)
         else:
             raise UserError(f"{folder}: no {name}.parquet or {name}.csv; is it a finished sweep folder "
                             "(run `imsim sweep SPEC --out DIR` to finish it)?")

@@ -3,6 +3,13 @@
 A TorchDispatchMode sees every aten `mm`, `addmm`, `bmm` and `baddbmm` call (`linear` and
 `matmul` decompose into them), below autograd, so backward GEMMs are caught too.
 
+Convolutions (`aten.convolution`, Conv1d/2d/3d) and their backward (`aten.convolution_backward`)
+are lowered to GEMMs by im2col of the actual values (`imsim.trace.conv`): kind `conv` forward,
+`grad_input` / `grad_weight` backward, one record per group (`...[gJ]` when groups > 1), the
+geometry in `meta["conv"]`. Any other compute op that capture cannot lower (transposed
+convolutions, fused attention, `mv`, `dot`, ...; see COMPUTE_PATTERN) is counted: capture warns
+(CaptureWarning) and the trace's metadata lists it under `skipped_ops`; nothing is dropped silently.
+
 Batched GEMMs (`bmm`, `baddbmm`, e.g. attention over batch x heads) are **split**: one record
 per batch element, named `...[b]`, with `meta["batch_index"]`, `meta["batch_size"]` and
 `meta["call"]` (the aten call they came from), so every record is a plain 2-D GEMM
@@ -26,7 +33,9 @@ so later in-place updates (the optimizer step) do not change them. torch is impo
 """
 from __future__ import annotations
 
+import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,9 +44,27 @@ from typing import Any
 import numpy as np
 
 from imsim.errors import UserError
+from imsim.trace import conv as convlow
 from imsim.trace.format import GemmRecord, Trace, make_record
 
 _labels = threading.local()
+
+# aten ops that compute products but that capture does not lower to GEMM records: any op whose
+# name matches COMPUTE_PATTERN (and not NOT_COMPUTE) other than the GEMM and convolution ops
+# handled here, e.g. mv, dot, addbmm, _int_mm, fused attention (_scaled_dot_product_*),
+# cudnn/mkldnn convolutions, lstm/gru kernels. They are counted in the trace metadata
+# (`skipped_ops`) with a warning. Transposed convolutions are counted as `convolution(transposed)`.
+COMPUTE_PATTERN = re.compile(r"mm|conv|dot|attention|linear|gemm|gemv|matmul|lstm|gru|rnn|^mv$|^addmv_?$|^addr_?$|^ger$")
+NOT_COMPUTE = re.compile(r"gamma|upsample|cummax|cummin|_convert_weight")
+
+
+def is_compute_op(name: str) -> bool:
+    """Whether an aten op name (e.g. 'mv', '_scaled_dot_product_flash_attention_for_cpu') computes products."""
+    return bool(COMPUTE_PATTERN.search(name)) and not NOT_COMPUTE.search(name)
+
+
+class CaptureWarning(UserWarning):
+    """Capture met compute ops it cannot lower to GEMMs (listed in the trace's `skipped_ops`)."""
 
 
 @contextmanager
@@ -150,8 +177,12 @@ class _Recorder:
         self.bwd_order: dict[int, int] = {}
         self.aten_calls = 0
         aten = torch.ops.aten
-        self.gemm_ops = {aten.mm: "mm", aten.addmm: "addmm", aten.bmm: "bmm", aten.baddbmm: "baddbmm"}
+        self.gemm_ops = {aten.mm: "mm", aten.addmm: "addmm", aten.bmm: "bmm", aten.baddbmm: "baddbmm",
+                         aten.addmm_: "addmm", aten.baddbmm_: "baddbmm"}
         self.softmax_ops = {getattr(aten, n) for n in ("_softmax", "softmax", "_safe_softmax") if hasattr(aten, n)}
+        self.conv_ops = {aten.convolution: "convolution", aten.convolution_backward: "convolution_backward"}
+        self.skipped: dict[str, int] = {}
+        self.conv_geo: dict[int, convlow.ConvGeometry] = {}
 
     # -- module paths
     def hooks(self, model) -> list:
@@ -191,8 +222,13 @@ class _Recorder:
         if packet in self.softmax_ops:
             self.softmax_ptrs.add(out.untyped_storage().data_ptr())
             return
+        if packet in self.conv_ops:
+            self._conv(self.conv_ops[packet], args, kwargs, out)
+            return
         op = self.gemm_ops.get(packet)
         if op is None:
+            if is_compute_op(packet.__name__):
+                self._skip(packet.__name__)
             return
         A, B, meta = _operands(op, args, kwargs)
         meta["aten"] = op
@@ -244,6 +280,67 @@ class _Recorder:
         meta.update(fwd_name=fwd.name, fwd_kind=fwd.kind, grad_of=grad_of)
         self._emit(A, B, self._unique("bwd", f"{fwd.name}/d{grad_of}"), kind, "bwd", meta)
 
+    def _skip(self, op: str) -> None:
+        self.skipped[op] = self.skipped.get(op, 0) + 1
+
+    def _conv(self, op: str, args: tuple, kwargs: dict, out) -> None:
+        """Lower one aten.convolution / convolution_backward call to its im2col GEMMs."""
+        names = ("input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding",
+                 "groups") if op == "convolution" else (
+            "grad_output", "input", "weight", "bias_sizes", "stride", "padding", "dilation", "transposed",
+            "output_padding", "groups", "output_mask")
+        a = dict(zip(names, args), **kwargs)
+        if a["transposed"]:
+            self._skip(f"{op}(transposed)")
+            return
+        node = self.torch._C._current_autograd_node()
+        if op == "convolution" and node is not None:
+            self._skip("convolution(inside backward)")
+            return
+        x = _to_numpy(a["input"])
+        w = _to_numpy(a["weight"])
+        geo = convlow.geometry(x.shape, w.shape, a["stride"], a["padding"], a["dilation"], a["groups"])
+        meta = {"aten": op, "call": self.aten_calls, "conv": geo.meta(), "lowering": "im2col"}
+        self.aten_calls += 1
+        if op == "convolution":
+            label = _current_label()
+            path, mod = self.modules[-1] if self.modules else ("", None)
+            kind = label[0] if label is not None else "conv"
+            is_conv = mod is not None and isinstance(mod, self.torch.nn.modules.conv._ConvNd)
+            base = path if (is_conv and path and label is None) else ".".join(
+                v for v in (path, (label[1] or kind) if label else kind) if v)
+            name = self._unique("fwd", base)
+            call = len(self.calls)
+            self.calls.append(_FwdCall(name, kind, (), (), False, self._is_param(a["weight"]), (0, 0, 0), op))
+            self.conv_geo[call] = geo
+            self.pending.append((out, call))
+            meta.update(module=path, bias=a["bias"] is not None)
+            self._groups(convlow.forward_gemms(x, w, geo), name, kind, "fwd", meta)
+            return
+        tag = node.metadata.get("imsim_call") if node is not None and hasattr(node, "metadata") else None
+        call = tag[1] if isinstance(tag, tuple) and tag[0] == id(self) else None
+        fwd_name = self.calls[call].name if call is not None else "backward.conv"
+        meta.update(node=node.name() if node is not None else "", fwd_name=fwd_name, fwd_kind="conv")
+        dy = _to_numpy(a["grad_output"])
+        mask = a["output_mask"]
+        if mask[0]:
+            self._groups(convlow.grad_input_gemms(dy, w, geo), self._unique("bwd", f"{fwd_name}/dA"),
+                         "grad_input", "bwd", dict(meta, grad_of="A", lowering="im2col: product = d(cols), "
+                                                                             "col2im gives the input gradient"))
+        if mask[1]:
+            self._groups(convlow.grad_weight_gemms(dy, x, geo), self._unique("bwd", f"{fwd_name}/dB"),
+                         "grad_weight", "bwd", dict(meta, grad_of="B", lowering="im2col: product = weight "
+                                                                              "gradient^T"))
+
+    def _groups(self, gemms: list, name: str, kind: str, phase: str, meta: dict) -> None:
+        """One record per group of a lowered convolution (`name[gJ]` when groups > 1)."""
+        if self.keep is not None and not self.keep(name):
+            return  # filtered out like any GEMM (see _emit)
+        for j, (A, B) in enumerate(gemms):
+            suffix = f"[g{j}]" if len(gemms) > 1 else ""
+            self._add(np.ascontiguousarray(A), np.ascontiguousarray(B), name + suffix, kind, phase,
+                      dict(meta, group_index=j))
+
     def _emit(self, A, B, name: str, kind: str, phase: str, meta: dict) -> None:
         if self.keep is not None and not self.keep(name):
             return  # filtered out (e.g. a layer not selected): not copied, not recorded
@@ -259,7 +356,11 @@ class _Recorder:
 
     def _add(self, a, b, name, kind, phase, meta) -> None:
         self.records.append(make_record(a, b, name=name, kind=kind, phase=phase, model=self.model_name,
-                                        index=len(self.records), meta=meta))
+                                        index=len(self.records), meta=dict(meta, provenance="real")))
+
+    def trace_meta(self) -> dict[str, Any]:
+        """Trace-level metadata: provenance and the compute ops skipped (op -> calls)."""
+        return {"provenance": "real", "model": self.model_name, "skipped_ops": dict(sorted(self.skipped.items()))}
 
 
 def _mode_class():
@@ -304,7 +405,11 @@ def capture_gemms(model, step: Callable[[], Any], *, model_name: str = "model", 
             h.remove()
     if backward and optimizer is not None:
         optimizer.step()
-    return Trace(tuple(rec.records), None)
+    if rec.skipped:
+        listed = ", ".join(f"aten.{op} x{n}" for op, n in sorted(rec.skipped.items()))
+        warnings.warn(f"capture of {model_name}: skipped compute ops it cannot lower to GEMMs: {listed} "
+                      f"(listed in the trace's skipped_ops)", CaptureWarning, stacklevel=2)
+    return Trace(tuple(rec.records), None, rec.trace_meta())
 
 
 def capture_module(model, *inputs, loss_fn: Callable[[Any], Any] | None = None, backward: bool = True,

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from imsim.errors import UserError
+from imsim.errors import UserError, shown
 
 FORMAT_NAME = "imsim-trace"
 FORMAT_VERSION = 1
@@ -42,6 +42,8 @@ HEADER_KEY = "__imsim_trace__"
 PHASES = ("fwd", "bwd")
 FLOAT_DTYPES = ("float16", "float32")
 _F16_TOP_LOG2 = 14  # scaled float16 tensors have max |x| in [2^14, 2^15)
+MAX_SCALE_LOG2 = 300  # |scale_log2|: float32 spans 2^-149..2^128, the writer stays far inside
+MAX_HEADER_BYTES = 64 << 20  # the header member (UTF-32 JSON text, ~1600 bytes per record): 40000 records
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError)
 
 
@@ -82,9 +84,20 @@ def _npz(path: str, mtime_ns: int, size: int, pid: int) -> np.lib.npyio.NpzFile:
     return np.load(path, allow_pickle=False)
 
 
-def _read_member(path: Path, key: str) -> np.ndarray:
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     st = path.stat()
-    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())[key]
+    return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())
+
+
+def _check_member(path: Path, key: str, shape: tuple[int, int]) -> None:
+    """The member's .npy header checked before its data is read (dtype, shape, memory)."""
+    from imsim.npzsafe import check_member
+
+    check_member(_open_npz(path), key, str(path), shape)
+
+
+def _read_member(path: Path, key: str) -> np.ndarray:
+    return _open_npz(path)[key]
 
 
 @dataclass(frozen=True)
@@ -96,18 +109,26 @@ class NpzArrays:
     b: _Member
 
     def load(self, which: str) -> np.ndarray:
+        from imsim.limits import check_gemm
+
         member = self.a if which == "A" else self.b
+        (M, K), N = self.a.shape, self.b.shape[1]
+        check_gemm(M, K, N, f"{self.path}: array '{member.key}'")
+        want = member.shape[::-1] if member.transpose else member.shape
         try:
+            _check_member(self.path, member.key, want)
             arr = _read_member(self.path, member.key)
         except _READ_ERRORS as exc:
             raise UserError(f"{self.path}: array '{member.key}' is corrupt or truncated ({_why(exc)})") from None
-        want = member.shape[::-1] if member.transpose else member.shape
-        if arr.shape != want:
-            raise UserError(f"{self.path}: array '{member.key}' has shape {arr.shape}, header says {want}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise UserError(f"{self.path}: array '{member.key}' (operand {which}) holds {bad} NaN/inf entries; "
+                            f"operands must be finite")
         if member.transpose:
             arr = np.ascontiguousarray(arr.T)
         if member.scale_log2 is not None:
-            arr = np.ldexp(arr.astype(np.float32), member.scale_log2).astype(np.float32)
+            with np.errstate(over="ignore"):  # an overflow to inf is reported by the caller's finite check
+                arr = np.ldexp(arr.astype(np.float32), member.scale_log2).astype(np.float32)
         arr.setflags(write=False)
         return arr
 
@@ -182,17 +203,19 @@ def make_record(A: np.ndarray, B: np.ndarray, *, name: str, kind: str, phase: st
 
 @dataclass(frozen=True)
 class Trace(Sequence):
-    """An ordered, lazily loaded list of GemmRecords; `path` is where it was read from (or None)."""
+    """An ordered, lazily loaded list of GemmRecords; `path` is where it was read from (or None);
+    `meta`: trace-level JSON metadata (e.g. provenance, skipped_ops of a capture; {} if none)."""
 
     records: tuple[GemmRecord, ...]
     path: Path | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
-            return Trace(self.records[i], self.path)
+            return Trace(self.records[i], self.path, self.meta)
         return self.records[i]
 
     def __iter__(self) -> Iterator[GemmRecord]:
@@ -204,7 +227,7 @@ class Trace(Sequence):
         keep = [r for r in self.records
                 if (kind is None or r.kind == kind) and (phase is None or r.phase == phase)
                 and (name_contains is None or name_contains in r.name)]
-        return Trace(tuple(keep), self.path)
+        return Trace(tuple(keep), self.path, self.meta)
 
     @property
     def macs(self) -> int:
@@ -243,7 +266,7 @@ class TraceWriter:
     """
 
     def __init__(self, path: str | Path, *, float_dtype: str = "float16", compress: bool = True,
-                 max_file_bytes: int = 64 << 20) -> None:
+                 max_file_bytes: int = 64 << 20, meta: Mapping[str, Any] | None = None) -> None:
         if float_dtype not in FLOAT_DTYPES:
             raise UserError(f"float_dtype = {float_dtype!r}: must be one of {', '.join(FLOAT_DTYPES)}")
         self.path = Path(path)
@@ -251,6 +274,8 @@ class TraceWriter:
         self.compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         self.max_file_bytes = max_file_bytes
         self.single = self.path.suffix == ".npz"
+        self.meta = dict(meta or {})
+        json.dumps(self.meta)  # must be JSON-able
         self._zip: zipfile.ZipFile | None = None
         self._headers: list[dict[str, Any]] = []
         self._stored: dict[bytes, tuple[str, bool]] = {}  # digest -> (key, transposed) in this file
@@ -304,6 +329,8 @@ class TraceWriter:
         if self._zip is None:
             return
         header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "records": self._headers}
+        if self.meta:
+            header["meta"] = self.meta
         self._put(self._zip, HEADER_KEY, np.array(json.dumps(header)))
         self._zip.close()
         self._zip, self._headers, self._bytes, self._stored = None, [], 0, {}
@@ -327,9 +354,13 @@ class TraceWriter:
 
 
 def save_trace(path: str | Path, records: Iterable[GemmRecord], *, float_dtype: str = "float16",
-               compress: bool = True, max_file_bytes: int = 64 << 20) -> Path:
-    """Write records to `path` (`.npz` file, or a folder of them); returns the path."""
-    writer = TraceWriter(path, float_dtype=float_dtype, compress=compress, max_file_bytes=max_file_bytes)
+               compress: bool = True, max_file_bytes: int = 64 << 20, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write records to `path` (`.npz` file, or a folder of them); returns the path. `meta`
+    (default: the trace's own `meta` when `records` is a Trace) is stored in every file's header."""
+    if meta is None:
+        meta = getattr(records, "meta", None)
+    writer = TraceWriter(path, float_dtype=float_dtype, compress=compress, max_file_bytes=max_file_bytes,
+                         meta=meta)
     for record in records:
         writer.add(record)
     return writer.close()
@@ -371,12 +402,15 @@ def _check_record(path: Path, i: int, rec: Any, files: set[str]) -> GemmRecord:
             raise _bad(path, f"truncated or malformed trace: record {i} ({name}) refers to missing array "
                              f"'{ent['key']}'")
         exp = ent.get("scale_log2")
-        if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool)):
-            raise _bad(path, f"record {i} ({name}): {which}.scale_log2 = {exp!r}: must be an integer or null")
+        if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool) or abs(exp) > MAX_SCALE_LOG2):
+            raise _bad(path, f"record {i} ({name}): {which}.scale_log2 = {shown(exp)}: must be an integer in "
+                             f"-{MAX_SCALE_LOG2}..{MAX_SCALE_LOG2} or null")
         transpose = ent.get("transpose", False)
         if not isinstance(transpose, bool):
             raise _bad(path, f"record {i} ({name}): {which}.transpose = {transpose!r}: must be true or false")
         members.append(_Member(ent["key"], exp, mshape, transpose))
+    if not isinstance(rec["index"], int) or isinstance(rec["index"], bool):
+        raise _bad(path, f"record {i} ({name}): index = {shown(rec['index'])}: must be an integer")
     meta = rec["meta"] if isinstance(rec["meta"], dict) else {}
     return GemmRecord(name=str(name), kind=str(rec["kind"]), phase=rec["phase"], model=str(rec["model"]),
                       index=int(rec["index"]), meta=MappingProxyType(meta), shape=(M, K, N),
@@ -385,6 +419,11 @@ def _check_record(path: Path, i: int, rec: Any, files: set[str]) -> GemmRecord:
 
 def read_header(path: Path) -> list[GemmRecord]:
     """The records of one .npz trace file (metadata and lazy array sources)."""
+    return _read_header(path)[0]
+
+
+def _read_header(path: Path) -> tuple[list[GemmRecord], dict[str, Any]]:
+    """(records, trace-level meta) of one .npz trace file."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -403,8 +442,12 @@ def read_header(path: Path) -> list[GemmRecord]:
     with npz:
         files = set(npz.files)
         if HEADER_KEY not in files:
-            shown = ", ".join(sorted(files)[:5]) or "nothing"
-            raise _bad(path, f"not an imsim trace: no '{HEADER_KEY}' entry (it holds {shown})")
+            held = ", ".join(sorted(files)[:5]) or "nothing"
+            raise _bad(path, f"not an imsim trace: no '{HEADER_KEY}' entry (it holds {held})")
+        size = npz.zip.getinfo(f"{HEADER_KEY}.npy").file_size
+        if size > MAX_HEADER_BYTES:  # judged from the zip directory, before anything is read
+            raise _bad(path, f"trace header of {size} bytes is larger than {MAX_HEADER_BYTES} "
+                             f"(about 1600 bytes per record); not an imsim trace")
         try:
             raw = npz[HEADER_KEY]
         except _READ_ERRORS as exc:
@@ -413,6 +456,8 @@ def read_header(path: Path) -> list[GemmRecord]:
         header = json.loads(str(raw.item()) if raw.ndim == 0 else "")
     except (ValueError, TypeError) as exc:
         raise _bad(path, f"trace header is not valid JSON ({_why(exc)})") from None
+    except RecursionError:
+        raise _bad(path, "trace header is not valid JSON (nested too deeply)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         fmt = header.get("format") if isinstance(header, dict) else None
         raise _bad(path, f"not an imsim trace: header format = {fmt!r}, expected {FORMAT_NAME!r}")
@@ -423,7 +468,10 @@ def read_header(path: Path) -> list[GemmRecord]:
     records = header.get("records")
     if not isinstance(records, list):
         raise _bad(path, "malformed trace header: 'records' is not a list")
-    return [_check_record(path, i, rec, files) for i, rec in enumerate(records)]
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise _bad(path, "malformed trace header: 'meta' is not an object")
+    return [_check_record(path, i, rec, files) for i, rec in enumerate(records)], meta
 
 
 def open_trace(path: str | Path) -> Trace:
@@ -438,6 +486,9 @@ def open_trace(path: str | Path) -> Trace:
     else:
         raise _bad(path, "no such trace file or folder")
     records: list[GemmRecord] = []
+    meta: dict[str, Any] = {}
     for f in files:
-        records.extend(read_header(f))
-    return Trace(tuple(records), path)
+        recs, part_meta = _read_header(f)
+        records.extend(recs)
+        meta = meta or part_meta
+    return Trace(tuple(records), path, MappingProxyType(meta))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from imsim.errors import bad_value
+from imsim.limits import check_gemm, check_memory
 from imsim.trace.format import GemmRecord, Trace, make_record, open_trace, save_trace
 
 
@@ -53,18 +54,42 @@ def heavy_matrix(rng: np.random.Generator, rows: int, cols: int, heavy_fraction:
     return X.astype(np.float32)
 
 
-def _check(shapes: list, heavy_fraction: float, b_heavy_fraction: float, outlier_scale: float,
-           channel_concentration: int | None) -> None:
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: object) -> bool:
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            and bool(np.isfinite(v)))
+
+
+def check_parameters(shapes: Iterable, heavy_fraction: float = 0.01, seed: int = 0, *,
+                     channel_concentration: int | None = None, outlier_scale: float = 20.0,
+                     b_heavy_fraction: float = 0.0, kind: str = "linear", model: str = "synthetic") -> None:
+    """UserError '<parameter> = <value>: <allowed>' for anything `synthetic_trace` would refuse or
+    choke on (types included), and for shapes above the memory limit; nothing is generated."""
+    shapes = list(shapes) if isinstance(shapes, (list, tuple)) else shapes
+    if not isinstance(shapes, list) or not shapes:
+        raise bad_value(None, "shapes", shapes, "must be a non-empty list of (M, K, N)")
     for s in shapes:
-        if len(s) != 3 or any(int(v) < 1 for v in s):
-            raise bad_value(None, "shape", tuple(s), "must be (M, K, N) with positive integers")
+        if not isinstance(s, (list, tuple)) or len(s) != 3 or not all(_is_int(v) and v >= 1 for v in s):
+            raise bad_value(None, "shape", s, "must be (M, K, N) with positive integers")
+        check_gemm(*(int(v) for v in s), "synthetic trace")
+    # the records are built in memory before anything is written: A and B of every shape, float32
+    total = sum(4 * (int(m) * int(k) + int(k) * int(n)) for m, k, n in shapes)
+    check_memory(total, f"synthetic trace of {len(shapes)} GEMMs (float32 operands, all in memory)")
     for field, v in (("heavy_fraction", heavy_fraction), ("b_heavy_fraction", b_heavy_fraction)):
-        if not 0.0 <= v <= 1.0:
+        if not _is_real(v) or not 0.0 <= v <= 1.0:
             raise bad_value(None, field, v, "must be in [0, 1]")
-    if outlier_scale <= 0:
+    if not _is_real(outlier_scale) or outlier_scale <= 0:
         raise bad_value(None, "outlier_scale", outlier_scale, "must be > 0")
-    if channel_concentration is not None and channel_concentration < 1:
+    if channel_concentration is not None and (not _is_int(channel_concentration) or channel_concentration < 1):
         raise bad_value(None, "channel_concentration", channel_concentration, "must be a positive integer or None")
+    if not _is_int(seed) or seed < 0:
+        raise bad_value(None, "seed", seed, "must be an integer >= 0")
+    for field, v in (("kind", kind), ("model", model)):
+        if not isinstance(v, str) or not v:
+            raise bad_value(None, field, v, "must be a non-empty string")
 
 
 def synthetic_trace(shapes: Iterable[tuple[int, int, int]], heavy_fraction: float = 0.01, seed: int = 0, *,
@@ -76,17 +101,21 @@ def synthetic_trace(shapes: Iterable[tuple[int, int, int]], heavy_fraction: floa
     In memory when `path` is None; otherwise written there (`.npz` or folder) and reopened
     lazily from disk, so `.path` names the file.
     """
+    shapes = [tuple(s) for s in shapes]
+    check_parameters(shapes, heavy_fraction, seed, channel_concentration=channel_concentration,
+                     outlier_scale=outlier_scale, b_heavy_fraction=b_heavy_fraction, kind=kind, model=model)
     shapes = [tuple(int(v) for v in s) for s in shapes]
-    _check(shapes, heavy_fraction, b_heavy_fraction, outlier_scale, channel_concentration)
     rng = np.random.default_rng(seed)
     records: list[GemmRecord] = []
     for i, (M, K, N) in enumerate(shapes):
         A = heavy_matrix(rng, M, K, heavy_fraction, outlier_scale, channel_concentration)
         B = heavy_matrix(rng, K, N, b_heavy_fraction, outlier_scale, None, body_std=1.0 / np.sqrt(K))
         meta = {"heavy_fraction": heavy_fraction, "b_heavy_fraction": b_heavy_fraction, "seed": seed,
-                "outlier_scale": outlier_scale, "channel_concentration": channel_concentration}
+                "outlier_scale": outlier_scale, "channel_concentration": channel_concentration,
+                "provenance": "synthetic"}
         records.append(make_record(A, B, name=f"synthetic{i}", kind=kind, phase="fwd", model=model,
                                    index=i, meta=meta))
+    trace_meta = {"provenance": "synthetic", "heavy_fraction": heavy_fraction, "seed": seed}
     if path is None:
-        return Trace(tuple(records), None)
-    return open_trace(save_trace(path, records))
+        return Trace(tuple(records), None, trace_meta)
+    return open_trace(save_trace(path, records, meta=trace_meta))
