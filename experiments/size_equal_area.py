@@ -5,9 +5,10 @@
 Reference: `hw_configs/default.yaml` (32x32 int8 OS, 64 KiB SRAMs each, 32 B/cycle DRAM, 32-bit PE
 accumulators, 64-bit recombination accumulator, shift-accumulate PEs, 32 recombination and 32
 unpack lanes). For every b in BITS, the array is R x C b-bit PEs with everything else as in the
-reference; (R, C) is chosen, among near-square shapes (C in [R, R + R // 4]), to minimise
-|area / reference area - 1| by imsim's own area model (`imsim.area.area_of_design`). Rectangular
-shapes are allowed because square arrays alone land up to ~10 % off the budget at some widths.
+reference; (R, C) is chosen among near-square shapes (C in [R, R + R // 4]) by imsim's own area
+model (`imsim.area.area_of_design`): the most square one whose area is within 1 % of the
+reference's (ties: the closest), else the closest. Rectangular shapes are allowed because square
+arrays alone can land several % off the budget at some widths.
 The sizes and area ratios are printed and written into the spec (a zip of per-design keys).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ BITS = (2, 3, 4, 6, 8)
 LEVELS = (15, 255)
 BETA = 0.99
 REFERENCE = "default"
+TOLERANCE = 0.01  # relative area difference accepted for a squarer array
 
 
 def _area(hw, rows: int, cols: int, bits: int) -> float:
@@ -30,16 +32,16 @@ def _area(hw, rows: int, cols: int, bits: int) -> float:
 
 
 def size_for(hw, bits: int, budget: float) -> tuple[int, int, float]:
-    """(rows, cols, area / budget) of the near-square b-bit array closest in area to `budget`."""
-    best = None
+    """(rows, cols, area / budget) of the b-bit array closest in area to `budget`: the most
+    square shape within TOLERANCE of it (ties: the closest in area), else the closest overall."""
+    cands = []
     for r in range(1, 257):
         if _area(hw, r, r, bits) > budget * 1.5:
             break
         for c in range(r, r + r // 4 + 1):
-            dev = abs(_area(hw, r, c, bits) / budget - 1.0)
-            if best is None or dev < best[0]:
-                best = (dev, r, c)
-    _, r, c = best
+            cands.append((abs(_area(hw, r, c, bits) / budget - 1.0), c - r, r, c))
+    near = [x for x in cands if x[0] <= TOLERANCE]
+    _, _, r, c = min(near, key=lambda x: (x[1], x[0])) if near else min(cands)
     return r, c, _area(hw, r, c, bits) / budget
 
 
