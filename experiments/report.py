@@ -224,17 +224,39 @@ def figure_equal_quality(folder: str, out_file: str) -> Path:
     return save_figure(fig, out_file, dpi=110)
 
 
+def report_zoo_cost(folder: str) -> str:
+    """Equal-area designs at one quantization on several traces: cost vs the int8 array per trace."""
+    path, t = _load(folder)
+    tot = t.totals
+    rows = []
+    for trace in list(dict.fromkeys(map(str, tot["trace"]))):
+        sel = tot[tot["trace"] == trace].sort_values("a_bits", kind="stable")
+        ref = sel[sel["a_bits"] == 8].iloc[0]
+        for _, r in sel.iterrows():
+            rows.append([trace, f"int{int(r['a_bits'])}", f"{int(r['rows'])}x{int(r['cols'])}",
+                         float(r["useful_macs"]), float(r["unpack_ratio"]), float(r["cycles"]) / float(ref["cycles"]),
+                         float(r["energy_pj"]) / float(ref["energy_pj"]), float(r["stall_cycles"]) / float(r["cycles"]),
+                         float(r["rel_error"])])
+    header = ["trace", "operands", "array", "useful MACs", "unpack ratio", "cycles vs int8", "energy vs int8",
+              "stall share", "rel_error (pooled)"]
+    d = ", ".join(str(int(x)) for x in sorted(set(tot["levels"])))
+    return "\n".join([f"### Equal-area designs on the zoo (paper quantizer, beta 0.99, d = {d}, strategy auto)", "",
+                      inputs_line(path, t), "", "`vs int8`: divided by the int8 32x32 array on the same trace.", "",
+                      md_table(header, rows), ""])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    for name in ("unpack-overhead", "equal-quality"):
+    for name in ("unpack-overhead", "equal-quality", "zoo-cost"):
         p = sub.add_parser(name)
         p.add_argument("dir")
         p.add_argument("--out", default=None, help="write the markdown here as well as to stdout")
         if name in ("unpack-overhead", "equal-quality"):
             p.add_argument("--figure", default=None, help="also draw the study's figure (PNG/PDF/SVG)")
     args = ap.parse_args(argv)
-    fn = {"unpack-overhead": report_unpack_overhead, "equal-quality": report_equal_quality}[args.what]
+    fn = {"unpack-overhead": report_unpack_overhead, "equal-quality": report_equal_quality,
+          "zoo-cost": report_zoo_cost}[args.what]
     text = fn(args.dir)
     if getattr(args, "figure", None):
         {"unpack-overhead": figure_unpack_overhead, "equal-quality": figure_equal_quality}[args.what](
