@@ -39,6 +39,14 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def emit(text: str, out: str | None) -> None:
+    """Print a report and, if `out` is given, write it there too (folders created)."""
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+
+
 def inputs_line(folder: Path, tables: Any) -> str:
     """One line naming what produced the tables: spec, trace(s), imsim version, points."""
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -261,10 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "figure", None):
         {"unpack-overhead": figure_unpack_overhead, "equal-quality": figure_equal_quality}[args.what](
             args.dir, args.figure)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(text, args.out)
     return 0
 
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
-    from report import md_table
+    from report import emit, md_table
 
     import imsim
     from imsim.simulate import quantize_operands
@@ -65,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         f"the same d, imsim {imsim.__version__}; deterministic (no seed).", "",
         "Ratio = sum of low-bit MACs / sum of useful MACs over these GEMMs.", "",
         md_table(["b", "beta"] + [f"d={d}" for d in LEVELS], rows), ""])
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(text, args.out)
     return 0
 
 

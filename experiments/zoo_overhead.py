@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
-    from report import md_table
+    from report import emit, md_table
 
     import imsim
     from imsim.simulate import quantize_operands
@@ -84,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     + [1.0 for _ in levels])
         out += [f"#### {name} ({sum(count.values())} GEMMs, {tot_useful:,} useful MACs)", "", md_table(header, rows), ""]
     text = "\n".join(out)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(text, args.out)
     return 0
 
 
