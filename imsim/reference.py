@@ -120,7 +120,8 @@ def int_matmul(A: np.ndarray, B: np.ndarray, bound: int | None = None) -> np.nda
     return exact_matmul(A, B, bound)[0]
 
 
-def _operand(X: np.ndarray, name: str) -> np.ndarray:
+def integer_matrix(X: np.ndarray, name: str) -> np.ndarray:
+    """X as a 2-D integer array; UserError naming `name` otherwise."""
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise bad_value(None, name, f"shape {arr.shape}", "must be a 2-D matrix")
@@ -135,7 +136,7 @@ def reference_gemm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     UserError for non-integer or mis-shaped operands, or when an entry of the exact product does
     not fit int64.
     """
-    A, B = _operand(A, "A"), _operand(B, "B")
+    A, B = integer_matrix(A, "A"), integer_matrix(B, "B")
     if A.shape[1] != B.shape[0]:
         raise UserError(f"shape mismatch: A is {A.shape[0]}x{A.shape[1]} and B is {B.shape[0]}x{B.shape[1]}; "
                         f"A's columns (K) must equal B's rows")

@@ -31,7 +31,7 @@ from imsim.digits import check_digits, digit, split
 from imsim.errors import UserError, bad_value
 from imsim.quantize import check_bits, qmax
 from imsim.reference import (  # noqa: F401  (re-exported: the exact product lives there)
-    I64_SAFE, MATMUL_METHODS, exact_matmul, int_matmul, reference_gemm,
+    I64_SAFE, MATMUL_METHODS, exact_matmul, int_matmul, integer_matrix, reference_gemm,
 )
 from imsim.unpack_cost import OperandPlan, cheapest_pair, greedy_splits, line_levels, pair_plans
 
@@ -326,11 +326,7 @@ def unpack_operand(X: np.ndarray, bits: int, strategy: str, digits: str = "signm
 
 
 def _as_int64(X: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise bad_value(None, name, f"shape {arr.shape}", "must be a 2-D matrix")
-    if arr.dtype.kind not in "iu":
-        raise bad_value(None, name, f"dtype {arr.dtype}", "must be an integer matrix (quantize floats first)")
+    arr = integer_matrix(X, name)
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
         raise bad_value(None, name, int(arr.max()), "entries must lie in +-(2^63-1)")
     arr = arr.astype(np.int64, copy=False)
