@@ -88,6 +88,9 @@ def extract(path: Path, text: str | None = None) -> list[Block]:
     return blocks
 
 
+ABSOLUTE_TMP = re.compile(r"(?<![\w.])/tmp/")
+
+
 def problems(blocks: list[Block]) -> list[str]:
     """Marking mistakes: unknown marks, marks without their value, untagged command blocks."""
     out = []
@@ -99,6 +102,9 @@ def problems(blocks: list[Block]) -> list[str]:
                 out.append(f"{b.where}: doctest mark {key!r} needs a value (e.g. the reason)")
         if not b.lang and any(COMMANDISH.match(ln) for ln in b.text.splitlines()):
             out.append(f"{b.where}: untagged block with commands: tag it ```bash (run) or ```text (synopsis)")
+        if b.lang in SHELL_LANGS and "not-runnable" not in b.marks and ABSOLUTE_TMP.search(b.text):
+            out.append(f"{b.where}: a run block writes under /tmp: use a relative path (blocks run in a "
+                       "fresh temporary folder, so a fixed /tmp path collides with an earlier run's files)")
     return out
 
 

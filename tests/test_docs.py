@@ -93,3 +93,13 @@ def test_marks_are_checked(tmp_path):
                   "\n```\nimsim run --gemm 1,1,1\n```\n")
     msgs = problems(extract(md))
     assert len(msgs) == 3 and "needs a value" in msgs[0] and "sloow" in msgs[1] and "untagged" in msgs[2]
+
+
+def test_run_blocks_may_not_write_under_a_fixed_tmp_path(tmp_path):
+    """A fixed /tmp path survives between runs on one machine (CI failed on `--out /tmp/x` once)."""
+    md = tmp_path / "x.md"
+    md.write_text("```bash\nimsim capture minilm --out /tmp/m\n```\n\n"
+                  "<!-- doctest: not-runnable: an example -->\n```bash\nls /tmp/m\n```\n\n"
+                  "```bash\nimsim capture minilm --out m  # relative: fine\n```\n")
+    msgs = problems(extract(md))
+    assert len(msgs) == 1 and "x.md:2" in msgs[0] and "/tmp" in msgs[0]

@@ -99,7 +99,7 @@ def test_opening_is_lazy_and_records_load_one_array(tmp_path, monkeypatch):
     path = save_trace(tmp_path / "t.npz", _records(np.random.default_rng(6), 5))
     reads = []
     real = fmt._read_member
-    monkeypatch.setattr(fmt, "_read_member", lambda p, k: reads.append(k) or real(p, k))
+    monkeypatch.setattr(fmt, "_read_member", lambda p, k, s: reads.append(k) or real(p, k, s))
     tr = open_trace(path)
     assert reads == [] and [r.shape for r in tr]  # metadata needs no array
     tr[3].A

@@ -89,15 +89,11 @@ def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     return _npz(str(path), st.st_mtime_ns, st.st_size, os.getpid())
 
 
-def _check_member(path: Path, key: str, shape: tuple[int, int]) -> None:
-    """The member's .npy header checked before its data is read (dtype, shape, memory)."""
-    from imsim.npzsafe import check_member
+def _read_member(path: Path, key: str, shape: tuple[int, int]) -> np.ndarray:
+    """The member's .npy header checked (dtype, shape, memory) before its data is read."""
+    from imsim.npzsafe import load_member
 
-    check_member(_open_npz(path), key, str(path), shape)
-
-
-def _read_member(path: Path, key: str) -> np.ndarray:
-    return _open_npz(path)[key]
+    return load_member(_open_npz(path), key, str(path), shape)
 
 
 @dataclass(frozen=True)
@@ -116,8 +112,7 @@ class NpzArrays:
         check_gemm(M, K, N, f"{self.path}: array '{member.key}'")
         want = member.shape[::-1] if member.transpose else member.shape
         try:
-            _check_member(self.path, member.key, want)
-            arr = _read_member(self.path, member.key)
+            arr = _read_member(self.path, member.key, want)
         except _READ_ERRORS as exc:
             raise UserError(f"{self.path}: array '{member.key}' is corrupt or truncated ({_why(exc)})") from None
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
