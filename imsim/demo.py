@@ -172,7 +172,12 @@ def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
     if workers > 1 and len(records) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(workers, len(records))) as pool:
+        import multiprocessing as mp
+
+        from imsim.workers import worker_init
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(records)), mp_context=mp.get_context("fork"),
+                                 initializer=worker_init) as pool:
             futures = [pool.submit(_worker_job, str(path), gi, tuple(designs)) for gi in range(len(records))]
             for fut in as_completed(futures):
                 gi, rows_gi = fut.result()

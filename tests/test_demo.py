@@ -156,7 +156,7 @@ def test_demo_exits_1_when_a_result_is_not_exact(tmp_path, capsys, monkeypatch):
     assert "not exact" in cap.err and "41x41_int2/auto" in cap.err
 
 
-@pytest.mark.parametrize("argv", [["--max-gemms", "0"], ["--max-gemms", "x"], ["--workers", "0"], ["--trace", "/nonexistent.npz"]])
+@pytest.mark.parametrize("argv", [["--max-gemms", "0"], ["--max-gemms", "x"], ["--workers", "-1"], ["--trace", "/nonexistent.npz"]])
 def test_demo_user_errors(tmp_path, capsys, argv):
     rc = main(["demo", "--out", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err

@@ -5,12 +5,11 @@ Exit 1 if any result is not exact."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from imsim.cli.common import format_table, int_arg, print_json
-from imsim.cli.vocabulary import add_json_arg, add_out_arg
+from imsim.cli.vocabulary import add_json_arg, add_out_arg, add_workers_arg
 from imsim.errors import UserError
 
 DEFAULT_OUT = "imsim-demo"
@@ -34,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a trace name (`imsim trace list`) or .npz file / folder instead of the bundled one")
     p.add_argument("--max-gemms", type=int_arg("--max-gemms", 1), default=None, metavar="N",
                    help="use only the first N GEMMs of the trace (quick look)")
-    p.add_argument("--workers", type=int_arg("--workers", 1), default=None, metavar="N",
-                   help="local worker processes over the GEMMs (default: CPU count, at most 4)")
+    add_workers_arg(p, "local worker processes over the GEMMs")
     add_json_arg(p, "one JSON object instead of the table")
     p.set_defaults(func=run)
 
@@ -54,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    workers = args.workers if args.workers is not None else min(4, os.cpu_count() or 1)
+    from imsim.trace_run import default_workers
+
+    workers = args.workers if args.workers is not None else default_workers()
     from imsim.trace.registry import resolve
 
     trace_path = resolve(args.trace) if args.trace is not None else None

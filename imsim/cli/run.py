@@ -9,7 +9,7 @@ import numpy as np
 from imsim.cli.common import add_quant_args, format_table, gemm_arg, print_json, quant_kwargs, rtn_requested
 from imsim.cli.display import combined_exact_text, exact_text, strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
-                                  add_strategy_arg, resolve_bits)
+                                  add_strategy_arg, add_workers_arg, resolve_bits)
 from imsim.errors import UserError, about
 from imsim.limits import check_gemm
 
@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_out_arg(p, default=None, metavar="FILE.parquet",
                 help="also write one row per GEMM to this Parquet file, as the GEMMs finish")
     add_json_arg(p, "one JSON object {hw, gemms, total}")
+    add_workers_arg(p, "--trace: processes sharing the trace's GEMMs (traces under 64 GEMMs run in this process); "
+                       "results are identical for any count")
     from imsim.cli.policy import add_arguments
 
     add_arguments(p)
@@ -151,45 +153,66 @@ def _progress():
     return tqdm(total=None, desc="imsim run", unit="gemm", disable=None, file=sys.stderr, mininterval=0.2)
 
 
-def _jobs(args: argparse.Namespace, hw, bar=None):
-    """(integer A, integer B, meta, quality fields) per GEMM to run."""
-    from imsim.quality import quantize_gemm
+def _job(args: argparse.Namespace, hw):
+    """The per-GEMM settings of this command line (imsim.trace_run.GemmJob)."""
+    from imsim.trace_run import GemmJob
 
+    q = quant_kwargs(args)
+    return GemmJob(strategy=args.strategy, digits=args.digits, objective=args.objective or hw.objective,
+                   timing=args.timing, execute=not args.no_exact, beta=1.0 if args.beta is None else args.beta,
+                   levels=q["levels"], w_levels=q["w_levels"], quantizer=q["quantizer"], formats=_formats(args))
+
+
+def _random_gemm(args: argparse.Namespace, hw):
+    """(integer A, integer B, meta, quality fields) of the --gemm operands."""
+    M, K, N = args.gemm
+    check_gemm(M, K, N, "--gemm")
+    meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": "",
+            "provenance": "synthetic", "heavy": args.heavy, "seed": args.seed}
     fmts = _formats(args)
     if fmts is not None:
         from imsim.formats import quantize_operands_exmy
+
+        (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
+        A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
+        return A, B, meta, {}
+    beta = args.beta if args.beta is not None or not rtn_requested(args) else 1.0
+    A, B, quality = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, beta,
+                                    **quant_kwargs(args), with_quality=True)
+    return A, B, meta, quality
+
+
+def _jobs(args: argparse.Namespace, hw, bar=None):
+    """(integer A, integer B, meta, quality fields) per GEMM, in this process (the policy search)."""
     if args.gemm is not None:
-        M, K, N = args.gemm
-        check_gemm(M, K, N, "--gemm")
-        meta = {"name": f"gemm_{M}x{K}x{N}", "kind": "random", "phase": "", "model": "",
-                "provenance": "synthetic", "heavy": args.heavy, "seed": args.seed}
-        if fmts is not None:
-            (xa, _), (xb, _) = random_float_operands(M, K, N, args.heavy, args.seed)
-            A, B, _info = quantize_operands_exmy(xa, xb, *fmts)
-            quality = {}
-        else:
-            beta = args.beta if args.beta is not None or not rtn_requested(args) else 1.0
-            A, B, quality = random_operands(M, K, N, hw.a_bits, hw.w_bits, args.heavy, args.seed, beta,
-                                            **quant_kwargs(args), with_quality=True)
-        yield A, B, meta, quality
+        yield _random_gemm(args, hw)
         return
+    from imsim.trace_run import quantize_record
+
     trace = _open_trace(args.trace)
     bar = bar if bar is not None else _progress()
     bar.reset(total=len(trace))
-    from imsim.trace.provenance import of_meta
-
+    job = _job(args, hw)
     for i, rec in enumerate(trace):
         with about(f"{trace.path}: record {i} ({rec.name})"):
-            if fmts is not None:
-                A, B, _info = quantize_operands_exmy(np.asarray(rec.A, dtype=np.float64),
-                                                     np.asarray(rec.B, dtype=np.float64), *fmts)
-                quality = {}
-            else:
-                A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits,
-                                              beta=1.0 if args.beta is None else args.beta, **quant_kwargs(args))
-        yield A, B, {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
-                     "provenance": of_meta(rec.meta)}, quality
+            out = quantize_record(rec, hw, job)
+        yield out
         bar.update(1)
+    bar.close()
+
+
+def _results(args: argparse.Namespace, hw, bar):
+    """(meta subset, GemmResult) per GEMM: the --gemm one, or the trace's in order (--workers)."""
+    from imsim.trace_run import META_KEYS, run_records, simulate_job
+
+    job = _job(args, hw)
+    if args.gemm is not None:
+        A, B, meta, quality = _random_gemm(args, hw)
+        yield {k: meta[k] for k in META_KEYS if k in meta}, simulate_job(hw, job, A, B, meta, quality)
+        return
+    trace = _open_trace(args.trace)
+    bar.reset(total=len(trace))
+    yield from run_records(trace, hw, job, workers=args.workers, progress=bar.update)
     bar.close()
 
 
@@ -202,8 +225,6 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress() if args.trace is not None else None  # first thing: progress within a second
     from imsim.blas import limit_blas_threads
     from imsim.results import GroupedTotals
-    from imsim.simulate import simulate_gemm
-    from imsim.unpack import unpack_gemm
 
     limit_blas_threads(1)  # many small GEMMs: one BLAS thread is faster than a spinning pool
     hw = _load_hw(args)
@@ -214,7 +235,6 @@ def run(args: argparse.Namespace) -> int:
     if args.objective is not None and args.strategy != "auto":
         raise UserError(f"--objective {args.objective} chooses among unpack strategies: it needs --strategy auto "
                         f"(or --policy per-gemm), not --strategy {args.strategy}")
-    objective = args.objective or hw.objective
     per_gemm = args.json or args.per_gemm or args.gemm is not None
     kept, summary, bad, first_bad = [], GroupedTotals(), 0, None
     metas = []  # provenance of each GEMM (imsim.trace.provenance)
@@ -224,19 +244,8 @@ def run(args: argparse.Namespace) -> int:
 
         writer = ResultWriter(args.out)
     with writer:
-        for A, B, meta, quality in _jobs(args, hw, bar):
-            metas.append({k: meta[k] for k in ("provenance", "heavy", "heavy_fraction", "seed") if k in meta})
-            try:
-                if args.strategy == "auto" and objective != "macs":
-                    from imsim.policy import best_unpack
-
-                    ug = best_unpack(hw, A, B, objective, args.timing, args.digits)
-                else:
-                    ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, args.strategy, args.digits)
-            except UserError as exc:
-                raise UserError(f"{meta['name']}: {exc}") from None
-            result = simulate_gemm(hw, ug, timing=args.timing, execute=not args.no_exact, meta=meta,
-                                   operands=(A, B), quality=quality)
+        for meta, result in _results(args, hw, bar):
+            metas.append(meta)
             summary.add(result)
             if args.out is not None:
                 writer.write(result.to_dict())

@@ -5,7 +5,7 @@ import argparse
 
 from imsim.cli.common import format_table, int_arg, print_json
 from imsim.cli.display import exact_text
-from imsim.cli.vocabulary import add_json_arg, add_out_arg
+from imsim.cli.vocabulary import add_json_arg, add_out_arg, add_workers_arg
 from imsim.limits import MAX_POINTS
 
 
@@ -18,8 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md)")
     add_out_arg(p, required=True, help="output folder (created; resumed if it holds this spec, grown if this spec "
                                        "only adds points to it)")
-    p.add_argument("--workers", type=int_arg("--workers"), default=None, metavar="N",
-                   help="local worker processes (default: CPU count; 0 = run in this process)")
+    add_workers_arg(p, "local worker processes")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs imsim[dask])")
     p.add_argument("--max-points", type=int_arg("--max-points", 1), default=MAX_POINTS, metavar="N",

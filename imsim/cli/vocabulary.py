@@ -37,6 +37,7 @@ WORDS: dict[str, str] = {
     "--seed": "random seed of generated operands (an integer >= 0)",
     "--out": "where to write: a folder (or a file where the command writes one file)",
     "--json": "print one JSON object on stdout instead of text",
+    "--workers": "worker processes, one BLAS thread each (default: the usable cores; 0 = this process)",
 }
 # old spelling -> word; kept as hidden aliases for one release
 RENAMED: dict[str, str] = {
@@ -170,3 +171,10 @@ def add_out_arg(parser: argparse.ArgumentParser, metavar: str = "DIR", help: str
 def add_json_arg(parser: argparse.ArgumentParser, what: str = "one JSON object") -> argparse.Action:
     """--json: one JSON object on stdout."""
     return _tag(parser.add_argument("--json", action="store_true", help=f"print {what}"), "--json")
+
+
+def add_workers_arg(parser: argparse.ArgumentParser, what: str) -> argparse.Action:
+    """--workers N: worker processes (default: the usable cores; 0 = run in this process)."""
+    return _tag(parser.add_argument("--workers", type=int_arg("--workers"), default=None, metavar="N",
+                                    help=f"{what} (default: the usable cores; 0 = run in this process)"),
+                "--workers")
