@@ -5,7 +5,9 @@ float64 in a 12 MB file is refused before anything is allocated.
 """
 from __future__ import annotations
 
+import io
 import math
+import re
 import zipfile
 import zlib
 
@@ -28,16 +30,34 @@ def _member_name(npz: np.lib.npyio.NpzFile, key: str) -> str:
         return f"{key}.npy"
 
 
+# the header numpy writes for a plain dtype: parsed with a regex, ~15x faster than numpy's own
+# reader (a Python literal_eval per array was 5 % of a trace run); anything else goes to numpy's
+_PLAIN_HEADER = re.compile(r"\{'descr': '([^']+)', 'fortran_order': (True|False), 'shape': \(([\d, ]*)\), \}\s*\Z")
+
+
 def _read_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
-    fmt = np.lib.format
-    version = fmt.read_magic(fh)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-    else:
-        shape, fortran, dtype = fmt._read_array_header(fh, version)  # noqa: SLF001 (version 3.0)
-    return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
+    """(shape, fortran order, dtype) of the .npy stream `fh`, positioned after it at the data."""
+    magic = fh.read(8)
+    if len(magic) != 8 or magic[:6] != b"\x93NUMPY":
+        raise ValueError("not a .npy array (bad magic string)")
+    version = (magic[6], magic[7])
+    size_bytes = fh.read(2 if version == (1, 0) else 4)
+    if len(size_bytes) not in (2, 4) or version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unsupported .npy version {version}")
+    raw = fh.read(int.from_bytes(size_bytes, "little"))
+    match = _PLAIN_HEADER.match(raw.decode("utf8" if version == (3, 0) else "latin1"))
+    if match is None:  # numpy's general reader (public for versions 1.0 and 2.0)
+        if version == (3, 0):
+            raise ValueError("a .npy 3.0 header with a structured dtype (only integers and floats are read)")
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(io.BytesIO(size_bytes + raw))
+        return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
+    descr, fortran, dims = match.groups()
+    try:
+        dtype = np.dtype(descr)
+    except TypeError as exc:
+        raise ValueError(f"unknown dtype {descr!r}") from exc
+    return tuple(int(d) for d in dims.split(",") if d.strip()), fortran == "True", dtype
 
 
 def _corrupt(source: str, key: str, exc: BaseException) -> UserError:
