@@ -6,7 +6,8 @@ and `auto` against a single strategy, measured as whole processes in the same sc
 Each round runs, as fresh processes and in turn: benchmarks/plain_matmul.py (load the same
 operands, one float64 matmul per GEMM: the baseline) and `imsim run --hw default --trace bundled`
 with --strategy auto and with --strategy row, at the default beta 1.0 and at --beta 0.99 (where
-heavy hitters must be unpacked). BLAS runs on one thread in every process. Prints best wall
+heavy hitters must be unpacked). Every process runs on one core: BLAS on one thread and
+`imsim run --workers 0` (no worker processes), so the ratios compare work, not parallelism. Prints best wall
 and CPU times, their ratios to the baseline and the median of the per-round ratios.
 Targets (issue 18): auto at most 4x the matmul script; auto at most 1.5x a single strategy.
 """
@@ -26,7 +27,7 @@ TARGET_AUTO_VS_SINGLE = 1.5
 
 def imsim_run(strategy: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "imsim", "run", "--hw", "default", "--trace", "bundled", "--strategy", strategy,
-            *extra]
+            "--workers", "0", *extra]
 
 
 def main() -> int:

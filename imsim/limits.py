@@ -11,6 +11,7 @@ limit, and the limit can be raised:
 """
 from __future__ import annotations
 
+import functools
 import os
 
 from imsim.errors import UserError, shown
@@ -23,8 +24,9 @@ GEMM_COPIES = 4  # int64 operand / product copies alive at once in the pipeline 
 #                  unpacked, product, recombined); an estimate, not a measurement
 
 
+@functools.lru_cache(maxsize=1)
 def physical_memory() -> int | None:
-    """Bytes of RAM of this machine (None when unknown)."""
+    """Bytes of RAM of this machine (None when unknown); asked once per process."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
