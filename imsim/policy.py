@@ -258,8 +258,9 @@ def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pi
                     key=lambda c: (objective_value([g[c]], objective), g[c].macs)) for g in grid]
     chosen = [g[c] for g, c in zip(grid, pick)]
     if not _needs_energy(objective):  # chosen on cycles or MACs: still report their energy
-        chosen = [_costed(hw, c, r, job, timing, digits, design) for c, r, job in zip(pick, chosen, jobs)]
         fixed_res = [_costed(hw, fixed, r, job, timing, digits, design) for r, job in zip(fixed_res, jobs)]
+        chosen = [f if c == fixed else _costed(hw, c, r, job, timing, digits, design)
+                  for c, r, f, job in zip(pick, chosen, fixed_res, jobs)]
     return PolicyResult(objective=objective, choices=tuple(pick), results=tuple(chosen),
                         policy_value=objective_value(chosen, objective), best_fixed=fixed,
                         best_fixed_value=fixed_val, best_fixed_results=tuple(fixed_res),
