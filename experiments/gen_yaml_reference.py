@@ -91,11 +91,13 @@ FIELD_DOC: dict[str, str] = {
 }
 
 TRACE_DOC: dict[str, str] = {
-    "name": "label of the trace in the results' `trace` column",
+    "name": "label of the trace in the results' `trace` column (default: the path; labels must differ)",
     "path": "a trace name (`imsim trace list`) or a .npz file / trace folder (relative to the spec file or the cwd)",
     "synthetic": "mapping of parameters for imsim.trace.synthetic (instead of path)",
-    "kinds": "keep only GEMMs of these kinds (linear, attn_qk, attn_pv, grad_input, grad_weight, ...)",
-    "phases": "keep only fwd and/or bwd GEMMs",
+    "kinds": "keep only GEMMs of these kinds (linear, attn_qk, attn_pv, grad_input, grad_weight, ...); "
+             "each must occur in the trace",
+    "phases": "keep only fwd and/or bwd GEMMs; each must occur in the trace, and with `kinds` keep at "
+              "least one GEMM",
     "limit": "keep the first N GEMMs after the kind/phase selection",
 }
 

@@ -172,6 +172,20 @@ def _on_design(r, area: dict):
     return dataclasses.replace(r, energy=e, area=dict(area))
 
 
+def _costed(hw, choice: Choice, r, job: tuple, timing: str, digits: str, design: dict):
+    """Result `r` of `choice` on GEMM `job` ((A, B, meta)) with its energy (pJ) and area filled
+    in, charged on the physical design whose area is `design`: candidates judged on cycles or
+    MACs are simulated without energy, so the chosen ones are costed again with it."""
+    if r.energy:
+        return r
+    A, B, meta = job
+    ug = unpack_gemm(A, B, hw.a_bits, hw.w_bits, digits=digits, pair=choice.pair)
+    from imsim.simulate import simulate_gemm
+
+    h = hw.replace(dataflow=choice.dataflow, k_scale=choice.k_scale)
+    return _on_design(simulate_gemm(h, ug, timing=timing, execute=False, meta=meta, operands=(A, B)), design)
+
+
 def policy_design_area(hw, timing: str, dataflows: Sequence[str]) -> dict:
     """Area of the one physical design every candidate runs on: hw's units (its K-scale
     mechanism, recombination and unpack units) and, for every dataflow the policy may pick, that
@@ -191,8 +205,11 @@ def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pi
     descent starts from the best fixed choice and changes one GEMM at a time while the trace
     EDP drops. Either way the policy is never worse than the best fixed choice. Every
     candidate is charged the leakage of the same physical design (policy_design_area), so a
-    choice that leaves a unit idle does not look smaller than the hardware it runs on."""
+    choice that leaves a unit idle does not look smaller than the hardware it runs on. Under
+    macs or cycles the candidates are compared without energy; the chosen ones and the best
+    fixed choice's are then simulated again with it, so every result carries its energy (pJ)."""
     check_objective(objective)
+    jobs = list(jobs)
     design = policy_design_area(hw, timing, dataflows)
     grid: list[dict] = []   # per GEMM: Choice -> GemmResult
     n_cand = 0
@@ -240,6 +257,10 @@ def per_gemm_policy(hw, jobs: Iterable[tuple], objective: str, timing: str = "pi
         pick = [min(sorted(g, key=lambda c: (c.pair, c.dataflow, c.k_scale)),
                     key=lambda c: (objective_value([g[c]], objective), g[c].macs)) for g in grid]
     chosen = [g[c] for g, c in zip(grid, pick)]
+    if not _needs_energy(objective):  # chosen on cycles or MACs: still report their energy
+        fixed_res = [_costed(hw, fixed, r, job, timing, digits, design) for r, job in zip(fixed_res, jobs)]
+        chosen = [f if c == fixed else _costed(hw, c, r, job, timing, digits, design)
+                  for c, r, f, job in zip(pick, chosen, fixed_res, jobs)]
     return PolicyResult(objective=objective, choices=tuple(pick), results=tuple(chosen),
                         policy_value=objective_value(chosen, objective), best_fixed=fixed,
                         best_fixed_value=fixed_val, best_fixed_results=tuple(fixed_res),

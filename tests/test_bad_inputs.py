@@ -374,6 +374,19 @@ CASES = [
        ["sentences.txt"], make=lambda t: _binary(t / "sentences.txt")),
     _c("capture-lr-nan", ["capture", "minilm", "--out", "{tmp}/cap", "--lr", "nan"], ["--lr", "nan"]),
     _c("sweep-self-reference", *_sweep("{bad}/sweep_self_reference.yaml", "sweep_self_reference.yaml", "alias")),
+    _c("sweep-kinds-none", *_sweep("{bad}/sweep_kinds_none.yaml", "sweep_kinds_none.yaml", "axes.trace.kinds",
+                                   "'attention'", "attn_qk", "grad_weight")),
+    _c("sweep-kinds-none-dry-run", *_sweep("{bad}/sweep_kinds_none.yaml", "sweep_kinds_none.yaml", "axes.trace.kinds",
+                                           "'attention'", "attn_qk", dry=True)),
+    _c("sweep-phases-none", *_sweep("{bad}/sweep_phases_none.yaml", "sweep_phases_none.yaml", "axes.trace.phases",
+                                    "'bwd'", "synth-bwd", "phases present: fwd")),
+    _c("sweep-selection-empty", *_sweep("{bad}/sweep_selection_empty.yaml", "sweep_selection_empty.yaml",
+                                        "axes.trace", "grad_input", "fwd", "fwd-grads", "bwd")),
+    _c("sweep-duplicate-label", *_sweep("{bad}/sweep_duplicate_label.yaml", "sweep_duplicate_label.yaml",
+                                        "axes.trace[1].name", "'layer0'", "axes.trace[0]")),
+    _c("sweep-duplicate-label-implicit", *_sweep("{bad}/sweep_duplicate_label_implicit.yaml",
+                                                 "sweep_duplicate_label_implicit.yaml", "axes.trace[1].name",
+                                                 "'bundled'", "axes.trace[0]")),
     _c("scheduler-bad-address", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/out", "--no-progress",
                                  "--scheduler", "tcp://[::1:99999"], ["--scheduler", "tcp://[::1:99999"]),
     _c("scheduler-not-dask", ["sweep", "{bad}/sweep_ok_tiny.yaml", "--out", "{tmp}/out", "--no-progress",
@@ -508,6 +521,15 @@ def test_refused_spec_leaves_nothing_and_the_fixed_spec_runs(tmp_path: Path) -> 
     proc, _ = run_cli(["sweep", str(fixed), "--out", str(out), "--workers", "0", "--no-progress"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (out / "results.parquet").is_file() and (out / "totals.parquet").is_file()
+
+
+def test_empty_trace_selection_is_refused_before_any_point_runs(tmp_path: Path) -> None:
+    """A trace selection matching no GEMM is a spec error: no output folder, no point run."""
+    out = tmp_path / "out"
+    proc, _ = run_cli(["sweep", str(BAD / "sweep_kinds_none.yaml"), "--out", str(out), "--workers", "0",
+                       "--no-progress"], tmp_path)
+    assert proc.returncode == 2 and "sweep_kinds_none.yaml" in proc.stderr, proc.stderr
+    assert not out.exists()
 
 
 def test_finished_sweep_lists_and_plots_from_read_only_media(tmp_path: Path) -> None:

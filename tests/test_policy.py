@@ -86,3 +86,36 @@ def test_cli_objective_needs_auto():
     cp = subprocess.run([sys.executable, "-m", "imsim", "run", "--hw", "hw_configs/default.yaml", "--gemm", "8,8,8",
                          "--strategy", "row", "--objective", "cycles"], capture_output=True, text=True)
     assert cp.returncode == 2 and "--strategy auto" in cp.stderr and "Traceback" not in cp.stderr
+
+
+@pytest.mark.parametrize("objective", ("macs", "cycles"))
+def test_policy_reports_the_energy_of_its_choices_whatever_the_objective(objective):
+    from imsim.policy import policy_design_area
+
+    jobs = _jobs(limit=2, stride=17)
+    res = per_gemm_policy(HW, jobs, objective)
+    design = policy_design_area(HW, "pipelined", ("os", "ws", "is"))
+    for (A, B, meta), c, r, f in zip(jobs, res.choices, res.results, res.best_fixed_results):
+        assert np.isfinite(r.energy_pj) and r.energy_pj > 0, meta["name"]
+        assert np.isfinite(f.energy_pj) and f.energy_pj > 0, meta["name"]
+        assert r.area_um2 == design["area_um2"] == f.area_um2  # charged on the one physical design
+        # the same figure as simulating the chosen candidate with energy on
+        h = HW.replace(dataflow=c.dataflow, k_scale=c.k_scale)
+        ug = unpack_gemm(A, B, HW.a_bits, HW.w_bits, digits="signmag", pair=c.pair)
+        ref = simulate_gemm(h, ug, execute=False, operands=(A, B), meta=meta)
+        assert r.cycles == ref.cycles
+        leak = ref.energy["energy_leakage_pj"] * design["area_um2"] / ref.area_um2
+        assert r.energy["energy_leakage_pj"] == pytest.approx(leak)
+        assert r.energy_pj == pytest.approx(ref.energy_pj - ref.energy["energy_leakage_pj"] + leak)
+    assert all(np.isfinite(row["energy_pj"]) for row in res.rows())
+
+
+def test_cli_policy_for_cycles_prints_no_nan():
+    import subprocess
+    import sys
+
+    cp = subprocess.run([sys.executable, "-m", "imsim", "run", "--hw", "hw_configs/default.yaml", "--gemm",
+                         "48,64,40", "--bits", "4", "--policy", "per-gemm", "--objective", "cycles"],
+                        capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    assert "energy_pj" in cp.stdout and "nan" not in cp.stdout.lower()

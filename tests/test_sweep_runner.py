@@ -139,18 +139,94 @@ zip:
 """
 
 
+# The sweep CLI, SIGKILL-ing itself at a chosen moment (IMSIM_TEST_KILL_AT = where:k):
+#   open      once the output folder is opened and locked, before any point is computed
+#   commit:k  on its k-th part file of this run, before writing it: exactly k - 1 parts land
+#   torn:k    the same, after writing half of that part to its temporary file (a torn write)
+#   table:k   at its k-th consolidated table (results/totals, Parquet/CSV), before writing it
+# Part writes are serialised (the commit threads otherwise race to the disk), so the number of
+# parts each run leaves is exact however loaded the machine is; the pool workers computing the
+# points are left running when the sweep process dies, as with a real `kill -9`.
+KILLED_SWEEP = """
+import os, signal, sys, threading
+import imsim.sweep.store as store
+from imsim.cli import main
+
+where, _, k = os.environ["IMSIM_TEST_KILL_AT"].partition(":")
+k = int(k or 0)
+lock, count, tables = threading.Lock(), [0], [0]
+real_write, real_open, real_table = store._write_atomic, store.ResultStore._open, store.ResultStore._write_table
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def write(path, data):
+    if path.parent.name != "parts":
+        return real_write(path, data)
+    with lock:
+        count[0] += 1
+        if where in ("commit", "torn") and count[0] == k:
+            if where == "torn":
+                with open(path.with_name(f".{path.name}.{os.getpid()}.tmp"), "wb") as fh:
+                    fh.write(data[:len(data) // 2])
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            die()
+        real_write(path, data)
+
+def opened(self):
+    real_open(self)
+    if where == "open":
+        die()
+
+def table(self, df, name, fmt):
+    tables[0] += 1
+    if where == "table" and tables[0] == k:
+        die()
+    return real_table(self, df, name, fmt)
+
+store._write_atomic, store.ResultStore._open, store.ResultStore._write_table = write, opened, table
+sys.exit(main(sys.argv[1:]))
+"""
+KILL_PLAN = [("open", 0), ("commit:4", 3), ("torn:5", 4), ("commit:7", 6), ("torn:2", 1)]  # (where, parts added)
+HANG_GUARD_S = 900  # a hang guard only: nothing here depends on how fast the machine is
+
+
 def _imsim(*args):
     import sys
 
     return [sys.executable, "-m", "imsim", *args]
 
 
-@pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
-    import random
+def _killed_sweep(spec_path, out, where: str) -> int:
+    """Run the sweep CLI until it SIGKILLs itself at `where`; its return code."""
     import signal
     import subprocess
-    import time
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SWEEP, "sweep", str(spec_path), "--out", str(out),
+                             "--workers", "2", "--no-progress"], env=dict(os.environ, IMSIM_TEST_KILL_AT=where),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=HANG_GUARD_S)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the orphaned pool workers, if any are left
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == -signal.SIGKILL, (where, proc.returncode, err.decode(errors="replace")[-2000:])
+    return proc.returncode
+
+
+def _parts(parts):
+    """{part file name: (inode, mtime ns)}: a part rewritten (os.replace) gets a new inode."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in parts.glob("*.json")} if parts.exists() else {}
+
+
+@pytest.mark.slow
+def test_sigkill_at_chosen_moments_then_resume_gives_the_same_table(tmp_path):
+    import json
+    import subprocess
 
     spec_path = tmp_path / "kill.yaml"
     spec_path.write_text(KILL_SPEC)
@@ -163,42 +239,32 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
 
     out = tmp_path / "out"
     parts = out / "parts"
-    rng = random.Random(6)
-    kills, progress = 0, []
-    for attempt in range(5):
-        proc = subprocess.Popen(_imsim("sweep", str(spec_path), "--out", str(out), "--workers", "2", "--no-progress"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        if attempt == 0:
-            time.sleep(rng.uniform(0.05, 0.5))  # anywhere, start-up included
-        else:  # after a random number of further commits, then a random delay
-            before = len(list(parts.glob("*.json")))
-            want = before + rng.randint(1, max(2, n // 10))
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline and len(list(parts.glob("*.json"))) < want:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.05))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)  # the sweep process only; its workers must follow
-            kills += 1
-        proc.wait()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # clean up anything left in the session
-        except ProcessLookupError:
-            pass
-        progress.append(len(list(parts.glob("*.json"))) if parts.exists() else 0)
-    print("parts after each kill:", progress)
-    assert kills >= 4, f"the sweep finished too early to be killed: {progress}"
-    assert progress[-1] < n, f"every point was done before the last kill: {progress}"
-    assert len(set(progress[1:])) >= 3, f"kills did not interrupt a running sweep: {progress}"
-    assert progress == sorted(progress)
-    done = subprocess.run(_imsim("sweep", str(spec_path), "--out", str(out), "--workers", "2", "--json",
-                                 "--no-progress"), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    import json
+    expected = 0
+    for where, added in KILL_PLAN:
+        before = _parts(parts)
+        _killed_sweep(spec_path, out, where)
+        after = _parts(parts)
+        expected += added
+        assert len(after) == expected, (where, len(after), expected)
+        assert {k: after[k] for k in before} == before, where  # finished points kept, not recomputed
+        torn = list(parts.glob(".*.tmp"))
+        assert len(torn) == (1 if where.startswith("torn") else 0), (where, torn)  # the next run removes it
+        assert not (out / "results.parquet").exists()
+    assert 0 < expected < n
+    # the next run computes every missing point, then dies writing the second table
+    before = _parts(parts)
+    _killed_sweep(spec_path, out, "table:2")
+    after = _parts(parts)
+    assert len(after) == n and {k: after[k] for k in before} == before
+    assert not list(parts.glob(".*.tmp"))
+    assert json.loads((out / "manifest.json").read_text()).get("complete") is not True
 
+    done = subprocess.run(_imsim("sweep", str(spec_path), "--out", str(out), "--workers", "2", "--json",
+                                 "--no-progress"), capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["points_already_done"] == progress[-1]
-    assert report["points_computed"] == n - progress[-1]
+    assert report["points_already_done"] == n and report["points_computed"] == 0
+    assert _parts(parts) == after
     results = pd.read_parquet(out / "results.parquet")
     totals = pd.read_parquet(out / "totals.parquet")
     assert len(results) == 15 * n and not results.duplicated(["point_hash", "gemm_index"]).any()
@@ -206,7 +272,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(totals, ref.totals)
     assert (results["exact"] == True).all()  # noqa: E712
     assert sorted(p.stem for p in parts.glob("*.json")) == sorted(p.hash for p in spec.points)
-    assert not list(parts.glob(".*.tmp"))
+    assert not list(parts.glob(".*.tmp")) and not list(out.glob(".*.tmp"))
 
 
 def _count_calls(monkeypatch, module, name: str) -> list:

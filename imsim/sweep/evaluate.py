@@ -66,11 +66,10 @@ def load_trace(spec: TraceSpec) -> Any:
             trace = synthetic_trace(**params)
         except TypeError as exc:
             raise UserError(f"trace {spec.label!r}: synthetic: {exc}") from None
-    records = [r for r in trace
-               if (not spec.kinds or r.kind in spec.kinds) and (not spec.phases or r.phase in spec.phases)]
-    if spec.limit is not None:
-        records = records[:spec.limit]
-    if not records:
+    from imsim.trace.selection import select
+
+    records = select(trace, spec.kinds, spec.phases, spec.limit)
+    if not records:  # the spec checks the selection up front; a trace changed on disk since
         raise UserError(f"trace {spec.label!r}: no GEMM records left after kinds/phases/limit selection")
     with _lock:
         _traces[key] = records

@@ -307,9 +307,12 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
             raise bad_value(source, f"{where}.path", text, "must be a string")
         label = value.get("name", text)
         if text == "bundled":
-            return TraceSpec(label=str(label), source="bundled", kinds=kinds, phases=phases, limit=limit)
-        return TraceSpec(label=str(label), source="path", path=_trace_path(text, source, base_dir, f"{where}.path"),
-                         kinds=kinds, phases=phases, limit=limit)
+            spec = TraceSpec(label=str(label), source="bundled", kinds=kinds, phases=phases, limit=limit)
+        else:
+            spec = TraceSpec(label=str(label), source="path", path=_trace_path(text, source, base_dir, f"{where}.path"),
+                             kinds=kinds, phases=phases, limit=limit)
+        _check_selection(spec, source, where)
+        return spec
     params = value["synthetic"]
     if not isinstance(params, dict):
         raise bad_value(source, f"{where}.synthetic", params, "must be a mapping of synthetic-trace parameters")
@@ -334,7 +337,29 @@ def _parse_trace(value: Any, source: str, base_dir: Path, where: str) -> TraceSp
         check_parameters(**params)  # every parameter's type and range, before any point runs
     params_json = json.dumps(params, sort_keys=True, separators=(",", ":"))
     label = value.get("name", f"synthetic-{canonical_hash(params, 8)}")
-    return TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)
+    spec = TraceSpec(label=str(label), source="synthetic", params=params_json, kinds=kinds, phases=phases, limit=limit)
+    _check_selection(spec, source, where)
+    return spec
+
+
+def _check_selection(spec: TraceSpec, source: str, where: str) -> None:
+    """UserError naming the spec file now, before any point runs, when the trace's kinds/phases
+    selection keeps no GEMM (imsim.trace.selection); only the trace's headers are read."""
+    if not spec.kinds and not spec.phases:
+        return
+    from imsim.trace.selection import check_selection
+
+    if spec.source == "synthetic":
+        from imsim.trace.synthetic import kind_and_phase
+
+        present = [kind_and_phase(json.loads(spec.params))]
+    else:
+        from imsim.trace import bundled_trace_path, open_trace
+
+        with about(f"{source}: {where}"):
+            trace = open_trace(bundled_trace_path() if spec.source == "bundled" else spec.path)
+        present = [(r.kind, r.phase) for r in trace]
+    check_selection(present, spec.kinds, spec.phases, source=source, where=where, label=spec.label)
 
 
 def _trace_path(text: str, source: str, base_dir: Path, where: str) -> str:
@@ -369,6 +394,8 @@ def _parse_axes(raw: Any, source: str, base_dir: Path, base: Any, known_hw: tupl
         if not vals:
             raise bad_value(source, f"axes.{key}", values, "needs at least one value (the product would be empty)")
         axes[key] = [_check_value(key, v, source, base_dir, base) for v in vals]
+        if key == "trace":
+            _check_labels(axes[key], source)
         seen: set[str] = set()
         for v in axes[key]:
             ident = json.dumps(_plain(v), sort_keys=True, default=str)
@@ -379,6 +406,18 @@ def _parse_axes(raw: Any, source: str, base_dir: Path, base: Any, known_hw: tupl
         if key not in axes:
             axes[key] = [_check_value(key, default, source, base_dir, base)]
     return axes
+
+
+def _check_labels(traces: list[TraceSpec], source: str) -> None:
+    """UserError naming the file, the field and the label when two traces share a label: the
+    label is the results' `trace` column, so their rows could not be told apart."""
+    first: dict[str, int] = {}
+    for i, t in enumerate(traces):
+        if t.label in first:
+            raise bad_value(source, f"axes.trace[{i}].name", t.label,
+                            f"duplicate trace label (axes.trace[{first[t.label]}] has it too); each trace "
+                            f"needs its own name, the value of the results' trace column")
+        first[t.label] = i
 
 
 def _check_value(key: str, value: Any, source: str, base_dir: Path, base: Any) -> Any:

@@ -25,6 +25,14 @@ from imsim.errors import bad_value
 from imsim.limits import check_gemm, check_memory
 from imsim.trace.format import GemmRecord, Trace, make_record, open_trace, save_trace
 
+DEFAULT_KIND = "linear"
+PHASE = "fwd"  # every synthetic record is a forward GEMM
+
+
+def kind_and_phase(params: dict) -> tuple[str, str]:
+    """(kind, phase) of every record `synthetic_trace(**params)` makes, without making any."""
+    return str(params.get("kind", DEFAULT_KIND)), PHASE
+
 
 def _outliers(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
     sign = rng.choice(np.array([-1.0, 1.0]), size=n)
@@ -65,7 +73,7 @@ def _is_real(v: object) -> bool:
 
 def check_parameters(shapes: Iterable, heavy_fraction: float = 0.01, seed: int = 0, *,
                      channel_concentration: int | None = None, outlier_scale: float = 20.0,
-                     b_heavy_fraction: float = 0.0, kind: str = "linear", model: str = "synthetic") -> None:
+                     b_heavy_fraction: float = 0.0, kind: str = DEFAULT_KIND, model: str = "synthetic") -> None:
     """UserError '<parameter> = <value>: <allowed>' for anything `synthetic_trace` would refuse or
     choke on (types included), and for shapes above the memory limit; nothing is generated."""
     shapes = list(shapes) if isinstance(shapes, (list, tuple)) else shapes
@@ -94,7 +102,7 @@ def check_parameters(shapes: Iterable, heavy_fraction: float = 0.01, seed: int =
 
 def synthetic_trace(shapes: Iterable[tuple[int, int, int]], heavy_fraction: float = 0.01, seed: int = 0, *,
                     channel_concentration: int | None = None, outlier_scale: float = 20.0,
-                    b_heavy_fraction: float = 0.0, kind: str = "linear", model: str = "synthetic",
+                    b_heavy_fraction: float = 0.0, kind: str = DEFAULT_KIND, model: str = "synthetic",
                     path: str | Path | None = None) -> Trace:
     """A forward trace of one GEMM per shape (named synthetic0, synthetic1, ...).
 
@@ -113,7 +121,7 @@ def synthetic_trace(shapes: Iterable[tuple[int, int, int]], heavy_fraction: floa
         meta = {"heavy_fraction": heavy_fraction, "b_heavy_fraction": b_heavy_fraction, "seed": seed,
                 "outlier_scale": outlier_scale, "channel_concentration": channel_concentration,
                 "provenance": "synthetic"}
-        records.append(make_record(A, B, name=f"synthetic{i}", kind=kind, phase="fwd", model=model,
+        records.append(make_record(A, B, name=f"synthetic{i}", kind=kind, phase=PHASE, model=model,
                                    index=i, meta=meta))
     trace_meta = {"provenance": "synthetic", "heavy_fraction": heavy_fraction, "seed": seed}
     if path is None:
