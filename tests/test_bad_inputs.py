@@ -8,10 +8,8 @@ bomb, a 60 MB hex file, binary configs, hostile .npz operands) are built here at
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from imsim.array import compute_timing
 from imsim.hwconfig import HwConfig
 from imsim.results import GemmResult, totals
-from imsim.simulate import prepare_gemm, quantize_operands, simulate_gemm, simulate_trace
+from imsim.simulate import quantize_operands, simulate_gemm, simulate_trace
 from imsim.unpack import unpack_gemm
 
 
