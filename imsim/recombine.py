@@ -52,16 +52,41 @@ def _levels(src: np.ndarray) -> np.ndarray:
 
 def _as_index(idx: np.ndarray):
     """A slice when idx is a contiguous ascending range (cheap views), else idx itself."""
-    if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+    if idx.size and idx[-1] - idx[0] == idx.size - 1 and (idx.size < 3 or (idx[1:] - idx[:-1] == 1).all()):
         return slice(int(idx[0]), int(idx[-1]) + 1)
     return idx
 
 
-def _grid(rows: np.ndarray, cols: np.ndarray):
-    r, c = _as_index(rows), _as_index(cols)
-    if isinstance(r, slice) and isinstance(c, slice):
-        return r, c
-    return np.ix_(rows, cols)
+def _grid(rows, cols):
+    """Index of the block rows x cols: two slices when both are (`_as_index`), else np.ix_."""
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        return rows, cols
+    return np.ix_(np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows,
+                  np.arange(cols.start, cols.stop) if isinstance(cols, slice) else cols)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The lines of one digit level: positions in the pass result, destinations in C (both as
+    `_as_index` gives them, and destinations as an array) and shifts (bits)."""
+
+    pos: object
+    dst: object
+    dst_lines: np.ndarray
+    shift: np.ndarray
+    max_shift: int
+    shifted: bool  # any shift non-zero
+
+
+def _groups(src: np.ndarray, shift: np.ndarray) -> list[_Group]:
+    """Lines grouped by digit level (`_levels`), level 0 first."""
+    lvl = _levels(src)
+    out = []
+    for lv in range(int(lvl.max()) + 1):
+        g = np.flatnonzero(lvl == lv)
+        sh = shift[g]
+        out.append(_Group(_as_index(g), _as_index(src[g]), src[g], sh, int(sh.max()), bool(sh.any())))
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,12 +121,10 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
     col_src = np.asarray(plan.col_src, dtype=np.int64)
     row_shift = np.asarray(plan.row_shift, dtype=np.int64)
     col_shift = np.asarray(plan.col_shift, dtype=np.int64)
-    rl, cl = _levels(row_src), _levels(col_src)
-    row_groups = [np.flatnonzero(rl == lv) for lv in range(int(rl.max()) + 1)]
-    col_groups = [np.flatnonzero(cl == lv) for lv in range(int(cl.max()) + 1)]
+    row_groups, col_groups = _groups(row_src, row_shift), _groups(col_src, col_shift)
     # cheap bound on every partial sum of the recombination
-    rsum = sum(1 << int(row_shift[g].max()) for g in row_groups)
-    csum = sum(1 << int(col_shift[g].max()) for g in col_groups)
+    rsum = sum(1 << g.max_shift for g in row_groups)
+    csum = sum(1 << g.max_shift for g in col_groups)
     bound = 0
     for p in passes:
         m = max(int(p.acc.max()), -int(p.acc.min())) if p.acc.size else 0
@@ -115,13 +138,14 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
         acc = p.acc.astype(object) if big else p.acc.astype(np.int64, copy=False)
         for ri in row_groups:
             for cj in col_groups:
-                block = acc[_grid(ri, cj)]
-                shifts = p.shift_bits + row_shift[ri][:, None] + col_shift[cj][None, :]
-                if big:
-                    block = block * np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
-                elif np.any(shifts):
-                    block = block << shifts
-                ix = _grid(row_src[ri], col_src[cj])
+                block = acc[_grid(ri.pos, cj.pos)]
+                if p.shift_bits or ri.shifted or cj.shifted:  # else every shift is 0
+                    shifts = p.shift_bits + ri.shift[:, None] + cj.shift[None, :]
+                    if big:
+                        block = block * np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
+                    elif np.any(shifts):
+                        block = block << shifts
+                ix = _grid(ri.dst, cj.dst)
                 if C is None:  # the first block lands on zeros
                     if block.shape == (M, N) and isinstance(ix[0], slice) and isinstance(ix[1], slice):
                         C = block.copy() if n_blocks > 1 and np.may_share_memory(block, acc) else block
@@ -133,7 +157,7 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
                     new = C[ix] + block
                 if check:
                     new, n = _policy(new, lo, hi, acc_bits, policy, name,
-                                     lambda a, b: (int(row_src[ri][a]), int(col_src[cj][b])))
+                                     lambda a, b: (int(ri.dst_lines[a]), int(cj.dst_lines[b])))
                     overflows += n
                 if new is not C:
                     C[ix] = new
