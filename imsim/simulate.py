@@ -98,8 +98,8 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int, timing: str) -> tuple[d
                    useful_macs=ug.useful_macs, unpack_ops=mem.unpack_ops, folds=mem.folds,
                    stream_cycles=mem.stream_cycles)
     tech = memo.technology(hw.technology)
-    return (energy_of_run(hw, act, tech, timing=timing).to_dict(),
-            memo.area_of_design(hw, tech, timing=timing).to_dict())
+    area = memo.area_of_design(hw, tech, timing=timing)
+    return energy_of_run(hw, act, tech, timing=timing, area=area).to_dict(), area.to_dict()
 
 
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
