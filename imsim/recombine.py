@@ -38,27 +38,15 @@ def exposed_cycles(spans: list, array_end: float) -> float:
     return sum(max(0.0, b - max(a, array_end)) for a, b in spans)
 
 
-def _levels(src: np.ndarray) -> np.ndarray:
-    """Level of each line within its destination group (0 for the first, in index order)."""
-    order = np.argsort(src, kind="stable")
-    s = src[order]
-    start = np.ones(s.size, dtype=bool)
-    start[1:] = s[1:] != s[:-1]
-    group_start = np.maximum.accumulate(np.where(start, np.arange(s.size), 0))
-    lvl = np.empty(s.size, dtype=np.int64)
-    lvl[order] = np.arange(s.size) - group_start
-    return lvl
-
-
-def _as_index(idx: np.ndarray):
-    """A slice when idx is a contiguous ascending range (cheap views), else idx itself."""
-    if idx.size and idx[-1] - idx[0] == idx.size - 1 and (idx.size < 3 or (idx[1:] - idx[:-1] == 1).all()):
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return idx
+def _index(lines: list[int]):
+    """A slice when `lines` is a contiguous ascending range (cheap views), else an int64 array."""
+    if lines[-1] - lines[0] == len(lines) - 1 and lines == list(range(lines[0], lines[-1] + 1)):
+        return slice(lines[0], lines[-1] + 1)
+    return np.array(lines, dtype=np.int64)
 
 
 def _grid(rows, cols):
-    """Index of the block rows x cols: two slices when both are (`_as_index`), else np.ix_."""
+    """Index of the block rows x cols (each a slice or an index array): two slices, or np.ix_."""
     if isinstance(rows, slice) and isinstance(cols, slice):
         return rows, cols
     return np.ix_(np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows,
@@ -67,8 +55,8 @@ def _grid(rows, cols):
 
 @dataclass(frozen=True)
 class _Group:
-    """The lines of one digit level: positions in the pass result, destinations in C (both as
-    `_as_index` gives them, and destinations as an array) and shifts (bits)."""
+    """The lines of one digit level: positions in the pass result and destinations in C (as
+    `_index` gives them), destinations as an array, shifts (bits)."""
 
     pos: object
     dst: object
@@ -79,13 +67,23 @@ class _Group:
 
 
 def _groups(src: np.ndarray, shift: np.ndarray) -> list[_Group]:
-    """Lines grouped by digit level (`_levels`), level 0 first."""
-    lvl = _levels(src)
+    """Lines by digit level, level 0 first: a line's level is the number of lines before it
+    (in index order) with the same destination."""
+    members: list[list[int]] = []  # line positions per level, ascending
+    seen: dict[int, int] = {}
+    for i, dst in enumerate(src.tolist()):
+        level = seen.get(dst, 0)
+        seen[dst] = level + 1
+        if level == len(members):
+            members.append([])
+        members[level].append(i)
+    src_of, shift_of = src.tolist(), shift.tolist()
     out = []
-    for lv in range(int(lvl.max()) + 1):
-        g = np.flatnonzero(lvl == lv)
-        sh = shift[g]
-        out.append(_Group(_as_index(g), _as_index(src[g]), src[g], sh, int(sh.max()), bool(sh.any())))
+    for pos in members:
+        dst = [src_of[i] for i in pos]
+        sh = [shift_of[i] for i in pos]
+        out.append(_Group(_index(pos), _index(dst), np.array(dst, dtype=np.int64), np.array(sh, dtype=np.int64),
+                          max(sh), any(sh)))
     return out
 
 

@@ -64,7 +64,7 @@ def test_scale_pass_shifts_are_applied():
 
 
 def test_lines_group_by_digit_level_with_slices_where_contiguous():
-    from imsim.recombine import _as_index, _groups
+    from imsim.recombine import _groups, _index
 
     # rows 0..3 are the originals; rows 4, 5 are extra digits of rows 1 and 3, row 6 row 1's third
     src = np.array([0, 1, 2, 3, 1, 3, 1])
@@ -73,5 +73,9 @@ def test_lines_group_by_digit_level_with_slices_where_contiguous():
     assert g0.pos == slice(0, 4) and g0.dst == slice(0, 4) and not g0.shifted and g0.max_shift == 0
     assert g1.pos == slice(4, 6) and g1.dst_lines.tolist() == [1, 3] and g1.shift.tolist() == [7, 7]
     assert g2.pos == slice(6, 7) and g2.dst == slice(1, 2) and g2.shifted and g2.max_shift == 14
-    assert _as_index(np.array([2, 4, 5])).tolist() == [2, 4, 5]
-    assert _as_index(np.array([0, 2, 1, 3])).tolist() == [0, 2, 1, 3]  # endpoints alone mislead
+    assert _index([2, 4, 5]).tolist() == [2, 4, 5]
+    assert _index([0, 2, 1, 3]).tolist() == [0, 2, 1, 3]  # endpoints alone mislead
+    assert _index([5]) == slice(5, 6)
+    # the destinations of a level need not be ascending: the block lands through an index array
+    g0, g1 = _groups(np.array([0, 1, 2, 2, 0]), np.array([0, 0, 0, 7, 7]))
+    assert g0.pos == slice(0, 3) and g1.pos == slice(3, 5) and g1.dst.tolist() == [2, 0]
