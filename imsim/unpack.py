@@ -40,11 +40,14 @@ _BASE_STRATEGIES = ("row", "col", "both")
 _INT64_MAX = (1 << 63) - 1
 
 
+_INT_DTYPES = tuple((int(np.iinfo(dt).max), np.dtype(dt)) for dt in (np.int8, np.int16, np.int32, np.int64))
+
+
 def smallest_int_dtype(max_abs: int) -> np.dtype:
     """Smallest signed numpy integer dtype holding [-max_abs, max_abs]."""
-    for dt in (np.int8, np.int16, np.int32, np.int64):
-        if max_abs <= np.iinfo(dt).max:
-            return np.dtype(dt)
+    for top, dt in _INT_DTYPES:
+        if max_abs <= top:
+            return dt
     raise ValueError(f"{max_abs} does not fit int64")
 
 
