@@ -193,22 +193,25 @@ class PairPlan:
         return m * k * n
 
 
+def _b_levels(B: HeavyEntries, sb: str, plan_digits: str, cache: dict) -> np.ndarray:
+    """B's digit levels for a `row` plan of B1^T (one per column of B) or a `col` plan (one per
+    row k of B), kept in `cache`."""
+    key = (sb, plan_digits)
+    if key not in cache:
+        cache[key] = B.line_levels(1 if sb == "row" else 0, plan_digits)
+    return cache[key]
+
+
 def _b_plan(B: HeavyEntries, a: OperandPlan, sb: str, plan_digits: str, cache: dict) -> OperandPlan:
     """Plan of B1^T = B[a.k_src].T (B given by its out-of-range entries); row/col levels come
     from B itself (duplicates share them)."""
     N = B.shape[1]
     if sb == "row":
-        key = ("row", plan_digits)
-        if key not in cache:
-            cache[key] = B.line_levels(1, plan_digits)  # one level count per column of B
-        lv = cache[key]
+        lv = _b_levels(B, sb, plan_digits, cache)
         return OperandPlan("row", plan_digits, int(lv.sum()), np.arange(a.k_positions, dtype=np.int64),
                            levels=lv)
     if sb == "col":
-        key = ("col", plan_digits)
-        if key not in cache:
-            cache[key] = B.line_levels(0, plan_digits)  # per row k of B
-        lv = cache[key][a.k_src]
+        lv = _b_levels(B, sb, plan_digits, cache)[a.k_src]
         return OperandPlan("col", plan_digits, N, _level_k_src(lv), levels=lv)
     key = ("both", plan_digits, a.k_src.tobytes())  # A plans with equal K' share B's greedy
     if key not in cache:
@@ -249,6 +252,18 @@ class _Planner:
             floor = self.digits == "floor"
             self._same = (floor or self.A.kinds_agree(), floor or self.B.kinds_agree())
         return self._same
+
+    def b_least(self, sb: str) -> tuple[int, int]:
+        """(K positions added, N') that B's `sb` plan has at least, whatever A's plan: `row`
+        splits B's columns by their levels (N' = their sum; A's duplicate K positions share
+        them); `col` splits every K position of a row k of B into its levels, and every k keeps
+        at least one position; `both`: (0, N). Floor levels are never fewer than signmag ones,
+        so the planner's `digits` levels bound every candidate kind."""
+        if sb == "row":
+            return 0, int(_b_levels(self.B, "row", self.digits, self.b_cache).sum())
+        if sb == "col":
+            return int((_b_levels(self.B, "col", self.digits, self.b_cache) - 1).sum()), self.B.shape[1]
+        return 0, self.B.shape[1]
 
     def kinds(self, sa: str, sb: str) -> list[tuple[str, str]]:
         """(A plan digits, B plan digits) candidates of a pair: `digits`, and for signmag also
@@ -299,7 +314,14 @@ def cheapest_pair(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits
                   pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], PairPlan]:
     """The pair of `pairs` with the fewest MACs (first in `pairs` order on ties), as
     `pair_plans` would pick it, skipping the greedy of any pair whose lower bound (from a
-    matching of its out-of-range entries) cannot beat the best pair found so far."""
+    matching of its out-of-range entries, and the least B's plan adds: `_Planner.b_least`)
+    cannot beat the best pair found so far.
+
+    The bounds: A's greedy makes r line and c K splits with r + c >= m_a, so a `both` A side
+    costs at least (M + r)(K + e + c) N' >= _split_bound(M, K + e, m_a) N' with (e, N') from
+    b_least (the product is concave in r, so its least is at r = 0 or r = m_a). B's greedy
+    on N x K' likewise; a `row` / `col` A plan's signmag lines and K positions are never more
+    than its floor ones, so the bound of a B greedy uses the planner's own digits there."""
     a_bits, w_bits = check_bits(a_bits, "a_bits"), check_bits(w_bits, "w_bits")
     planner = _Planner(A, B, a_bits, w_bits, check_digits(digits))
     if len(pairs) == 1:
@@ -319,13 +341,15 @@ def cheapest_pair(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits
         if sa == "both" and (sa, planner.digits) not in planner.a_plans:
             if not m_a:
                 m_a.append(planner.A.matching_size())
-            if beaten(_split_bound(M, K, m_a[0]) * N, i):
+            extra_k, n_low = planner.b_least(sb)
+            if beaten(_split_bound(M, K + extra_k, m_a[0]) * n_low, i):
                 continue
         if sb == "both":
             if not m_b:
                 m_b.append(planner.B.transposed().matching_size())
+            a_kinds = [pa for pa, _ in planner.kinds(sa, sb)] if sa == "both" else [planner.digits]
             bound = min(a.lines * _split_bound(N, a.k_positions, m_b[0])
-                        for a in (planner.a_plan(sa, pa) for pa, _ in planner.kinds(sa, sb)))
+                        for a in (planner.a_plan(sa, pa) for pa in a_kinds))
             if beaten(bound, i):
                 continue
         plan = planner.plan(sa, sb)

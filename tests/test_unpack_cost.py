@@ -135,3 +135,24 @@ def test_heavy_entries_give_the_dense_line_levels_and_bounds(X, bits, digits):
     dense = [entry_levels(X.reshape(-1), bits - 1, d) for d in ("signmag", "floor")]
     assert h.kinds_agree() == np.array_equal(*dense)
     assert h.count == int(np.count_nonzero(dense[1] > 1))
+
+
+def test_b_least_bounds_every_b_plan_of_every_a_plan():
+    from imsim.unpack_cost import _b_plan, _Planner
+
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        A = rng.integers(-30, 31, (6, 7))
+        B = rng.integers(-30, 31, (7, 5))
+        for digits in ("signmag", "floor"):
+            planner = _Planner(A, B, 4, 4, digits)
+            for sb in BASE_STRATEGIES:
+                extra_k, n_low = planner.b_least(sb)
+                for sa in BASE_STRATEGIES:
+                    for pa in ("signmag", "floor"):  # every A plan, of either digit kind
+                        a = planner.a_plan(sa, pa)
+                        for pb in {digits, "floor"}:  # B's candidate digit kinds under `digits`
+                            b = _b_plan(planner.B, a, sb, pb, planner.b_cache)
+                            assert b.k_positions >= a.k_positions + extra_k and b.lines >= n_low
+                            if sb == "row":
+                                assert b.lines == n_low or pb != digits
