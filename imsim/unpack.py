@@ -343,7 +343,8 @@ def absmax(X: np.ndarray) -> int:
     return int(np.abs(X).max()) if X.size else 0
 
 
-def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(A, B, max|A|, max|B|) of a valid integer GEMM (int64 operands); UserError otherwise."""
     A = _as_int64(A, "A")
     B = _as_int64(B, "B")
     if A.shape[1] != B.shape[0]:
@@ -352,8 +353,7 @@ def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, i
     if 0 in A.shape or 0 in B.shape:
         raise UserError(f"empty GEMM: A is {A.shape[0]}x{A.shape[1]}, B is {B.shape[0]}x{B.shape[1]}; "
                         f"every dimension must be at least 1")
-    bound = A.shape[1] * absmax(A) * absmax(B)
-    return A, B, bound
+    return A, B, absmax(A), absmax(B)
 
 
 def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, digits: str, plan: OperandPlan) -> tuple:
@@ -386,17 +386,18 @@ def unpack_gemm(
     digits = check_digits(digits)
     if strategy not in STRATEGIES:
         raise bad_value(None, "strategy", strategy, f"must be one of {', '.join(STRATEGIES)}")
-    A, B, bound = _check_gemm(A, B)
+    A, B, max_a, max_b = _check_gemm(A, B)
     M, K = A.shape
     N = B.shape[1]
+    bound = K * max_a * max_b
     if strategy == "none":
-        for name, X, b in (("A", A, a_bits), ("B", B, w_bits)):
-            if absmax(X) > qmax(b):
+        for name, m, b in (("A", max_a, a_bits), ("B", max_b, w_bits)):
+            if m > qmax(b):
                 raise UserError(
-                    f"strategy none: {name} has entries up to {absmax(X)}, outside the {b}-bit range "
+                    f"strategy none: {name} has entries up to {m}, outside the {b}-bit range "
                     f"+-{qmax(b)}; pick --strategy row, col, both or auto")
         pairs = [("row", "row")]  # a no-op on in-range operands
-    elif strategy == "auto" and objective is None and absmax(A) <= qmax(a_bits) and absmax(B) <= qmax(w_bits):
+    elif strategy == "auto" and objective is None and max_a <= qmax(a_bits) and max_b <= qmax(w_bits):
         pairs = [("row", "row")]  # both operands fit: every pair is the same no-op, the first wins
     elif strategy == "auto":
         pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]
