@@ -10,6 +10,9 @@ later folds compute; only what remains after the array's last fold is exposed.
 Values (`recombine_exact`): contributions are added level by level: pass by pass, then by row
 digit level (the base rows first, then each destination's first extra row, ...), then by column
 level. After each block the accumulator range is checked and the overflow policy applied.
+When a bound on every partial sum shows that none can leave the accumulator (nor int64), the
+order of the additions cannot matter and the check finds nothing: each pass is then folded
+row level by row level, then column level by column level (`_fold`), the same exact sums.
 """
 from __future__ import annotations
 
@@ -87,6 +90,34 @@ def _groups(src: np.ndarray, shift: np.ndarray) -> list[_Group]:
     return out
 
 
+def _fold_axis(X: np.ndarray, groups: list[_Group], n: int, axis: int) -> np.ndarray:
+    """X's lines along `axis` added, shifted, onto their n destinations (int64), one digit level
+    at a time (a level's destinations are distinct)."""
+    out = np.zeros((n, X.shape[1]) if axis == 0 else (X.shape[0], n), dtype=np.int64)
+    for g in groups:
+        if axis == 0:
+            block = X[g.pos]
+            out[g.dst] += (block << g.shift[:, None]) if g.shifted else block
+        else:
+            block = X[:, g.pos]
+            out[:, g.dst] += (block << g.shift[None, :]) if g.shifted else block
+    return out
+
+
+def _fold(passes: list[PassResult], row_groups: list[_Group], col_groups: list[_Group], M: int,
+          N: int) -> np.ndarray:
+    """C (int64) from the passes when no partial sum of any order can overflow int64 or the
+    accumulator: rows folded, then columns, per pass."""
+    C = None
+    for p in passes:
+        acc = p.acc.astype(np.int64, copy=False)
+        if p.shift_bits:
+            acc = acc << p.shift_bits
+        part = _fold_axis(_fold_axis(acc, row_groups, M, 0), col_groups, N, 1)
+        C = part if C is None else C + part
+    return C
+
+
 @dataclass(frozen=True)
 class RecombResult:
     """C rebuilt by the recombination unit and the accumulator overflows on the way."""
@@ -129,6 +160,8 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
         bound += (m << p.shift_bits) * rsum * csum
     big = bound >= _I64_SAFE or any(p.acc.dtype == object for p in passes)
     check = bound > hi
+    if not big and not check and passes:  # every partial sum of any order fits: order-free sums
+        return RecombResult(_fold(passes, row_groups, col_groups, M, N), 0)
     C = None
     overflows = 0
     n_blocks = len(passes) * len(row_groups) * len(col_groups)
