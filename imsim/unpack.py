@@ -189,9 +189,15 @@ def _unpack_axis(X: np.ndarray, bits: int, axis: int, digits: str = "signmag",
             OperandUnpack(X, other_src, other_shift, src, shift)
     out_dtype = smallest_int_dtype(lim)
     levels = all_levels[heavy]
-    top0 = (all_levels == 1)[:, None] if axis == 0 else (all_levels == 1)[None, :]
-    # level 0 of every line: in-range lines keep their entries
-    blocks = [digit(X, 0, top0, sbits, digits).astype(out_dtype)]
+    # level 0 of every line: in-range lines are their own low digits (the cast wraps the heavy
+    # lines' entries, which their low digits then replace; level 0 is never a heavy line's top)
+    low = X.astype(out_dtype)
+    heavy_low = digit(np.take(X, heavy, axis=axis), 0, False, sbits, digits).astype(out_dtype)
+    if axis == 0:
+        low[heavy] = heavy_low
+    else:
+        low[:, heavy] = heavy_low
+    blocks = [low]
     src_parts, shift_parts = [src], [shift]
     for level in range(1, int(levels.max())):
         sel = levels > level
