@@ -65,5 +65,8 @@ def digit(x: np.ndarray, level: int, top: np.ndarray | bool, sbits: int, digits:
     if digits == "floor":
         rest = x >> (level * sbits)
         return np.where(top, rest, rest & mask)
-    a = (np.abs(x) >> (level * sbits)) & mask
+    a = np.abs(x)  # a fresh array: shifted (levels above 0) and masked in place
+    if level:
+        a >>= level * sbits
+    a &= mask
     return np.where(x < 0, -a, a)

@@ -177,13 +177,14 @@ class EnergyBreakdown:
 
 
 def energy_of_run(hw: Any, activity: Activity, tech: Technology | None = None,
-                  timing: str = "pipelined") -> EnergyBreakdown:
+                  timing: str = "pipelined", area: Any = None) -> EnergyBreakdown:
     """Energy (pJ) of a run of design `hw` (HwConfig-like) with the given activity counts.
 
     MAC energy counts nonzero_macs instead of macs when hw.zero_skipping (the multiplier and
     adder are gated; operands still move through the PE registers). The shift-accumulate extra
     is charged to shift_acc_macs (scaled by nonzero/macs under zero-skipping) when
     hw.k_scale == "shift_accumulate". `tech` defaults to load_technology(hw.technology).
+    `area`: the design's area_of_design(hw, tech, timing) if the caller has it (for leakage).
     """
     tech = tech if tech is not None else load_technology(hw.technology)
     a, w, acc = hw.a_bits, hw.w_bits, hw.acc_bits
@@ -211,7 +212,8 @@ def energy_of_run(hw: Any, activity: Activity, tech: Technology | None = None,
                                     act.sram_c_write_bytes)
     dram = (act.dram_read_bytes + act.dram_write_bytes) * 8 * tech.dram_energy_per_bit_pj
     recomb = act.recomb_ops * recomb_op_energy_pj(tech, hw.acc_bits, hw.recomb_acc_bits)
-    leakage = leakage_energy_pj(tech, area_of_design(hw, tech, timing).area_um2, act.cycles, hw.clock_mhz)
+    area = area if area is not None else area_of_design(hw, tech, timing)
+    leakage = leakage_energy_pj(tech, area.area_um2, act.cycles, hw.clock_mhz)
     shadow, skew = timing_register_bits(hw.rows, hw.cols, a, w, acc, getattr(hw, "dataflow", "os"), timing)
     regs = (act.cycles * (shadow + skew) * tech["reg_bit_clock_energy"]
             + (act.folds * shadow + act.stream_cycles * skew) * tech["reg_bit_write_energy"])

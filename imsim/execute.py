@@ -16,8 +16,9 @@ or `saturate` (clamp every intermediate, in order).
 
 Speed: products use float BLAS whenever every partial sum is provably an integer below 2^24
 (float32) or 2^53 (float64) in magnitude, else int64/object. Overflow is checked without
-prefix sums where the bound max|a| max|w| sum_k 2^t_k fits the accumulator; otherwise the
-exact bound |A| diag(2^t) |B| picks the few (i, j) whose prefix sums must be examined.
+prefix sums where the bound max|a| max|w| sum_k 2^t_k fits the accumulator, or where every
+row's bound |A| diag(2^t) max_j |B[:, j]| does; otherwise the exact bound |A| diag(2^t) |B|
+picks the few (i, j) whose prefix sums must be examined.
 """
 from __future__ import annotations
 
@@ -153,9 +154,14 @@ def run_pass(A: np.ndarray, B: np.ndarray, k_shift: np.ndarray, *, acc_bits: int
         P = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
     if bound <= hi:
         return PassResult(P, shift_bits, 0, method)
-    # exact per-element bound: |A| diag(2^t) |B|
+    # exact per-element bound |A| diag(2^t) |B|, after a per-row one (|B| by its row maxima):
+    # when no row can overflow, no element can
     absA = _scaled(np.abs(A.astype(np.int64)), k_shift, 1, big)
-    S, _ = exact_matmul(absA, np.abs(B.astype(np.int64)), bound)
+    absB = np.abs(B.astype(np.int64))
+    row_bound, _ = exact_matmul(absA, absB.max(axis=1, initial=0)[:, None], bound)
+    if not row_bound.size or int(row_bound.max()) <= hi:
+        return PassResult(P, shift_bits, 0, method)
+    S, _ = exact_matmul(absA, absB, bound)
     cand_i, cand_j = np.nonzero(S > hi)
     if cand_i.size == 0:
         return PassResult(P, shift_bits, 0, method)

@@ -66,10 +66,16 @@ def error_of(C_hat: np.ndarray, C: np.ndarray) -> GemmError:
                      error_sq=err_sq, ref_sq=ref_sq)
 
 
+def scales_factor_out(qa: Quantized, qb: Quantized) -> bool:
+    """True when the scales factor out of the sum over K (A's per tensor/row, B's per
+    tensor/column): C_hat then comes from the exact integer product."""
+    return qa.granularity in ("tensor", "row") and qb.granularity in ("tensor", "column")
+
+
 def dequantized_product(qa: Quantized, qb: Quantized, C_int: Optional[np.ndarray] = None) -> np.ndarray:
-    """C_hat in float64: the exact integer product over the scales when they factor out of the
-    sum over K (A's scale per tensor/row, B's per tensor/column), else deq(A) @ deq(B)."""
-    if qa.granularity in ("tensor", "row") and qb.granularity in ("tensor", "column"):
+    """C_hat in float64: the exact integer product (`C_int` = reference_gemm(qa.q, qb.q) when
+    given) over the scales when they factor out of the sum over K, else deq(A) @ deq(B)."""
+    if scales_factor_out(qa, qb):
         C = reference_gemm(qa.q, qb.q) if C_int is None else C_int
         sa = np.reshape(qa.scale, (-1, 1)) if qa.granularity == "row" else qa.scale
         sb = np.reshape(qb.scale, (1, -1)) if qb.granularity == "column" else qb.scale
@@ -116,6 +122,18 @@ def quantize_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, *, bet
     """Integer operands of a GEMM and its quality fields: float operands are RTN-quantized
     (levels / w_levels default to 2^a_bits - 1 / 2^w_bits - 1) and the error against the float
     product is measured; integer operands pass through (the fields then say None)."""
+    ia, ib, info, _ = quantize_gemm_reference(A, B, a_bits, w_bits, beta=beta, granularity=granularity,
+                                              levels=levels, w_levels=w_levels, quantizer=quantizer)
+    return ia, ib, info
+
+
+def quantize_gemm_reference(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, *, beta: float = 1.0,
+                            granularity: str = "tensor", levels: Optional[int] = None,
+                            w_levels: Optional[int] = None, quantizer: str = "paper"
+                            ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], Optional[np.ndarray]]:
+    """`quantize_gemm` plus the int64 reference product imsim.reference.reference_gemm(ia, ib)
+    when the error measurement computed it (float operands whose scales factor out), else None:
+    a caller checking an unpacked run for exactness can reuse it instead of computing it again."""
     from imsim.quantize import quantize_rtn
 
     A, B = np.asarray(A), np.asarray(B)
@@ -130,6 +148,9 @@ def quantize_gemm(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, *, bet
         info.update(quantizer=quantizer, beta=float(beta),
                     levels=(qa.levels if qa is not None else None),
                     w_levels=(qb.levels if qb is not None else None))
+    C_int = None
     if all(floats):
-        info.update(gemm_error(A, B, qa, qb).to_dict())
-    return ia, ib, info
+        if scales_factor_out(qa, qb):
+            C_int = reference_gemm(qa.q, qb.q)
+        info.update(gemm_error(A, B, qa, qb, C_int).to_dict())
+    return ia, ib, info, C_int

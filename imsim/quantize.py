@@ -134,8 +134,14 @@ def _paper_scale(arr: np.ndarray, beta: float, levels: int, axis: int | None) ->
     """scale = float(1/alpha) * float(0.5 d) in arr's dtype (alpha floored at 1e-20)."""
     dt = arr.dtype.type
     alpha = _kth_largest(np.abs(arr), beta, axis)
-    small = alpha.astype(np.float64) < _PAPER_ALPHA_FLOOR  # compared in double, as alpha.item()
     half_d = dt(0.5 * levels)
+    if axis is None:  # one alpha: the same operations on numpy scalars of dtype dt (a 0-d result)
+        a = dt(alpha)
+        if float(a) < _PAPER_ALPHA_FLOOR:
+            return np.asarray(dt((0.5 * levels) / _PAPER_ALPHA_FLOOR))
+        with np.errstate(divide="ignore", over="ignore"):
+            return np.asarray(dt(dt(1) / a) * half_d)
+    small = alpha.astype(np.float64) < _PAPER_ALPHA_FLOOR  # compared in double, as alpha.item()
     with np.errstate(divide="ignore", over="ignore"):
         scale = (dt(1) / np.where(small, dt(1), alpha)).astype(dt) * half_d
     # the official code replaces alpha by the Python float 1e-20: (0.5 d) / 1e-20 in double

@@ -10,6 +10,9 @@ later folds compute; only what remains after the array's last fold is exposed.
 Values (`recombine_exact`): contributions are added level by level: pass by pass, then by row
 digit level (the base rows first, then each destination's first extra row, ...), then by column
 level. After each block the accumulator range is checked and the overflow policy applied.
+When a bound on every partial sum shows that none can leave the accumulator (nor int64), the
+order of the additions cannot matter and the check finds nothing: each pass is then folded
+row level by row level, then column level by column level (`_fold`), the same exact sums.
 """
 from __future__ import annotations
 
@@ -38,30 +41,81 @@ def exposed_cycles(spans: list, array_end: float) -> float:
     return sum(max(0.0, b - max(a, array_end)) for a, b in spans)
 
 
-def _levels(src: np.ndarray) -> np.ndarray:
-    """Level of each line within its destination group (0 for the first, in index order)."""
-    order = np.argsort(src, kind="stable")
-    s = src[order]
-    start = np.ones(s.size, dtype=bool)
-    start[1:] = s[1:] != s[:-1]
-    group_start = np.maximum.accumulate(np.where(start, np.arange(s.size), 0))
-    lvl = np.empty(s.size, dtype=np.int64)
-    lvl[order] = np.arange(s.size) - group_start
-    return lvl
+def _index(lines: list[int]):
+    """A slice when `lines` is a contiguous ascending range (cheap views), else an int64 array."""
+    if lines[-1] - lines[0] == len(lines) - 1 and lines == list(range(lines[0], lines[-1] + 1)):
+        return slice(lines[0], lines[-1] + 1)
+    return np.array(lines, dtype=np.int64)
 
 
-def _as_index(idx: np.ndarray):
-    """A slice when idx is a contiguous ascending range (cheap views), else idx itself."""
-    if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return idx
+def _grid(rows, cols):
+    """Index of the block rows x cols (each a slice or an index array): two slices, or np.ix_."""
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        return rows, cols
+    return np.ix_(np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows,
+                  np.arange(cols.start, cols.stop) if isinstance(cols, slice) else cols)
 
 
-def _grid(rows: np.ndarray, cols: np.ndarray):
-    r, c = _as_index(rows), _as_index(cols)
-    if isinstance(r, slice) and isinstance(c, slice):
-        return r, c
-    return np.ix_(rows, cols)
+@dataclass(frozen=True)
+class _Group:
+    """The lines of one digit level: positions in the pass result and destinations in C (as
+    `_index` gives them), destinations as an array, shifts (bits)."""
+
+    pos: object
+    dst: object
+    dst_lines: np.ndarray
+    shift: np.ndarray
+    max_shift: int
+    shifted: bool  # any shift non-zero
+
+
+def _groups(src: np.ndarray, shift: np.ndarray) -> list[_Group]:
+    """Lines by digit level, level 0 first: a line's level is the number of lines before it
+    (in index order) with the same destination."""
+    members: list[list[int]] = []  # line positions per level, ascending
+    seen: dict[int, int] = {}
+    for i, dst in enumerate(src.tolist()):
+        level = seen.get(dst, 0)
+        seen[dst] = level + 1
+        if level == len(members):
+            members.append([])
+        members[level].append(i)
+    src_of, shift_of = src.tolist(), shift.tolist()
+    out = []
+    for pos in members:
+        dst = [src_of[i] for i in pos]
+        sh = [shift_of[i] for i in pos]
+        out.append(_Group(_index(pos), _index(dst), np.array(dst, dtype=np.int64), np.array(sh, dtype=np.int64),
+                          max(sh), any(sh)))
+    return out
+
+
+def _fold_axis(X: np.ndarray, groups: list[_Group], n: int, axis: int) -> np.ndarray:
+    """X's lines along `axis` added, shifted, onto their n destinations (int64), one digit level
+    at a time (a level's destinations are distinct)."""
+    out = np.zeros((n, X.shape[1]) if axis == 0 else (X.shape[0], n), dtype=np.int64)
+    for g in groups:
+        if axis == 0:
+            block = X[g.pos]
+            out[g.dst] += (block << g.shift[:, None]) if g.shifted else block
+        else:
+            block = X[:, g.pos]
+            out[:, g.dst] += (block << g.shift[None, :]) if g.shifted else block
+    return out
+
+
+def _fold(passes: list[PassResult], row_groups: list[_Group], col_groups: list[_Group], M: int,
+          N: int) -> np.ndarray:
+    """C (int64) from the passes when no partial sum of any order can overflow int64 or the
+    accumulator: rows folded, then columns, per pass."""
+    C = None
+    for p in passes:
+        acc = p.acc.astype(np.int64, copy=False)
+        if p.shift_bits:
+            acc = acc << p.shift_bits
+        part = _fold_axis(_fold_axis(acc, row_groups, M, 0), col_groups, N, 1)
+        C = part if C is None else C + part
+    return C
 
 
 @dataclass(frozen=True)
@@ -96,18 +150,18 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
     col_src = np.asarray(plan.col_src, dtype=np.int64)
     row_shift = np.asarray(plan.row_shift, dtype=np.int64)
     col_shift = np.asarray(plan.col_shift, dtype=np.int64)
-    rl, cl = _levels(row_src), _levels(col_src)
-    row_groups = [np.flatnonzero(rl == lv) for lv in range(int(rl.max()) + 1)]
-    col_groups = [np.flatnonzero(cl == lv) for lv in range(int(cl.max()) + 1)]
+    row_groups, col_groups = _groups(row_src, row_shift), _groups(col_src, col_shift)
     # cheap bound on every partial sum of the recombination
-    rsum = sum(1 << int(row_shift[g].max()) for g in row_groups)
-    csum = sum(1 << int(col_shift[g].max()) for g in col_groups)
+    rsum = sum(1 << g.max_shift for g in row_groups)
+    csum = sum(1 << g.max_shift for g in col_groups)
     bound = 0
     for p in passes:
         m = max(int(p.acc.max()), -int(p.acc.min())) if p.acc.size else 0
         bound += (m << p.shift_bits) * rsum * csum
     big = bound >= _I64_SAFE or any(p.acc.dtype == object for p in passes)
     check = bound > hi
+    if not big and not check and passes:  # every partial sum of any order fits: order-free sums
+        return RecombResult(_fold(passes, row_groups, col_groups, M, N), 0)
     C = None
     overflows = 0
     n_blocks = len(passes) * len(row_groups) * len(col_groups)
@@ -115,13 +169,14 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
         acc = p.acc.astype(object) if big else p.acc.astype(np.int64, copy=False)
         for ri in row_groups:
             for cj in col_groups:
-                block = acc[_grid(ri, cj)]
-                shifts = p.shift_bits + row_shift[ri][:, None] + col_shift[cj][None, :]
-                if big:
-                    block = block * np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
-                elif np.any(shifts):
-                    block = block << shifts
-                ix = _grid(row_src[ri], col_src[cj])
+                block = acc[_grid(ri.pos, cj.pos)]
+                if p.shift_bits or ri.shifted or cj.shifted:  # else every shift is 0
+                    shifts = p.shift_bits + ri.shift[:, None] + cj.shift[None, :]
+                    if big:
+                        block = block * np.vectorize(lambda s: 1 << int(s), otypes=[object])(shifts)
+                    elif np.any(shifts):
+                        block = block << shifts
+                ix = _grid(ri.dst, cj.dst)
                 if C is None:  # the first block lands on zeros
                     if block.shape == (M, N) and isinstance(ix[0], slice) and isinstance(ix[1], slice):
                         C = block.copy() if n_blocks > 1 and np.may_share_memory(block, acc) else block
@@ -133,7 +188,7 @@ def recombine_exact(passes: list[PassResult], plan, M: int, N: int, *, acc_bits:
                     new = C[ix] + block
                 if check:
                     new, n = _policy(new, lo, hi, acc_bits, policy, name,
-                                     lambda a, b: (int(row_src[ri][a]), int(col_src[cj][b])))
+                                     lambda a, b: (int(ri.dst_lines[a]), int(cj.dst_lines[b])))
                     overflows += n
                 if new is not C:
                     C[ix] = new

@@ -98,8 +98,8 @@ def _energy_area(hw, ug: UnpackedGemm, mem, cycles: int, timing: str) -> tuple[d
                    useful_macs=ug.useful_macs, unpack_ops=mem.unpack_ops, folds=mem.folds,
                    stream_cycles=mem.stream_cycles)
     tech = memo.technology(hw.technology)
-    return (energy_of_run(hw, act, tech, timing=timing).to_dict(),
-            memo.area_of_design(hw, tech, timing=timing).to_dict())
+    area = memo.area_of_design(hw, tech, timing=timing)
+    return energy_of_run(hw, act, tech, timing=timing, area=area).to_dict(), area.to_dict()
 
 
 def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
@@ -111,7 +111,8 @@ def _first_mismatch(C: np.ndarray, ref: np.ndarray) -> Optional[tuple]:
 
 def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: bool = True,
                   meta: Optional[TMapping[str, Any]] = None, operands: Optional[tuple] = None,
-                  energy: bool = True, quality: Optional[TMapping[str, Any]] = None) -> GemmResult:
+                  energy: bool = True, quality: Optional[TMapping[str, Any]] = None,
+                  reference: Optional[np.ndarray] = None) -> GemmResult:
     """Simulate one unpacked GEMM on design `hw` (an imsim.hwconfig.HwConfig).
 
     timing: 'pipelined' or 'scalesim' (array timing mode). execute: run the values through the
@@ -121,6 +122,9 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
     of the unpacked operands against themselves would prove nothing. meta: name/kind/phase/model
     and provenance (real / synthetic / shape-only).
     quality: quantization settings and error fields (imsim.quality.quantize_gemm) for the row.
+    reference: `reference_gemm(*operands)` when the caller has it already (e.g. from
+    imsim.quality.quantize_gemm_reference, computed by imsim.reference from the original
+    operands): the check then reuses it instead of computing it again.
     """
     meta = dict(meta or {})
     name = str(meta.get("name", "gemm"))
@@ -143,7 +147,11 @@ def simulate_gemm(hw, ug: UnpackedGemm, *, timing: str = "pipelined", execute: b
             if (np.shape(qa)[0], np.shape(qa)[1], np.shape(qb)[1]) != (M, K, N):
                 raise ValueError(f"{name}: operands {np.shape(qa)} @ {np.shape(qb)} are not the "
                                  f"unpacked GEMM's original {M}x{K}x{N}")
-            mismatch = _first_mismatch(rec.C, reference_gemm(qa, qb))
+            if reference is None:
+                reference = reference_gemm(qa, qb)
+            elif np.shape(reference) != (M, N):
+                raise ValueError(f"{name}: reference {np.shape(reference)} is not the GEMM's {M}x{N} product")
+            mismatch = _first_mismatch(rec.C, reference)
             exact = mismatch is None
             status = "exact" if exact else "mismatch"
         else:

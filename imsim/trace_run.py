@@ -43,8 +43,16 @@ class GemmJob:
 
 def quantize_record(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
     """(integer A, integer B, meta, quality fields) of one trace record on design hw."""
+    return quantize_record_reference(rec, hw, job)[:4]
+
+
+def quantize_record_reference(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.ndarray, dict[str, Any],
+                                                              dict[str, Any], Optional[np.ndarray]]:
+    """`quantize_record` plus reference_gemm(A, B) when the quality error computed it, else None
+    (imsim.quality.quantize_gemm_reference)."""
     from imsim.trace.provenance import of_meta
 
+    reference = None
     if job.formats is not None:
         from imsim.formats import quantize_operands_exmy
 
@@ -52,19 +60,21 @@ def quantize_record(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.ndarray, dict
                                              np.asarray(rec.B, dtype=np.float64), *job.formats)
         quality: dict[str, Any] = {}
     else:
-        from imsim.quality import quantize_gemm
+        from imsim.quality import quantize_gemm_reference
 
-        A, B, quality = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits, beta=job.beta, levels=job.levels,
-                                      w_levels=job.w_levels, quantizer=job.quantizer)
+        A, B, quality, reference = quantize_gemm_reference(
+            rec.A, rec.B, hw.a_bits, hw.w_bits, beta=job.beta, levels=job.levels, w_levels=job.w_levels,
+            quantizer=job.quantizer)
     meta = {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
             "provenance": of_meta(rec.meta)}
-    return A, B, meta, quality
+    return A, B, meta, quality, reference
 
 
 def simulate_job(hw, job: GemmJob, A: np.ndarray, B: np.ndarray, meta: dict[str, Any],
-                 quality: dict[str, Any]):
+                 quality: dict[str, Any], reference: Optional[np.ndarray] = None):
     """Unpack integer A @ B to hw's widths (job.strategy; `auto` judged by job.objective) and
-    simulate it: an imsim.results.GemmResult. A user mistake names the GEMM."""
+    simulate it: an imsim.results.GemmResult. A user mistake names the GEMM. `reference`:
+    reference_gemm(A, B) if already computed (reused by the exactness check)."""
     from imsim.simulate import simulate_gemm
     from imsim.unpack import unpack_gemm
 
@@ -78,14 +88,14 @@ def simulate_job(hw, job: GemmJob, A: np.ndarray, B: np.ndarray, meta: dict[str,
     except UserError as exc:
         raise UserError(f"{meta['name']}: {exc}") from None
     return simulate_gemm(hw, ug, timing=job.timing, execute=job.execute, meta=meta, operands=(A, B),
-                         quality=quality)
+                         quality=quality, reference=reference)
 
 
 def _run_one(trace, i: int, hw, job: GemmJob):
     rec = trace[i]
     with about(f"{trace.path}: record {i} ({rec.name})"):
-        A, B, meta, quality = quantize_record(rec, hw, job)
-    return {k: meta[k] for k in META_KEYS if k in meta}, simulate_job(hw, job, A, B, meta, quality)
+        A, B, meta, quality, reference = quantize_record_reference(rec, hw, job)
+    return {k: meta[k] for k in META_KEYS if k in meta}, simulate_job(hw, job, A, B, meta, quality, reference)
 
 
 # the run a forked worker serves: set in the parent just before the pool forks (never pickled)

@@ -40,11 +40,14 @@ _BASE_STRATEGIES = ("row", "col", "both")
 _INT64_MAX = (1 << 63) - 1
 
 
+_INT_DTYPES = tuple((int(np.iinfo(dt).max), np.dtype(dt)) for dt in (np.int8, np.int16, np.int32, np.int64))
+
+
 def smallest_int_dtype(max_abs: int) -> np.dtype:
     """Smallest signed numpy integer dtype holding [-max_abs, max_abs]."""
-    for dt in (np.int8, np.int16, np.int32, np.int64):
-        if max_abs <= np.iinfo(dt).max:
-            return np.dtype(dt)
+    for top, dt in _INT_DTYPES:
+        if max_abs <= top:
+            return dt
     raise ValueError(f"{max_abs} does not fit int64")
 
 
@@ -186,9 +189,15 @@ def _unpack_axis(X: np.ndarray, bits: int, axis: int, digits: str = "signmag",
             OperandUnpack(X, other_src, other_shift, src, shift)
     out_dtype = smallest_int_dtype(lim)
     levels = all_levels[heavy]
-    top0 = (all_levels == 1)[:, None] if axis == 0 else (all_levels == 1)[None, :]
-    # level 0 of every line: in-range lines keep their entries
-    blocks = [digit(X, 0, top0, sbits, digits).astype(out_dtype)]
+    # level 0 of every line: in-range lines are their own low digits (the cast wraps the heavy
+    # lines' entries, which their low digits then replace; level 0 is never a heavy line's top)
+    low = X.astype(out_dtype)
+    heavy_low = digit(np.take(X, heavy, axis=axis), 0, False, sbits, digits).astype(out_dtype)
+    if axis == 0:
+        low[heavy] = heavy_low
+    else:
+        low[:, heavy] = heavy_low
+    blocks = [low]
     src_parts, shift_parts = [src], [shift]
     for level in range(1, int(levels.max())):
         sel = levels > level
@@ -340,7 +349,8 @@ def absmax(X: np.ndarray) -> int:
     return int(np.abs(X).max()) if X.size else 0
 
 
-def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(A, B, max|A|, max|B|) of a valid integer GEMM (int64 operands); UserError otherwise."""
     A = _as_int64(A, "A")
     B = _as_int64(B, "B")
     if A.shape[1] != B.shape[0]:
@@ -349,8 +359,7 @@ def _check_gemm(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, i
     if 0 in A.shape or 0 in B.shape:
         raise UserError(f"empty GEMM: A is {A.shape[0]}x{A.shape[1]}, B is {B.shape[0]}x{B.shape[1]}; "
                         f"every dimension must be at least 1")
-    bound = A.shape[1] * absmax(A) * absmax(B)
-    return A, B, bound
+    return A, B, absmax(A), absmax(B)
 
 
 def _pair(opA: OperandUnpack, B: np.ndarray, w_bits: int, digits: str, plan: OperandPlan) -> tuple:
@@ -383,17 +392,18 @@ def unpack_gemm(
     digits = check_digits(digits)
     if strategy not in STRATEGIES:
         raise bad_value(None, "strategy", strategy, f"must be one of {', '.join(STRATEGIES)}")
-    A, B, bound = _check_gemm(A, B)
+    A, B, max_a, max_b = _check_gemm(A, B)
     M, K = A.shape
     N = B.shape[1]
+    bound = K * max_a * max_b
     if strategy == "none":
-        for name, X, b in (("A", A, a_bits), ("B", B, w_bits)):
-            if absmax(X) > qmax(b):
+        for name, m, b in (("A", max_a, a_bits), ("B", max_b, w_bits)):
+            if m > qmax(b):
                 raise UserError(
-                    f"strategy none: {name} has entries up to {absmax(X)}, outside the {b}-bit range "
+                    f"strategy none: {name} has entries up to {m}, outside the {b}-bit range "
                     f"+-{qmax(b)}; pick --strategy row, col, both or auto")
         pairs = [("row", "row")]  # a no-op on in-range operands
-    elif strategy == "auto" and objective is None and absmax(A) <= qmax(a_bits) and absmax(B) <= qmax(w_bits):
+    elif strategy == "auto" and objective is None and max_a <= qmax(a_bits) and max_b <= qmax(w_bits):
         pairs = [("row", "row")]  # both operands fit: every pair is the same no-op, the first wins
     elif strategy == "auto":
         pairs = [(sa, sb) for sa in _BASE_STRATEGIES for sb in _BASE_STRATEGIES]

@@ -10,6 +10,8 @@ A plan's lines may be decided with one digit kind (`plan_digits`) and filled wit
 line split under `floor` digits is also a valid split under `signmag` digits (|trunc(x/s^n)| <=
 |floor(x/s^n)|), so signmag unpacking can always reuse the floor plan; for the greedy `both`
 strategy it keeps whichever of the two plans is cheaper, so signmag is never costlier than floor.
+
+Every plan reads only the operands' out-of-range entries (imsim.heavy), found once per operand.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imsim.digits import check_digits, entry_levels
+from imsim.heavy import HeavyEntries, find_heavy
 from imsim.quantize import check_bits, qmax
 
 BASE_STRATEGIES = ("row", "col", "both")
@@ -59,17 +62,12 @@ def _level_k_src(levels: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def heavy_entries(X: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, columns, int64 values) of X's out-of-range entries."""
-    r, c = np.nonzero(np.abs(X) > qmax(bits))
-    return r, c, X[r, c].astype(np.int64)
-
-
 def greedy_splits(X: np.ndarray, bits: int, digits: str) -> tuple[tuple[tuple[int, int], ...], int, np.ndarray]:
     """The `both` greedy on X (lines x K), counts only: split whichever line (axis 0) or column
     (axis 1) holds the most out-of-range entries (first maximum, ties to lines) until none is
     left. Returns (splits, lines L', k_src of the K' columns)."""
-    return greedy_splits_sparse(*heavy_entries(X, bits), X.shape, bits, digits)
+    h = find_heavy(X, bits)
+    return greedy_splits_sparse(h.rows, h.cols, h.values, h.shape, bits, digits)
 
 
 def greedy_splits_sparse(rr: np.ndarray, cc: np.ndarray, vv: np.ndarray, shape: tuple[int, int], bits: int,
@@ -166,16 +164,18 @@ def greedy_splits_sparse(rr: np.ndarray, cc: np.ndarray, vv: np.ndarray, shape: 
     return tuple(splits), len(lines), np.asarray(k_src, dtype=np.int64)
 
 
-def plan_operand(X: np.ndarray, bits: int, strategy: str, plan_digits: str) -> OperandPlan:
-    """The plan of one operand under `strategy` with lines decided by `plan_digits`."""
-    L, K = X.shape
+def plan_operand(heavy: HeavyEntries, strategy: str, plan_digits: str) -> OperandPlan:
+    """The plan of one operand (given by its out-of-range entries) under `strategy` with lines
+    decided by `plan_digits`."""
+    L, K = heavy.shape
     if strategy == "row":
-        lv = line_levels(X, bits, 0, plan_digits)
+        lv = heavy.line_levels(0, plan_digits)
         return OperandPlan("row", plan_digits, int(lv.sum()), np.arange(K, dtype=np.int64), levels=lv)
     if strategy == "col":
-        lv = line_levels(X, bits, 1, plan_digits)
+        lv = heavy.line_levels(1, plan_digits)
         return OperandPlan("col", plan_digits, L, _level_k_src(lv), levels=lv)
-    splits, lines, k_src = greedy_splits(X, bits, plan_digits)
+    splits, lines, k_src = greedy_splits_sparse(heavy.rows, heavy.cols, heavy.values, heavy.shape, heavy.bits,
+                                                plan_digits)
     return OperandPlan("both", plan_digits, lines, k_src, splits=splits)
 
 
@@ -193,28 +193,29 @@ class PairPlan:
         return m * k * n
 
 
-def _b_plan(B: np.ndarray, a: OperandPlan, w_bits: int, sb: str, plan_digits: str,
-            cache: dict) -> OperandPlan:
-    """Plan of B1^T = B[a.k_src].T; row/col levels come from B itself (duplicates share them)."""
+def _b_levels(B: HeavyEntries, sb: str, plan_digits: str, cache: dict) -> np.ndarray:
+    """B's digit levels for a `row` plan of B1^T (one per column of B) or a `col` plan (one per
+    row k of B), kept in `cache`."""
+    key = (sb, plan_digits)
+    if key not in cache:
+        cache[key] = B.line_levels(1 if sb == "row" else 0, plan_digits)
+    return cache[key]
+
+
+def _b_plan(B: HeavyEntries, a: OperandPlan, sb: str, plan_digits: str, cache: dict) -> OperandPlan:
+    """Plan of B1^T = B[a.k_src].T (B given by its out-of-range entries); row/col levels come
+    from B itself (duplicates share them)."""
     N = B.shape[1]
     if sb == "row":
-        key = ("row", plan_digits)
-        if key not in cache:
-            cache[key] = line_levels(B, w_bits, 1, plan_digits)  # one level count per column of B
-        lv = cache[key]
+        lv = _b_levels(B, sb, plan_digits, cache)
         return OperandPlan("row", plan_digits, int(lv.sum()), np.arange(a.k_positions, dtype=np.int64),
                            levels=lv)
     if sb == "col":
-        key = ("col", plan_digits)
-        if key not in cache:
-            cache[key] = line_levels(B, w_bits, 0, plan_digits)  # per row k of B
-        lv = cache[key][a.k_src]
+        lv = _b_levels(B, sb, plan_digits, cache)[a.k_src]
         return OperandPlan("col", plan_digits, N, _level_k_src(lv), levels=lv)
     key = ("both", plan_digits, a.k_src.tobytes())  # A plans with equal K' share B's greedy
     if key not in cache:
-        if "heavy" not in cache:
-            cache["heavy"] = heavy_entries(B, w_bits)  # (k, n, value) of B
-        k, n, v = cache["heavy"]
+        k, n, v = B.rows, B.cols, B.values
         # B1^T = B[k_src].T: B's entry (k, n) appears at (n, p) for every K position p with k_src[p] = k
         order = np.argsort(a.k_src, kind="stable")
         starts = np.searchsorted(a.k_src[order], k, side="left")
@@ -223,18 +224,9 @@ def _b_plan(B: np.ndarray, a: OperandPlan, w_bits: int, sb: str, plan_digits: st
         idx = np.repeat(np.arange(k.size), reps)
         within = np.arange(idx.size) - np.repeat(np.cumsum(reps) - reps, reps)  # 0..reps-1 per entry
         pos = order[np.repeat(starts, reps) + within]
-        splits, lines, k_src = greedy_splits_sparse(n[idx], pos, v[idx], (N, a.k_positions), w_bits, plan_digits)
+        splits, lines, k_src = greedy_splits_sparse(n[idx], pos, v[idx], (N, a.k_positions), B.bits, plan_digits)
         cache[key] = OperandPlan("both", plan_digits, lines, k_src, splits=splits)
     return cache[key]
-
-
-def digit_kinds_agree(X: np.ndarray, bits: int) -> bool:
-    """True when every out-of-range entry of X needs as many signmag as floor digit levels: then
-    every plan (line levels, and the greedy, whose counts follow those levels) is the same."""
-    sbits = bits - 1
-    heavy = X[np.abs(X) > qmax(bits)].astype(np.int64)
-    heavy = heavy[heavy < 0]  # non-negative entries have the same digits under both kinds
-    return bool(np.array_equal(entry_levels(heavy, sbits, "signmag"), entry_levels(heavy, sbits, "floor")))
 
 
 class _Planner:
@@ -242,7 +234,8 @@ class _Planner:
     and greedy results between the pairs."""
 
     def __init__(self, A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits: str) -> None:
-        self.A, self.B, self.a_bits, self.w_bits, self.digits = A, B, a_bits, w_bits, digits
+        self.A, self.B = find_heavy(A, a_bits), find_heavy(B, w_bits)  # all planning reads
+        self.digits = digits
         self.a_plans: dict[tuple[str, str], OperandPlan] = {}
         self.b_cache: dict = {}
         self._same: tuple[bool, bool] | None = None
@@ -250,16 +243,27 @@ class _Planner:
     def a_plan(self, sa: str, plan_digits: str | None = None) -> OperandPlan:
         key = (sa, plan_digits or self.digits)
         if key not in self.a_plans:
-            self.a_plans[key] = plan_operand(self.A, self.a_bits, sa, key[1])
+            self.a_plans[key] = plan_operand(self.A, sa, key[1])
         return self.a_plans[key]
 
     def same(self) -> tuple[bool, bool]:
         """Per operand: do all its plans come out the same under floor digits?"""
         if self._same is None:
             floor = self.digits == "floor"
-            self._same = (floor or digit_kinds_agree(self.A, self.a_bits),
-                          floor or digit_kinds_agree(self.B, self.w_bits))
+            self._same = (floor or self.A.kinds_agree(), floor or self.B.kinds_agree())
         return self._same
+
+    def b_least(self, sb: str) -> tuple[int, int]:
+        """(K positions added, N') that B's `sb` plan has at least, whatever A's plan: `row`
+        splits B's columns by their levels (N' = their sum; A's duplicate K positions share
+        them); `col` splits every K position of a row k of B into its levels, and every k keeps
+        at least one position; `both`: (0, N). Floor levels are never fewer than signmag ones,
+        so the planner's `digits` levels bound every candidate kind."""
+        if sb == "row":
+            return 0, int(_b_levels(self.B, "row", self.digits, self.b_cache).sum())
+        if sb == "col":
+            return int((_b_levels(self.B, "col", self.digits, self.b_cache) - 1).sum()), self.B.shape[1]
+        return 0, self.B.shape[1]
 
     def kinds(self, sa: str, sb: str) -> list[tuple[str, str]]:
         """(A plan digits, B plan digits) candidates of a pair: `digits`, and for signmag also
@@ -276,7 +280,7 @@ class _Planner:
         best = None
         for pa, pb in self.kinds(sa, sb):
             a = self.a_plan(sa, pa)
-            b = _b_plan(self.B, a, self.w_bits, sb, pb, self.b_cache)
+            b = _b_plan(self.B, a, sb, pb, self.b_cache)
             cand = PairPlan(a, b, (a.lines, b.k_positions, b.lines))
             if best is None or cand.macs < best.macs:
                 best = cand
@@ -298,14 +302,7 @@ def matching_size(X: np.ndarray, bits: int) -> int:
     """Size of a maximal matching of X's out-of-range entries (a row and a column each used
     once): every plan must split the row or the column of each such entry, so the greedy's
     line splits are at least a minimum vertex cover >= any matching."""
-    r, c = np.nonzero(np.abs(X) > qmax(bits))
-    used_r: set[int] = set()
-    used_c: set[int] = set()
-    for i, j in zip(r.tolist(), c.tolist()):
-        if i not in used_r and j not in used_c:
-            used_r.add(i)
-            used_c.add(j)
-    return len(used_r)
+    return find_heavy(X, bits).matching_size()
 
 
 def _split_bound(lines: int, k: int, splits: int) -> int:
@@ -317,7 +314,14 @@ def cheapest_pair(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits
                   pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], PairPlan]:
     """The pair of `pairs` with the fewest MACs (first in `pairs` order on ties), as
     `pair_plans` would pick it, skipping the greedy of any pair whose lower bound (from a
-    matching of its out-of-range entries) cannot beat the best pair found so far."""
+    matching of its out-of-range entries, and the least B's plan adds: `_Planner.b_least`)
+    cannot beat the best pair found so far.
+
+    The bounds: A's greedy makes r line and c K splits with r + c >= m_a, so a `both` A side
+    costs at least (M + r)(K + e + c) N' >= _split_bound(M, K + e, m_a) N' with (e, N') from
+    b_least (the product is concave in r, so its least is at r = 0 or r = m_a). B's greedy
+    on N x K' likewise; a `row` / `col` A plan's signmag lines and K positions are never more
+    than its floor ones, so the bound of a B greedy uses the planner's own digits there."""
     a_bits, w_bits = check_bits(a_bits, "a_bits"), check_bits(w_bits, "w_bits")
     planner = _Planner(A, B, a_bits, w_bits, check_digits(digits))
     if len(pairs) == 1:
@@ -336,14 +340,16 @@ def cheapest_pair(A: np.ndarray, B: np.ndarray, a_bits: int, w_bits: int, digits
         sa, sb = pairs[i]
         if sa == "both" and (sa, planner.digits) not in planner.a_plans:
             if not m_a:
-                m_a.append(matching_size(A, a_bits))
-            if beaten(_split_bound(M, K, m_a[0]) * N, i):
+                m_a.append(planner.A.matching_size())
+            extra_k, n_low = planner.b_least(sb)
+            if beaten(_split_bound(M, K + extra_k, m_a[0]) * n_low, i):
                 continue
         if sb == "both":
             if not m_b:
-                m_b.append(matching_size(B.T, w_bits))
+                m_b.append(planner.B.transposed().matching_size())
+            a_kinds = [pa for pa, _ in planner.kinds(sa, sb)] if sa == "both" else [planner.digits]
             bound = min(a.lines * _split_bound(N, a.k_positions, m_b[0])
-                        for a in (planner.a_plan(sa, pa) for pa, _ in planner.kinds(sa, sb)))
+                        for a in (planner.a_plan(sa, pa) for pa in a_kinds))
             if beaten(bound, i):
                 continue
         plan = planner.plan(sa, sb)

@@ -167,6 +167,10 @@ def test_dram_recomb_and_leakage_by_hand():
     # 10 nW/um^2 * area * 12345 cycles / 500 MHz, in pJ
     assert br.leakage_pj == pytest.approx(10e-9 * area * 12_345 / 500e6 * 1e12)
     assert leakage_energy_pj(T45, area, 12_345, 500.0) == br.leakage_pj
+    # a caller's area is the one leakage uses
+    assert energy_of_run(hw, act, T45, area=area_of_design(hw, T45)) == br
+    doubled = dataclasses.replace(area_of_design(hw, T45), area_um2=2 * area)
+    assert energy_of_run(hw, act, T45, area=doubled).leakage_pj == pytest.approx(2 * br.leakage_pj)
 
 
 def test_pe_register_energy_by_hand():

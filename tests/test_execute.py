@@ -108,3 +108,20 @@ def test_execution_is_exact_with_wide_accumulators(seed, M, K, N, bits, dataflow
         assert len(passes) == ug.k_classes.size
     C = recombine_exact(passes, ug.plan, M, N, acc_bits=64, policy="error").C
     assert np.array_equal(C, A @ B)
+
+
+def test_row_bound_clears_a_pass_that_the_coarse_bound_does_not():
+    # coarse bound max|a| max|w| sum 2^t = 7*7*(1 + 64) = 3185 > 2^11 - 1; but the shifted column
+    # of A meets only small entries of B: the row bounds are 113 and 455, inside 12 bits
+    A = np.array([[7, 1], [1, 7]], dtype=np.int8)
+    B = np.array([[7, 7], [1, 1]], dtype=np.int8)
+    ks = np.array([0, 6])
+    r = run_pass(A, B, ks, acc_bits=12, policy="error", dataflow="os", rows=2, cols=2)
+    want = (A.astype(np.int64) << ks[None, :]) @ B.astype(np.int64)
+    assert r.overflows == 0 and np.array_equal(r.acc, want)
+    # a row that may overflow: the element bounds decide (a real overflow, element (1, 1) = 3137)
+    B2 = np.array([[7, 1], [1, 7]], dtype=np.int8)
+    w = run_pass(A, B2, ks, acc_bits=12, policy="wrap", dataflow="os", rows=2, cols=2)
+    exact = (A.astype(np.int64) << ks[None, :]) @ B2.astype(np.int64)
+    assert w.overflows == int(np.count_nonzero(np.abs(exact) > 2047))
+    assert w.overflows >= 1

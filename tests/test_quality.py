@@ -72,3 +72,17 @@ def test_error_is_the_same_for_a_2bit_auto_and_a_16bit_array():
     assert all(e[0] > 0 for e in rows[(2, True)])
     tot = totals(simulate_trace(HwConfig(rows=4, cols=4, a_bits=2, w_bits=2), tr, quantize_beta=0.99))
     assert 0 < tot["rel_error"] < 1 and tot["rel_error_max"] >= tot["rel_error_mean"]
+
+
+def test_quantize_gemm_reference_hands_out_the_reference_product_it_measured_with():
+    from imsim.quality import quantize_gemm_reference
+    from imsim.reference import reference_gemm
+
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((6, 10)), rng.standard_normal((10, 4))
+    qa, qb, info, C_int = quantize_gemm_reference(A, B, 4, 4, beta=0.9)
+    assert np.array_equal(C_int, reference_gemm(qa, qb)) and C_int.dtype == np.int64
+    ia, ib, plain = quantize_gemm(A, B, 4, 4, beta=0.9)
+    assert np.array_equal(ia, qa) and np.array_equal(ib, qb) and plain == info
+    # integer operands: no error measured, no product computed
+    assert quantize_gemm_reference(qa, qb, 4, 4)[3] is None

@@ -242,3 +242,15 @@ def test_granularity_and_stochastic_rounding_with_both_quantizers(quantizer, gra
     assert np.all((sto.q == np.floor(y)) | (sto.q == np.floor(y) + 1))
     assert np.all(np.abs(near.q - y) <= 0.5 + 1e-6)
     assert near.levels == sto.levels == 9 and near.quantizer == quantizer
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_paper_tensor_scale_equals_the_group_scale_of_a_one_row_matrix(dtype):
+    rng = np.random.default_rng(5)
+    for e in (-30, -8, 0, 3, 12):
+        x = (rng.standard_normal((1, 33)) * 10.0**e).astype(dtype)
+        for beta, levels in ((1.0, 255), (0.9, 15), (0.97, 65535)):
+            t = quantize_rtn(x, 8, beta, "tensor", levels=levels)
+            r = quantize_rtn(x, 8, beta, "row", levels=levels)
+            assert t.scale.shape == () and t.scale.tobytes() == r.scale.reshape(()).tobytes()
+            assert np.array_equal(t.q, r.q)

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from imsim.array import compute_timing
 from imsim.hwconfig import HwConfig
+from imsim.reference import reference_gemm
 from imsim.results import GemmResult, totals
 from imsim.simulate import quantize_operands, simulate_gemm, simulate_trace
 from imsim.unpack import unpack_gemm
@@ -135,3 +136,18 @@ def test_simulate_trace_quantizes_float_records():
     out = simulate_trace(HwConfig(rows=8, cols=8), recs, strategy="auto")
     assert [r.name for r in out] == ["g0", "g1"] and all(r.exact for r in out)
     assert all(r.model == "toy" for r in out)
+
+
+def test_a_given_reference_is_what_the_exactness_check_compares_with():
+    A = np.array([[1, 500, 3], [4, 5, 6]])
+    B = np.array([[1, 2], [3, 4], [5, 6]])
+    ug = unpack_gemm(A, B, 4, 4, "row")
+    hw = HwConfig(rows=4, cols=4, a_bits=4, w_bits=4, acc_bits=32)
+    ref = reference_gemm(A, B)
+    assert simulate_gemm(hw, ug, operands=(A, B), energy=False, reference=ref).exact is True
+    wrong = ref.copy()
+    wrong[1, 0] += 1
+    r = simulate_gemm(hw, ug, operands=(A, B), energy=False, reference=wrong)
+    assert r.exact is False and r.first_mismatch == (1, 0, int(wrong[1, 0]), int(ref[1, 0]))
+    with pytest.raises(ValueError):
+        simulate_gemm(hw, ug, operands=(A, B), energy=False, reference=ref[:, :1])

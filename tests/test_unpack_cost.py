@@ -116,3 +116,43 @@ def test_signmag_both_takes_the_floor_lines_when_the_greedy_does_better_there():
     assert not np.array_equal(sm.A, fl.A)  # same lines, different digits
     assert np.array_equal(exact_product(sm), reference_gemm(A, B))
     assert np.array_equal(exact_product(fl), reference_gemm(A, B))
+
+
+@settings(max_examples=60, deadline=None)
+@given(X=hnp.arrays(np.int64, st.tuples(st.integers(1, 9), st.integers(1, 9)), elements=st.integers(-300, 300)),
+       bits=st.sampled_from([2, 3, 4, 8]), digits=st.sampled_from(["signmag", "floor"]))
+def test_heavy_entries_give_the_dense_line_levels_and_bounds(X, bits, digits):
+    from imsim.digits import entry_levels
+    from imsim.heavy import find_heavy
+    from imsim.unpack_cost import line_levels, matching_size
+
+    h = find_heavy(X, bits)
+    for axis in (0, 1):
+        assert np.array_equal(h.line_levels(axis, digits), line_levels(X, bits, axis, digits))
+    t = h.transposed()
+    assert np.array_equal(t.line_levels(0, digits), line_levels(X.T, bits, 0, digits))
+    assert t.matching_size() == matching_size(np.ascontiguousarray(X.T), bits)
+    dense = [entry_levels(X.reshape(-1), bits - 1, d) for d in ("signmag", "floor")]
+    assert h.kinds_agree() == np.array_equal(*dense)
+    assert h.count == int(np.count_nonzero(dense[1] > 1))
+
+
+def test_b_least_bounds_every_b_plan_of_every_a_plan():
+    from imsim.unpack_cost import _b_plan, _Planner
+
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        A = rng.integers(-30, 31, (6, 7))
+        B = rng.integers(-30, 31, (7, 5))
+        for digits in ("signmag", "floor"):
+            planner = _Planner(A, B, 4, 4, digits)
+            for sb in BASE_STRATEGIES:
+                extra_k, n_low = planner.b_least(sb)
+                for sa in BASE_STRATEGIES:
+                    for pa in ("signmag", "floor"):  # every A plan, of either digit kind
+                        a = planner.a_plan(sa, pa)
+                        for pb in {digits, "floor"}:  # B's candidate digit kinds under `digits`
+                            b = _b_plan(planner.B, a, sb, pb, planner.b_cache)
+                            assert b.k_positions >= a.k_positions + extra_k and b.lines >= n_low
+                            if sb == "row":
+                                assert b.lines == n_low or pb != digits

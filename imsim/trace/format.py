@@ -115,15 +115,18 @@ class NpzArrays:
             arr = _read_member(self.path, member.key, want)
         except _READ_ERRORS as exc:
             raise UserError(f"{self.path}: array '{member.key}' is corrupt or truncated ({_why(exc)})") from None
+        scaled = member.scale_log2 is not None
+        if scaled:  # to float32 (exact, NaN/inf kept) in the layout asked for, one copy
+            arr = (arr.T if member.transpose else arr).astype(np.float32, order="C")
+        elif member.transpose:
+            arr = np.ascontiguousarray(arr.T)
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
             raise UserError(f"{self.path}: array '{member.key}' (operand {which}) holds {bad} NaN/inf entries; "
                             f"operands must be finite")
-        if member.transpose:
-            arr = np.ascontiguousarray(arr.T)
-        if member.scale_log2 is not None:
+        if scaled:
             with np.errstate(over="ignore"):  # an overflow to inf is reported by the caller's finite check
-                arr = np.ldexp(arr.astype(np.float32), member.scale_log2).astype(np.float32)
+                np.ldexp(arr, member.scale_log2, out=arr)  # float32 in, float32 out: exact up to rounding
         arr.setflags(write=False)
         return arr
 
