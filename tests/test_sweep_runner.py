@@ -6,6 +6,7 @@ import os
 import pandas as pd
 import pytest
 
+from imsim.sweep.parts import committed, hashes
 from imsim.sweep.runner import make_tasks, run_sweep
 from imsim.sweep.spec import parse_spec
 
@@ -64,12 +65,15 @@ def test_inline_pool_and_resume_give_same_table(tmp_path):
     assert report.points_computed == 24 and report.backend == "pool:2"
     pd.testing.assert_frame_equal(ref.results, pool.results)
     pd.testing.assert_frame_equal(ref.totals, pool.totals)
-    # drop some committed points (as if killed before they finished): only those are recomputed
-    parts = sorted((tmp_path / "pool" / "parts").glob("*.json"))
-    for f in parts[::5]:
+    # drop some committed tasks (as if killed before they finished): only their points are recomputed
+    files = sorted((tmp_path / "pool" / "parts").glob("*.jsonl"))
+    assert len(files) == report.tasks == 8  # one part file per task
+    dropped = [h for f in files[::3] for h in hashes(f)]
+    for f in files[::3]:
         f.unlink()
+    assert len(dropped) == 9
     report, again = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
-    assert report.points_computed == len(parts[::5]) and report.points_already_done == 24 - len(parts[::5])
+    assert report.points_computed == len(dropped) and report.points_already_done == 24 - len(dropped)
     pd.testing.assert_frame_equal(ref.results, again.results)
     report, _ = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
     assert report.points_computed == 0
@@ -171,10 +175,10 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
         if attempt == 0:
             time.sleep(rng.uniform(0.05, 0.5))  # anywhere, start-up included
         else:  # after a random number of further commits, then a random delay
-            before = len(list(parts.glob("*.json")))
+            before = len(committed(parts))
             want = before + rng.randint(1, max(2, n // 10))
             deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline and len(list(parts.glob("*.json"))) < want:
+            while proc.poll() is None and time.monotonic() < deadline and len(committed(parts)) < want:
                 time.sleep(0.005)
             time.sleep(rng.uniform(0.0, 0.05))
         if proc.poll() is None:
@@ -185,7 +189,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # clean up anything left in the session
         except ProcessLookupError:
             pass
-        progress.append(len(list(parts.glob("*.json"))) if parts.exists() else 0)
+        progress.append(len(committed(parts)))
     print("parts after each kill:", progress)
     assert kills >= 4, f"the sweep finished too early to be killed: {progress}"
     assert progress[-1] < n, f"every point was done before the last kill: {progress}"
@@ -205,7 +209,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(results, ref.results)
     pd.testing.assert_frame_equal(totals, ref.totals)
     assert (results["exact"] == True).all()  # noqa: E712
-    assert sorted(p.stem for p in parts.glob("*.json")) == sorted(p.hash for p in spec.points)
+    assert sorted(committed(parts)) == sorted(p.hash for p in spec.points)  # each point once
     assert not list(parts.glob(".*.tmp"))
 
 

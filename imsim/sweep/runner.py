@@ -4,8 +4,9 @@ Points are grouped by their *work key* (trace, a_bits, w_bits, beta, granularity
 strategy): a group shares the quantize + unpack of its trace, which the evaluator caches
 per worker process, so each group's unpacking runs at most once per worker rather than
 once per hardware point. Groups are cut into chunks (tasks) small enough to spread over
-the workers; every finished chunk is committed point by point through the store, so an
-interruption loses at most the chunks in flight.
+the workers. A worker returns a finished task as one Batch, its part file and table rows
+already built (`run_task`), and the store commits it as one file, so an interruption loses
+at most the chunks in flight, and this process only writes bytes and keeps the rows.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import Any, Callable, Sequence
 from imsim.errors import UserError, shown
 from imsim.sweep.commit import Committer
 from imsim.sweep.spec import Point, SweepSpec
-from imsim.sweep.store import ResultStore, Tables
+from imsim.sweep.store import Batch, ResultStore, Tables, prepare_batch
 
 # evaluator(points) -> [(point_hash, [gemm result dict, ...]), ...]; must be picklable
 Evaluator = Callable[[Sequence[Point]], list[tuple[str, list[dict[str, Any]]]]]
@@ -93,9 +94,17 @@ def _progress(spec: SweepSpec, done: int, enabled: bool) -> Any:
                 disable=not enabled, dynamic_ncols=True, smoothing=0.05, mininterval=0.2)
 
 
-def _commit(committer: Committer, results: list[tuple[str, list[dict[str, Any]]]]) -> int:
-    """Queue finished points for commit (imsim.sweep.commit: on background threads)."""
-    return committer.add(results)
+def run_task(evaluator: Evaluator, points: Sequence[Point]) -> Batch:
+    """What a worker runs for one task: evaluate its points, then build the part file and the
+    table rows of those finished (imsim.sweep.store.prepare_batch) here rather than in the
+    process that commits them."""
+    by_hash = {p.hash: p for p in points}
+    finished = []
+    for point_hash, rows in evaluator(points):
+        if point_hash not in by_hash:
+            raise RuntimeError(f"the sweep evaluator returned point {point_hash!r}, which is not in its task")
+        finished.append((by_hash[point_hash], rows))
+    return prepare_batch(finished)
 
 
 def _worker_init() -> None:
@@ -119,7 +128,7 @@ def _worker_init() -> None:
 def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, committer: Committer) -> int:
     n = 0
     for task in tasks:
-        n += _commit(committer, evaluator(task))
+        n += committer.add(run_task(evaluator, task))
     return n
 
 
@@ -135,13 +144,12 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
         futures: dict[Future, tuple[Point, ...]] = {}
         try:
             for task in remaining:
-                futures[pool.submit(evaluator, task)] = task
+                futures[pool.submit(run_task, evaluator, task)] = task
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    result = fut.result()
-                    n += _commit(committer, result)
+                    n += committer.add(fut.result())
                     remaining.remove(futures[fut])
         except BrokenProcessPool:
             restarts += 1
@@ -213,9 +221,9 @@ def _run_dask(points: Sequence[Point], address: str, evaluator: Evaluator, commi
     try:
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
         tasks = make_tasks(points, max(1, threads))
-        futures = [client.submit(evaluator, task, pure=False) for task in tasks]
+        futures = [client.submit(run_task, evaluator, task, pure=False) for task in tasks]
         for fut in as_completed(futures):
-            n += _commit(committer, fut.result())
+            n += committer.add(fut.result())
             fut.release()
     finally:
         client.close()
@@ -242,11 +250,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         backend = f"dask:{scheduler}" if scheduler else ("inline" if n_workers == 0 else f"pool:{n_workers}")
         tasks = make_tasks(pending, n_workers)
-        by_hash = {p.hash: p for p in spec.points}
         bar = _progress(spec, done_before, progress)
         computed, n_tasks = 0, len(tasks)
         try:
-            with Committer(store, by_hash, bar) as committer:  # commits wait here before the tables
+            with Committer(store, bar) as committer:  # commits wait here before the tables
                 if not tasks:
                     computed = 0
                 elif scheduler:
