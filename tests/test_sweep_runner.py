@@ -44,17 +44,34 @@ def _spec():
     return parse_spec(SPEC, source="fake.yaml")
 
 
-def test_make_tasks_groups_by_work_key():
+def test_make_tasks_keeps_a_design_together_across_strategies():
     spec = _spec()
     assert len(spec.points) == 24
     tasks = make_tasks(spec.points, workers=1)
     assert sorted(p.index for t in tasks for p in t) == list(range(24))
+    # 4 quantize keys (a_bits x beta), each 3 designs x 2 strategies: one task per quantize key here
+    assert len(tasks) == 4
     for task in tasks:
-        assert len({p.group_key() for p in task}) == 1
-    # 8 work keys (a_bits x strategy x beta), 3 hardware points each: one task per key here
-    assert len(tasks) == 8
+        assert len({p.quantize_key() for p in task}) == 1
+        assert {p.strategy for p in task} == {"row", "both"}
+    task_of = {p.index: i for i, t in enumerate(tasks) for p in t}
+    for p in spec.points:  # the points of one design (hardware config) share a task
+        assert all(task_of[q.index] == task_of[p.index] for q in spec.points if q.hw == p.hw and q.beta == p.beta)
+    two = make_tasks(spec.points, workers=2)  # 3 points a task at most: one design's 2 points each
+    assert len(two) == 12 and all(len({p.hw for p in t}) == 1 and len(t) == 2 for t in two)
     many = make_tasks(spec.points, workers=8)
-    assert all(len(t) == 1 for t in many)
+    assert len(many) == 24 and all(len(t) == 1 for t in many)
+
+
+def test_make_tasks_splits_by_work_key_beyond_the_unpacking_cache():
+    from imsim.sweep.evaluate import PREPARED_CACHE_SIZE
+
+    spec = parse_spec({"axes": {"rows": [4, 8, 16], "strategy": ["none", "row", "col", "both", "auto"],
+                                "digits": ["floor", "signmag"]}}, source="keys.yaml")
+    assert len({p.group_key() for p in spec.points}) == 10 > PREPARED_CACHE_SIZE
+    tasks = make_tasks(spec.points, workers=1)
+    assert sorted(p.index for t in tasks for p in t) == list(range(30))
+    assert all(len({p.group_key() for p in t}) == 1 for t in tasks) and len(tasks) == 10
 
 
 def test_inline_pool_and_resume_give_same_table(tmp_path):
@@ -67,11 +84,11 @@ def test_inline_pool_and_resume_give_same_table(tmp_path):
     pd.testing.assert_frame_equal(ref.totals, pool.totals)
     # drop some committed tasks (as if killed before they finished): only their points are recomputed
     files = sorted((tmp_path / "pool" / "parts").glob("*.jsonl"))
-    assert len(files) == report.tasks == 8  # one part file per task
+    assert len(files) == report.tasks == 12  # one part file per task
     dropped = [h for f in files[::3] for h in hashes(f)]
     for f in files[::3]:
         f.unlink()
-    assert len(dropped) == 9
+    assert len(dropped) == 8
     report, again = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
     assert report.points_computed == len(dropped) and report.points_already_done == 24 - len(dropped)
     pd.testing.assert_frame_equal(ref.results, again.results)

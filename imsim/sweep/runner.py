@@ -1,12 +1,13 @@
 """Run the pending points of a sweep: in-process, on a local process pool, or on Dask.
 
-Points are grouped by their *work key* (trace, a_bits, w_bits, beta, granularity,
-strategy): a group shares the quantize + unpack of its trace, which the evaluator caches
-per worker process, so each group's unpacking runs at most once per worker rather than
-once per hardware point. Groups are cut into chunks (tasks) small enough to spread over
-the workers. A worker returns a finished task as one Batch, its part file and table rows
-already built (`run_task`), and the store commits it as one file, so an interruption loses
-at most the chunks in flight, and this process only writes bytes and keeps the rows.
+Points sharing a *work key* (trace, a_bits, w_bits, beta, granularity, strategy, ...)
+share the quantize + unpack of their trace, which the evaluator caches per worker process,
+so each key's unpacking runs at most once per worker rather than once per hardware point.
+`make_tasks` cuts the points into chunks (tasks) small enough to spread over the workers,
+keeping together the points that share cached work (see there). A worker returns a finished
+task as one Batch, its part file and table rows already built (`run_task`), and the store
+commits it as one file, so an interruption loses at most the chunks in flight, and this
+process only writes bytes and keeps the rows.
 """
 from __future__ import annotations
 
@@ -68,22 +69,57 @@ def default_evaluator() -> Evaluator:
 
 
 def make_tasks(points: Sequence[Point], workers: int) -> list[tuple[Point, ...]]:
-    """Group points by work key (first-seen order) and cut groups into chunks.
+    """Cut points into tasks (chunks) whose points share a worker's cached work.
 
+    Points are grouped by quantize key (trace and quantization: the integer operands), in
+    first-seen order. Within a group, the points of one design (hardware config) stay
+    together, across strategies and digits, so that one worker sees the design under each of
+    them and reuses the memory simulations they share (imsim.memo; `auto` runs the passes of
+    the strategy it picks). That needs the worker to keep every work key's unpacking cached,
+    so a group with more than PREPARED_CACHE_SIZE work keys is split by work key first.
     Chunk size: about len(points) / (workers * TASKS_PER_WORKER), at least 1 and at most
-    MAX_CHUNK_POINTS, so every worker gets several tasks and a crash loses little work.
+    MAX_CHUNK_POINTS, so every worker gets several tasks and a crash loses little work; a
+    design's points are split only when they alone exceed it.
     """
-    if not points:
-        return []
-    groups: dict[Any, list[Point]] = {}
-    for p in points:
-        groups.setdefault(p.group_key(), []).append(p)
+    from imsim.sweep.evaluate import PREPARED_CACHE_SIZE
+
     size = max(1, min(MAX_CHUNK_POINTS, math.ceil(len(points) / (max(1, workers) * TASKS_PER_WORKER))))
-    tasks = []
-    for members in groups.values():
-        for i in range(0, len(members), size):
-            tasks.append(tuple(members[i:i + size]))
+    tasks: list[tuple[Point, ...]] = []
+    for members in _by(points, Point.quantize_key):
+        if len({p.group_key() for p in members}) > PREPARED_CACHE_SIZE:
+            subgroups = _by(members, Point.group_key)
+        else:
+            subgroups = [members]
+        for sub in subgroups:
+            tasks += _chunks(_by(sub, lambda p: p.hw), size)
     return tasks
+
+
+def _by(points: Sequence[Point], key: Callable[[Point], Any]) -> list[list[Point]]:
+    """`points` split by `key`, in first-seen order of the keys (spec order within each)."""
+    out: dict[Any, list[Point]] = {}
+    for p in points:
+        out.setdefault(key(p), []).append(p)
+    return list(out.values())
+
+
+def _chunks(units: list[list[Point]], size: int) -> list[tuple[Point, ...]]:
+    """Consecutive units packed into chunks of at most `size` points; a unit that alone holds
+    more is cut into near-equal chunks of its own."""
+    chunks: list[tuple[Point, ...]] = []
+    chunk: list[Point] = []
+    for unit in units:
+        if chunk and len(chunk) + len(unit) > size:
+            chunks.append(tuple(chunk))
+            chunk = []
+        if len(unit) > size:
+            step = math.ceil(len(unit) / math.ceil(len(unit) / size))
+            chunks += [tuple(unit[i:i + step]) for i in range(0, len(unit), step)]
+        else:
+            chunk += unit
+    if chunk:
+        chunks.append(tuple(chunk))
+    return chunks
 
 
 def _progress(spec: SweepSpec, done: int, enabled: bool) -> Any:
