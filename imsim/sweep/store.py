@@ -61,13 +61,19 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN_TYPES = frozenset((type(None), bool, int, float, str))  # values plain_value returns as they are
+
+
 def plain_row(row: dict[str, Any]) -> dict[str, Any]:
-    """`plain_value` applied to every field of a result row."""
-    return {str(k): plain_value(v) for k, v in row.items()}
+    """`plain_value` applied to every field of a result row (most values are plain already)."""
+    return {str(k): v if type(v) in _PLAIN_TYPES else plain_value(v) for k, v in row.items()}
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is int or kind is float:
+        return True
+    return isinstance(value, (int, float)) and kind is not bool
 
 
 @lru_cache(maxsize=4096)
