@@ -383,12 +383,15 @@ class ResultStore:
         return json.dumps(data, indent=1, default=str)
 
     # ---- points -------------------------------------------------------------------------
+    def _unreadable(self, exc: parts.PartError) -> UserError:
+        return UserError(f"--out {self.dir}: {exc}; delete it and re-run to recompute its points")
+
     def _part_hashes(self) -> list[tuple[Path, list[str]]]:
         """(part file, hashes of the points it holds) for every part in the folder."""
         try:
             return [(f, parts.hashes(f)) for f in parts.part_files(self.parts)]
         except parts.PartError as exc:
-            raise UserError(f"--out {self.dir}: {exc}; delete it and re-run to recompute its points") from None
+            raise self._unreadable(exc) from None
 
     def done_hashes(self) -> set[str]:
         """Hashes of points whose part file is committed."""
@@ -422,7 +425,7 @@ class ResultStore:
             try:
                 entries = parts.read(path)
             except parts.PartError as exc:
-                raise UserError(f"--out {self.dir}: {exc}; delete it and re-run to recompute its points") from None
+                raise self._unreadable(exc) from None
             for point_hash, rows in entries:
                 if point_hash in wanted:
                     out.setdefault(point_hash, rows)
