@@ -5,7 +5,8 @@ scaling efficiency from 1 to 2 workers and Dask against the pool.
     python benchmarks/bench_sweep.py [SPEC.yaml] [--repeat N]
 
 Default spec: benchmarks/sweep_1000.yaml (1,000 points). Every run starts from an empty output
-folder and empty caches, so all points (and their quantize + unpack work) are computed;
+folder and empty caches (in the Dask workers too), so all points (and their quantize + unpack
+work and memory simulations) are computed;
 modules are imported once before timing; the Dask cluster is started before its timed run
 (its start-up is reported separately). Also reports the in-process run (workers=0). Every
 worker process runs BLAS on one thread (imsim.blas), so N workers use N cores.
@@ -31,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def clear_caches() -> None:
-    """Forget prepared GEMMs in this process (forked pool workers would inherit them)."""
+    """Forget prepared GEMMs and memoised models in this process (forked pool workers would
+    inherit them; Dask workers run it before each timed run)."""
     from imsim import memo
     from imsim.sweep.evaluate import clear_caches
 
@@ -47,11 +49,14 @@ def _cpu(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _dask_workers_cpu(address: str) -> float:
-    """CPU seconds used so far by the worker processes of the Dask cluster at `address`."""
+def _dask_workers_cpu(address: str, clear: bool = False) -> float:
+    """CPU seconds used so far by the worker processes of the Dask cluster at `address`;
+    clear: also empty their caches first (they outlive a run, unlike forked pool workers)."""
     from distributed import Client
 
     with Client(address, timeout="20s") as client:
+        if clear:
+            client.run(clear_caches)
         return sum(client.run(lambda: time.process_time()).values())
 
 
@@ -98,7 +103,7 @@ def timed_run(spec, workers=None, scheduler=None, label="") -> float:
     from imsim.sweep import run_sweep
 
     clear_caches()
-    dask_cpu0 = _dask_workers_cpu(scheduler) if scheduler else 0.0
+    dask_cpu0 = _dask_workers_cpu(scheduler, clear=True) if scheduler else 0.0
     with tempfile.TemporaryDirectory() as tmp:
         r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
