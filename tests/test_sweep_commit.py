@@ -7,6 +7,7 @@ import time
 import pytest
 
 from imsim.sweep.commit import Committer
+from imsim.sweep.store import Batch
 
 
 class _Store:
@@ -15,12 +16,12 @@ class _Store:
         self.fail_on = fail_on
         self.lock = threading.Lock()
 
-    def commit(self, point, rows):
+    def commit_batch(self, batch):
         time.sleep(0.01)  # a slow disk
-        if point == self.fail_on:
+        if self.fail_on in batch.hashes:
             raise OSError("disk full")
         with self.lock:
-            self.committed.append((point, rows))
+            self.committed.extend(batch.hashes)
 
 
 class _Bar:
@@ -31,20 +32,24 @@ class _Bar:
         self.n += k
 
 
-def test_every_queued_point_is_committed_when_the_context_exits():
+def _batch(*hashes):
+    return Batch(hashes=tuple(hashes), part=b"", tables=tuple(([], {}) for _ in hashes))
+
+
+def test_every_queued_batch_is_committed_when_the_context_exits():
     store, bar = _Store(), _Bar()
-    by_hash = {f"h{i}": f"p{i}" for i in range(20)}
-    with Committer(store, by_hash, bar) as c:
-        assert c.add([(f"h{i}", [{"i": i}]) for i in range(10)]) == 10
-        c.add([(f"h{i}", [{"i": i}]) for i in range(10, 20)])
-    assert sorted(store.committed) == sorted((f"p{i}", [{"i": i}]) for i in range(20))
+    with Committer(store, bar) as c:
+        for i in range(0, 20, 4):
+            assert c.add(_batch(*(f"h{j}" for j in range(i, i + 4)))) == 4
+    assert sorted(store.committed) == sorted(f"h{i}" for i in range(20))
     assert bar.n == 20
 
 
 def test_a_failed_commit_is_raised_by_wait():
-    store = _Store(fail_on="p3")
-    c = Committer(store, {f"h{i}": f"p{i}" for i in range(5)}, _Bar())
-    c.add([(f"h{i}", []) for i in range(5)])
+    store = _Store(fail_on="h3")
+    c = Committer(store, _Bar())
+    for i in range(5):
+        c.add(_batch(f"h{i}"))
     with pytest.raises(OSError, match="disk full"):
         c.wait()
     c.__exit__(None, None, None)
@@ -54,7 +59,8 @@ def test_a_failed_commit_is_raised_by_wait():
 def test_an_interrupted_run_keeps_the_points_that_finished():
     store = _Store()
     with pytest.raises(KeyboardInterrupt):
-        with Committer(store, {"a": "pa", "b": "pb"}, _Bar()) as c:
-            c.add([("a", []), ("b", [])])
+        with Committer(store, _Bar()) as c:
+            c.add(_batch("a", "b"))
+            c.add(_batch("c"))
             raise KeyboardInterrupt
-    assert sorted(p for p, _ in store.committed) == ["pa", "pb"]
+    assert sorted(store.committed) == ["a", "b", "c"]

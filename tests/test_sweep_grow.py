@@ -15,6 +15,7 @@ import pytest
 from imsim.errors import UserError
 from imsim.sweep import load_spec
 from imsim.sweep.grow import describe_changes, is_growth
+from imsim.sweep.parts import committed
 from imsim.sweep.runner import run_sweep
 from imsim.sweep.spec import parse_spec
 from imsim.sweep.store import MANIFEST, ResultStore
@@ -141,13 +142,13 @@ def test_sigkill_during_a_grown_run_then_resume_gives_the_table_of_a_fresh_run(t
     out = tmp_path / "out"
     parts = out / "parts"
     run_sweep(small, out, workers=0, progress=False)
-    assert len(list(parts.glob("*.json"))) == len(small.points)
+    assert len(committed(parts)) == len(small.points)
 
     proc = subprocess.Popen(_imsim("sweep", str(grown_path), "--out", str(out), "--workers", "2", "--no-progress"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     want = len(small.points) + 3
-    while proc.poll() is None and time.monotonic() < deadline and len(list(parts.glob("*.json"))) < want:
+    while proc.poll() is None and time.monotonic() < deadline and len(committed(parts)) < want:
         time.sleep(0.005)
     killed = proc.poll() is None
     if killed:
@@ -157,7 +158,7 @@ def test_sigkill_during_a_grown_run_then_resume_gives_the_table_of_a_fresh_run(t
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    at_kill = len(list(parts.glob("*.json")))
+    at_kill = len(committed(parts))
     assert killed and len(small.points) < at_kill < len(grown.points), at_kill
 
     done = subprocess.run(_imsim("sweep", str(grown_path), "--out", str(out), "--workers", "2", "--json",
@@ -171,4 +172,4 @@ def test_sigkill_during_a_grown_run_then_resume_gives_the_table_of_a_fresh_run(t
     assert not results.duplicated(["point_hash", "gemm_index"]).any()
     pd.testing.assert_frame_equal(results, fresh.results)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "totals.parquet"), fresh.totals)
-    assert sorted(p.stem for p in parts.glob("*.json")) == sorted(p.hash for p in grown.points)
+    assert sorted(committed(parts)) == sorted(p.hash for p in grown.points)  # each point once

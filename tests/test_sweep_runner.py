@@ -6,6 +6,7 @@ import os
 import pandas as pd
 import pytest
 
+from imsim.sweep.parts import committed, hashes, part_files
 from imsim.sweep.runner import make_tasks, run_sweep
 from imsim.sweep.spec import parse_spec
 
@@ -43,17 +44,34 @@ def _spec():
     return parse_spec(SPEC, source="fake.yaml")
 
 
-def test_make_tasks_groups_by_work_key():
+def test_make_tasks_keeps_a_design_together_across_strategies():
     spec = _spec()
     assert len(spec.points) == 24
     tasks = make_tasks(spec.points, workers=1)
     assert sorted(p.index for t in tasks for p in t) == list(range(24))
+    # 4 quantize keys (a_bits x beta), each 3 designs x 2 strategies: one task per quantize key here
+    assert len(tasks) == 4
     for task in tasks:
-        assert len({p.group_key() for p in task}) == 1
-    # 8 work keys (a_bits x strategy x beta), 3 hardware points each: one task per key here
-    assert len(tasks) == 8
+        assert len({p.quantize_key() for p in task}) == 1
+        assert {p.strategy for p in task} == {"row", "both"}
+    task_of = {p.index: i for i, t in enumerate(tasks) for p in t}
+    for p in spec.points:  # the points of one design (hardware config) share a task
+        assert all(task_of[q.index] == task_of[p.index] for q in spec.points if q.hw == p.hw and q.beta == p.beta)
+    two = make_tasks(spec.points, workers=2)  # 3 points a task at most: one design's 2 points each
+    assert len(two) == 12 and all(len({p.hw for p in t}) == 1 and len(t) == 2 for t in two)
     many = make_tasks(spec.points, workers=8)
-    assert all(len(t) == 1 for t in many)
+    assert len(many) == 24 and all(len(t) == 1 for t in many)
+
+
+def test_make_tasks_splits_by_work_key_beyond_the_unpacking_cache():
+    from imsim.sweep.evaluate import PREPARED_CACHE_SIZE
+
+    spec = parse_spec({"axes": {"rows": [4, 8, 16], "strategy": ["none", "row", "col", "both", "auto"],
+                                "digits": ["floor", "signmag"]}}, source="keys.yaml")
+    assert len({p.group_key() for p in spec.points}) == 10 > PREPARED_CACHE_SIZE
+    tasks = make_tasks(spec.points, workers=1)
+    assert sorted(p.index for t in tasks for p in t) == list(range(30))
+    assert all(len({p.group_key() for p in t}) == 1 for t in tasks) and len(tasks) == 10
 
 
 def test_inline_pool_and_resume_give_same_table(tmp_path):
@@ -64,12 +82,15 @@ def test_inline_pool_and_resume_give_same_table(tmp_path):
     assert report.points_computed == 24 and report.backend == "pool:2"
     pd.testing.assert_frame_equal(ref.results, pool.results)
     pd.testing.assert_frame_equal(ref.totals, pool.totals)
-    # drop some committed points (as if killed before they finished): only those are recomputed
-    parts = sorted((tmp_path / "pool" / "parts").glob("*.json"))
-    for f in parts[::5]:
+    # drop some committed tasks (as if killed before they finished): only their points are recomputed
+    files = sorted((tmp_path / "pool" / "parts").glob("*.jsonl"))
+    assert len(files) == report.tasks == 12  # one part file per task
+    dropped = [h for f in files[::3] for h in hashes(f)]
+    for f in files[::3]:
         f.unlink()
+    assert len(dropped) == 8
     report, again = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
-    assert report.points_computed == len(parts[::5]) and report.points_already_done == 24 - len(parts[::5])
+    assert report.points_computed == len(dropped) and report.points_already_done == 24 - len(dropped)
     pd.testing.assert_frame_equal(ref.results, again.results)
     report, _ = run_sweep(spec, tmp_path / "pool", workers=2, progress=False, evaluator=fake_evaluator)
     assert report.points_computed == 0
@@ -188,7 +209,9 @@ def table(self, df, name, fmt):
 store._write_atomic, store.ResultStore._open, store.ResultStore._write_table = write, opened, table
 sys.exit(main(sys.argv[1:]))
 """
-KILL_PLAN = [("open", 0), ("commit:4", 3), ("torn:5", 4), ("commit:7", 6), ("torn:2", 1)]  # (where, parts added)
+# (where, part files added): each run dies at its k-th part file (one file per task of points);
+# 108 points make 12 tasks on 2 workers, and every run below still has more than k tasks to do
+KILL_PLAN = [("open", 0), ("commit:3", 2), ("torn:2", 1), ("commit:2", 1), ("torn:1", 0)]
 HANG_GUARD_S = 900  # a hang guard only: nothing here depends on how fast the machine is
 
 
@@ -220,7 +243,7 @@ def _killed_sweep(spec_path, out, where: str) -> int:
 
 def _parts(parts):
     """{part file name: (inode, mtime ns)}: a part rewritten (os.replace) gets a new inode."""
-    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in parts.glob("*.json")} if parts.exists() else {}
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in part_files(parts)} if parts.exists() else {}
 
 
 @pytest.mark.slow
@@ -250,12 +273,13 @@ def test_sigkill_at_chosen_moments_then_resume_gives_the_same_table(tmp_path):
         torn = list(parts.glob(".*.tmp"))
         assert len(torn) == (1 if where.startswith("torn") else 0), (where, torn)  # the next run removes it
         assert not (out / "results.parquet").exists()
-    assert 0 < expected < n
+    kept = len(committed(parts))
+    assert 0 < expected and 0 < kept < n
     # the next run computes every missing point, then dies writing the second table
     before = _parts(parts)
     _killed_sweep(spec_path, out, "table:2")
     after = _parts(parts)
-    assert len(after) == n and {k: after[k] for k in before} == before
+    assert len(committed(parts)) == n and {k: after[k] for k in before} == before
     assert not list(parts.glob(".*.tmp"))
     assert json.loads((out / "manifest.json").read_text()).get("complete") is not True
 
@@ -271,7 +295,7 @@ def test_sigkill_at_chosen_moments_then_resume_gives_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(results, ref.results)
     pd.testing.assert_frame_equal(totals, ref.totals)
     assert (results["exact"] == True).all()  # noqa: E712
-    assert sorted(p.stem for p in parts.glob("*.json")) == sorted(p.hash for p in spec.points)
+    assert sorted(committed(parts)) == sorted(p.hash for p in spec.points)  # each point once
     assert not list(parts.glob(".*.tmp")) and not list(out.glob(".*.tmp"))
 
 

@@ -154,3 +154,75 @@ def test_a_sweep_starting_at_the_same_instant_is_reported_as_running(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def _odd_rows(point):
+    """Rows whose values must survive the part file exactly: numpy scalars, NaN, infinities,
+    -0.0, floats without a short decimal form, a tuple, None."""
+    rows = _gemm_rows(point)
+    rows[0].update(rel_error=np.float64(np.nan), peak_bytes=np.int64(2 ** 53 + 1), ratio=float("inf"),
+                   tiny=-0.0, third=1 / 3 * point.hw.rows, shape=(3, 4), first_mismatch=None)
+    rows[1].update(rel_error=np.float32(0.1), peak_bytes=7, ratio=-float("inf"), tiny=5e-324, third=0.1 + 0.2,
+                   shape=(5, 6), first_mismatch="C[0, 1]")
+    return rows
+
+
+def test_a_batch_is_one_part_and_its_rows_equal_those_read_back(tmp_path):
+    from imsim.sweep import parts
+    from imsim.sweep.store import prepare_batch
+
+    spec = _spec(rows=(4, 8, 16))
+    out = tmp_path / "out"
+    with ResultStore(out, spec) as store:
+        store.commit_batch(prepare_batch([(p, _odd_rows(p)) for p in spec.points[:4]]))
+        store.commit_batch(prepare_batch([(p, _odd_rows(p)) for p in spec.points[4:]]))
+        assert len(parts.part_files(out / "parts")) == 2 and not store.pending()
+        fresh = store.consolidate()  # from the rows that came with the batches
+    for name in ("results", "totals"):
+        (out / f"{name}.parquet").unlink()
+        (out / f"{name}.csv").unlink()
+    with ResultStore(out, spec) as store:
+        rebuilt = store.consolidate()  # from the part files alone
+    pd.testing.assert_frame_equal(fresh.results, rebuilt.results, check_exact=True)
+    pd.testing.assert_frame_equal(fresh.totals, rebuilt.totals, check_exact=True)
+    row = fresh.results.iloc[0]
+    assert np.isnan(row["rel_error"]) and row["ratio"] == float("inf") and row["peak_bytes"] == 2 ** 53 + 1
+    assert row["shape"] == "[3, 4]" and np.signbit(row["tiny"])
+
+
+def test_a_folder_of_one_point_parts_resumes(tmp_path):
+    """Folders of earlier versions hold parts/<hash>.json, one point each: they count as
+    committed, and the tables read them."""
+    spec = _spec()
+    out = tmp_path / "out"
+    with ResultStore(out, spec) as store:
+        pass
+    for p in spec.points[:3]:
+        (out / "parts" / f"{p.hash}.json").write_text(json.dumps(
+            {"point_index": p.index, "point_hash": p.hash, "rows": _gemm_rows(p)}))
+    with ResultStore(out, spec) as store:
+        assert [p.index for p in store.pending()] == [3]
+        store.commit(spec.points[3], _gemm_rows(spec.points[3]))
+        mixed = store.consolidate()
+    with ResultStore(tmp_path / "ref", spec) as store:
+        for p in spec.points:
+            store.commit(p, _gemm_rows(p))
+        ref = store.consolidate()
+    pd.testing.assert_frame_equal(mixed.results, ref.results)
+    pd.testing.assert_frame_equal(mixed.totals, ref.totals)
+
+
+@pytest.mark.parametrize("text", ["", "{not json\n", '{"points": 3}\n',
+                                  '{"points": ["HASH"]}\n{"point_hash": "4567", "rows": []}\n'])
+def test_an_unreadable_part_is_a_user_error_naming_it(tmp_path, text):
+    spec = _spec()
+    out = tmp_path / "out"
+    with ResultStore(out, spec) as store:
+        store.commit(spec.points[0], _gemm_rows(spec.points[0]))
+    (out / "parts" / "0123.jsonl").write_text(text.replace("HASH", spec.points[1].hash))
+    with pytest.raises(UserError, match="0123.jsonl.*unreadable part.*delete it") as info:
+        with ResultStore(out, spec) as store:
+            for p in store.pending():
+                store.commit(p, _gemm_rows(p))
+            store.consolidate()
+    assert "\n" not in str(info.value)

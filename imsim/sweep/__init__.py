@@ -1,5 +1,6 @@
-"""Design-space sweeps: YAML spec -> points (spec), resumable results folder (store),
-local pool / Dask execution (runner), the per-point imsim pipeline (evaluate).
+"""Design-space sweeps: YAML spec -> points (spec), resumable results folder (store) and its
+part files (parts), local pool / Dask execution (runner), background commits (commit), the
+per-point imsim pipeline (evaluate).
 
 Typical use::
 

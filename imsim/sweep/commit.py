@@ -1,12 +1,12 @@
 """Committing finished sweep points off the critical path.
 
-Each point's part file is written atomically and fsync-ed (imsim.sweep.store), which costs
-milliseconds of waiting on the disk per point. Done on the thread that also collects results
-and hands out tasks, those waits serialise the whole sweep behind one process, so a second
-worker adds nothing. `Committer` runs the commits on a few background threads (the fsyncs
-release the GIL and the file system groups them); `wait()` returns once every queued point is
-on disk, and errors from a commit are raised there. Exiting the context waits as well, so an
-interrupted run still keeps every point that had finished.
+A task's points arrive as one Batch (imsim.sweep.store.prepare_batch, built by the worker that
+computed them) and are committed as one part file, written atomically and fsync-ed, which costs
+milliseconds of waiting on the disk. Done on the thread that also collects results and hands out
+tasks, those waits would serialise the sweep behind one process. `Committer` runs the commits on
+background threads (the fsyncs release the GIL and the file system groups them); `wait()`
+returns once every queued batch is on disk, and errors from a commit are raised there. Exiting
+the context waits as well, so an interrupted run still keeps every point that had finished.
 """
 from __future__ import annotations
 
@@ -17,25 +17,23 @@ COMMIT_THREADS = 4
 
 
 class Committer:
-    """Commits (point hash, rows) results through `store`, advancing `bar` as they land."""
+    """Commits batches of finished points through `store`, advancing `bar` as they land."""
 
-    def __init__(self, store: Any, by_hash: dict[str, Any], bar: Any, threads: int = COMMIT_THREADS) -> None:
+    def __init__(self, store: Any, bar: Any, threads: int = COMMIT_THREADS) -> None:
         self.store = store
-        self.by_hash = by_hash
         self.bar = bar
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imsim-commit")
         self._pending: list[Future] = []
 
-    def _one(self, point_hash: str, rows: list[dict[str, Any]]) -> None:
-        self.store.commit(self.by_hash[point_hash], rows)
-        self.bar.update(1)
+    def _one(self, batch: Any) -> None:
+        self.store.commit_batch(batch)
+        self.bar.update(len(batch))
 
-    def add(self, results: list[tuple[str, list[dict[str, Any]]]]) -> int:
-        """Queue the commits of finished points; returns how many were queued."""
+    def add(self, batch: Any) -> int:
+        """Queue the commit of a batch of finished points; returns how many points it holds."""
         self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
-        for point_hash, rows in results:
-            self._pending.append(self._pool.submit(self._one, point_hash, rows))
-        return len(results)
+        self._pending.append(self._pool.submit(self._one, batch))
+        return len(batch)
 
     def wait(self) -> None:
         """Block until every queued commit is done; re-raise the first error."""

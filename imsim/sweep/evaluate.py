@@ -1,16 +1,16 @@
 """The per-point pipeline of a sweep: trace -> quantize + unpack (shared) -> simulate per design.
 
-`evaluate_points(points)` is the default evaluator of the runner. All points given to it
-share one work key (trace, a_bits, w_bits, beta, granularity, strategy, formats, levels, w_levels,
-quantizer, digits) when they come from
-:func:`imsim.sweep.runner.make_tasks`; the prepared (quantized + unpacked) GEMMs of a work
-key are cached in the worker process (a small LRU), so the unpacking of a trace is done
-once per worker and key, however many hardware points use it; the quantized operands are
-cached under the key without the strategy, so the strategies of a sweep share them.
+`evaluate_points(points)` is the default evaluator of the runner. The prepared (quantized +
+unpacked) GEMMs of a work key (trace, a_bits, w_bits, beta, granularity, strategy, formats,
+levels, w_levels, quantizer, digits) are cached in the worker process (an LRU of
+PREPARED_CACHE_SIZE keys), so the unpacking of a trace is done once per worker and key,
+however many hardware points use it; the quantized operands are cached under the key
+without the strategy and digits (Point.quantize_key), so the strategies of a sweep share
+them. The points of a task from :func:`imsim.sweep.runner.make_tasks` share one quantize key
+and use at most PREPARED_CACHE_SIZE work keys, so within a task every unpacking is cached.
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import threading
@@ -76,13 +76,6 @@ def load_trace(spec: TraceSpec) -> Any:
     return records
 
 
-def _quantize_key(point: Point) -> tuple[Any, ...]:
-    """The work key without what only the unpacking reads (strategy, digits): what the integer
-    operands and their quality fields depend on."""
-    unpack_only = {f: "" for f in ("strategy", "digits") if hasattr(point, f)}
-    return dataclasses.replace(point, **unpack_only).group_key()
-
-
 def quantized_gemms(point: Point) -> list[tuple[dict[str, Any], Any, Any, dict[str, Any]]]:
     """(meta, integer A, integer B, quality fields) for every GEMM of the point's trace, cached
     per process by the work key without the strategy: points that differ only in strategy (or
@@ -98,7 +91,7 @@ def quantized_gemms(point: Point) -> list[tuple[dict[str, Any], Any, Any, dict[s
     from imsim.quality import quantize_gemm
     from imsim.trace.provenance import of_meta
 
-    key = _quantize_key(point)
+    key = point.quantize_key()
     with _lock:
         if key in _quantized:
             _quantized.move_to_end(key)

@@ -1,11 +1,13 @@
 """Run the pending points of a sweep: in-process, on a local process pool, or on Dask.
 
-Points are grouped by their *work key* (trace, a_bits, w_bits, beta, granularity,
-strategy): a group shares the quantize + unpack of its trace, which the evaluator caches
-per worker process, so each group's unpacking runs at most once per worker rather than
-once per hardware point. Groups are cut into chunks (tasks) small enough to spread over
-the workers; every finished chunk is committed point by point through the store, so an
-interruption loses at most the chunks in flight.
+Points sharing a *work key* (trace, a_bits, w_bits, beta, granularity, strategy, ...)
+share the quantize + unpack of their trace, which the evaluator caches per worker process,
+so each key's unpacking runs at most once per worker rather than once per hardware point.
+`make_tasks` cuts the points into chunks (tasks) small enough to spread over the workers,
+keeping together the points that share cached work (see there). A worker returns a finished
+task as one Batch, its part file and table rows already built (`run_task`), and the store
+commits it as one file, so an interruption loses at most the chunks in flight, and this
+process only writes bytes and keeps the rows.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any, Callable, Sequence
 from imsim.errors import UserError, shown
 from imsim.sweep.commit import Committer
 from imsim.sweep.spec import Point, SweepSpec
-from imsim.sweep.store import ResultStore, Tables
+from imsim.sweep.store import Batch, ResultStore, Tables, prepare_batch
 
 # evaluator(points) -> [(point_hash, [gemm result dict, ...]), ...]; must be picklable
 Evaluator = Callable[[Sequence[Point]], list[tuple[str, list[dict[str, Any]]]]]
@@ -67,22 +69,57 @@ def default_evaluator() -> Evaluator:
 
 
 def make_tasks(points: Sequence[Point], workers: int) -> list[tuple[Point, ...]]:
-    """Group points by work key (first-seen order) and cut groups into chunks.
+    """Cut points into tasks (chunks) whose points share a worker's cached work.
 
+    Points are grouped by quantize key (trace and quantization: the integer operands), in
+    first-seen order. Within a group, the points of one design (hardware config) stay
+    together, across strategies and digits, so that one worker sees the design under each of
+    them and reuses the memory simulations they share (imsim.memo; `auto` runs the passes of
+    the strategy it picks). That needs the worker to keep every work key's unpacking cached,
+    so a group with more than PREPARED_CACHE_SIZE work keys is split by work key first.
     Chunk size: about len(points) / (workers * TASKS_PER_WORKER), at least 1 and at most
-    MAX_CHUNK_POINTS, so every worker gets several tasks and a crash loses little work.
+    MAX_CHUNK_POINTS, so every worker gets several tasks and a crash loses little work; a
+    design's points are split only when they alone exceed it.
     """
-    if not points:
-        return []
-    groups: dict[Any, list[Point]] = {}
-    for p in points:
-        groups.setdefault(p.group_key(), []).append(p)
+    from imsim.sweep.evaluate import PREPARED_CACHE_SIZE
+
     size = max(1, min(MAX_CHUNK_POINTS, math.ceil(len(points) / (max(1, workers) * TASKS_PER_WORKER))))
-    tasks = []
-    for members in groups.values():
-        for i in range(0, len(members), size):
-            tasks.append(tuple(members[i:i + size]))
+    tasks: list[tuple[Point, ...]] = []
+    for members in _by(points, Point.quantize_key):
+        if len({p.group_key() for p in members}) > PREPARED_CACHE_SIZE:
+            subgroups = _by(members, Point.group_key)
+        else:
+            subgroups = [members]
+        for sub in subgroups:
+            tasks += _chunks(_by(sub, lambda p: p.hw), size)
     return tasks
+
+
+def _by(points: Sequence[Point], key: Callable[[Point], Any]) -> list[list[Point]]:
+    """`points` split by `key`, in first-seen order of the keys (spec order within each)."""
+    out: dict[Any, list[Point]] = {}
+    for p in points:
+        out.setdefault(key(p), []).append(p)
+    return list(out.values())
+
+
+def _chunks(units: list[list[Point]], size: int) -> list[tuple[Point, ...]]:
+    """Consecutive units packed into chunks of at most `size` points; a unit that alone holds
+    more is cut into near-equal chunks of its own."""
+    chunks: list[tuple[Point, ...]] = []
+    chunk: list[Point] = []
+    for unit in units:
+        if chunk and len(chunk) + len(unit) > size:
+            chunks.append(tuple(chunk))
+            chunk = []
+        if len(unit) > size:
+            step = math.ceil(len(unit) / math.ceil(len(unit) / size))
+            chunks += [tuple(unit[i:i + step]) for i in range(0, len(unit), step)]
+        else:
+            chunk += unit
+    if chunk:
+        chunks.append(tuple(chunk))
+    return chunks
 
 
 def _progress(spec: SweepSpec, done: int, enabled: bool) -> Any:
@@ -93,9 +130,17 @@ def _progress(spec: SweepSpec, done: int, enabled: bool) -> Any:
                 disable=not enabled, dynamic_ncols=True, smoothing=0.05, mininterval=0.2)
 
 
-def _commit(committer: Committer, results: list[tuple[str, list[dict[str, Any]]]]) -> int:
-    """Queue finished points for commit (imsim.sweep.commit: on background threads)."""
-    return committer.add(results)
+def run_task(evaluator: Evaluator, points: Sequence[Point]) -> Batch:
+    """What a worker runs for one task: evaluate its points, then build the part file and the
+    table rows of those finished (imsim.sweep.store.prepare_batch) here rather than in the
+    process that commits them."""
+    by_hash = {p.hash: p for p in points}
+    finished = []
+    for point_hash, rows in evaluator(points):
+        if point_hash not in by_hash:
+            raise RuntimeError(f"the sweep evaluator returned point {point_hash!r}, which is not in its task")
+        finished.append((by_hash[point_hash], rows))
+    return prepare_batch(finished)
 
 
 def _worker_init() -> None:
@@ -119,7 +164,7 @@ def _worker_init() -> None:
 def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, committer: Committer) -> int:
     n = 0
     for task in tasks:
-        n += _commit(committer, evaluator(task))
+        n += committer.add(run_task(evaluator, task))
     return n
 
 
@@ -135,13 +180,12 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
         futures: dict[Future, tuple[Point, ...]] = {}
         try:
             for task in remaining:
-                futures[pool.submit(evaluator, task)] = task
+                futures[pool.submit(run_task, evaluator, task)] = task
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    result = fut.result()
-                    n += _commit(committer, result)
+                    n += committer.add(fut.result())
                     remaining.remove(futures[fut])
         except BrokenProcessPool:
             restarts += 1
@@ -213,9 +257,9 @@ def _run_dask(points: Sequence[Point], address: str, evaluator: Evaluator, commi
     try:
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
         tasks = make_tasks(points, max(1, threads))
-        futures = [client.submit(evaluator, task, pure=False) for task in tasks]
+        futures = [client.submit(run_task, evaluator, task, pure=False) for task in tasks]
         for fut in as_completed(futures):
-            n += _commit(committer, fut.result())
+            n += committer.add(fut.result())
             fut.release()
     finally:
         client.close()
@@ -242,11 +286,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         backend = f"dask:{scheduler}" if scheduler else ("inline" if n_workers == 0 else f"pool:{n_workers}")
         tasks = make_tasks(pending, n_workers)
-        by_hash = {p.hash: p for p in spec.points}
         bar = _progress(spec, done_before, progress)
         computed, n_tasks = 0, len(tasks)
         try:
-            with Committer(store, by_hash, bar) as committer:  # commits wait here before the tables
+            with Committer(store, bar) as committer:  # commits wait here before the tables
                 if not tasks:
                     computed = 0
                 elif scheduler:

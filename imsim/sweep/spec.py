@@ -118,6 +118,11 @@ class Point:
         return (self.trace, self.hw.a_bits, self.hw.w_bits, self.beta, self.granularity, self.strategy,
                 self.format_a, self.format_b, self.levels, self.w_levels, self.quantizer, self.digits)
 
+    def quantize_key(self) -> tuple[Any, ...]:
+        """The work key without what only the unpacking reads (strategy, digits): points sharing
+        it share the integer operands of their trace and their quality fields."""
+        return dataclasses.replace(self, strategy="", digits="").group_key()
+
 
 @dataclass(frozen=True)
 class SweepSpec:

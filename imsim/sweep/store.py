@@ -3,14 +3,17 @@
 Layout of the folder::
 
     manifest.json        spec (normalized), spec hash, imsim version, every point's index + hash
-    parts/<hash>.json    one finished point: its GEMM result rows (committed atomically)
+    parts/<hash>.jsonl   the finished points of one task: their GEMM result rows (committed
+                         atomically; format in imsim.sweep.parts)
     results.parquet/.csv one row per (point, GEMM), sorted by (point_index, gemm_index)
     totals.parquet/.csv  one row per point: sums over its GEMMs (see `point_totals`)
 
-A point is committed by writing its part file under a temporary name, fsync-ing it and
-renaming it over the final name (`os.replace`, atomic on POSIX): after a crash a part is
+A task's points are committed by writing their part file under a temporary name, fsync-ing it
+and renaming it over the final name (`os.replace`, atomic on POSIX): after a crash a part is
 either complete or absent, so a re-run computes exactly the missing points. The final
-tables are rebuilt from the parts, so they do not depend on the order points finished.
+tables are rebuilt from the parts, so they do not depend on the order points finished; the
+table rows of points committed by this process come with their batch (`prepare_batch`, built
+where the points were computed) and equal those rebuilt from their part.
 A folder of another spec is refused (UserError, naming what changed), never mixed, unless the new
 spec only adds points to it (a grown sweep, imsim.sweep.grow): then only the new points are computed.
 """
@@ -27,9 +30,10 @@ from typing import Any, Iterable, Sequence
 
 from imsim import __version__
 from imsim.errors import UserError, os_error, shown
+from imsim.sweep import parts
 from imsim.sweep.spec import Point, SweepSpec
 
-FORMAT = "imsim-sweep/1"
+FORMAT = "imsim-sweep/2"  # /2: one part file per task (imsim.sweep.parts); /1 folders resume
 MANIFEST = "manifest.json"
 PARTS = "parts"
 LOCK = ".lock"
@@ -57,13 +61,19 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN_TYPES = frozenset((type(None), bool, int, float, str))  # values plain_value returns as they are
+
+
 def plain_row(row: dict[str, Any]) -> dict[str, Any]:
-    """`plain_value` applied to every field of a result row."""
-    return {str(k): plain_value(v) for k, v in row.items()}
+    """`plain_value` applied to every field of a result row (most values are plain already)."""
+    return {str(k): v if type(v) in _PLAIN_TYPES else plain_value(v) for k, v in row.items()}
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is int or kind is float:
+        return True
+    return isinstance(value, (int, float)) and kind is not bool
 
 
 @lru_cache(maxsize=4096)
@@ -172,6 +182,35 @@ def merge_point_rows(point: Point, gemm_rows: Sequence[dict[str, Any]]) -> list[
     return rows
 
 
+def table_rows(point: Point, plain_rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A point's rows of the results table (`merge_point_rows`) and its row of the totals table."""
+    merged = merge_point_rows(point, plain_rows)
+    fields = point.fields()
+    return merged, point_totals(fields, [{k: v for k, v in m.items() if k not in fields} for m in merged])
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The finished points of one task, ready to commit: `part` is their part file (bytes);
+    `tables` holds each point's (results rows, totals row), as `table_rows` gives them."""
+
+    hashes: tuple[str, ...]
+    part: bytes
+    tables: tuple[tuple[list[dict[str, Any]], dict[str, Any]], ...]
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def prepare_batch(finished: Sequence[tuple[Point, Iterable[dict[str, Any]]]]) -> Batch:
+    """A Batch of (point, GEMM result dicts) pairs. Pure; run where the points were computed
+    (a pool or Dask worker), so the process that commits only writes bytes."""
+    plain = [(point, [plain_row(r) for r in rows]) for point, rows in finished]
+    return Batch(hashes=tuple(point.hash for point, _ in plain),
+                 part=parts.encode([(point.index, point.hash, rows) for point, rows in plain]),
+                 tables=tuple(table_rows(point, rows) for point, rows in plain))
+
+
 # ------------------------------------------------------------------------------------ store
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -212,6 +251,7 @@ class ResultStore:
         self._grown_from: tuple[Any, int] | None = None  # (old spec hash, old points) when grown
         self._history: list[Any] = []  # spec hashes this folder grew from, oldest first
         self.read_only = False  # a finished sweep opened without writing (e.g. from read-only media)
+        self._tables: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {}  # hash -> rows, committed here
         self._open()
 
     # ---- opening ------------------------------------------------------------------------
@@ -343,32 +383,53 @@ class ResultStore:
         return json.dumps(data, indent=1, default=str)
 
     # ---- points -------------------------------------------------------------------------
-    def part_path(self, point: Point) -> Path:
-        return self.parts / f"{point.hash}.json"
+    def _unreadable(self, exc: parts.PartError) -> UserError:
+        return UserError(f"--out {self.dir}: {exc}; delete it and re-run to recompute its points")
+
+    def _part_hashes(self) -> list[tuple[Path, list[str]]]:
+        """(part file, hashes of the points it holds) for every part in the folder."""
+        try:
+            return [(f, parts.hashes(f)) for f in parts.part_files(self.parts)]
+        except parts.PartError as exc:
+            raise self._unreadable(exc) from None
 
     def done_hashes(self) -> set[str]:
         """Hashes of points whose part file is committed."""
         wanted = {p.hash for p in self.spec.points}
-        return {f.stem for f in self.parts.glob("*.json") if f.stem in wanted}
+        return {h for _, held in self._part_hashes() for h in held if h in wanted}
 
     def pending(self) -> list[Point]:
         """Points not yet committed, in spec order."""
         done = self.done_hashes()
         return [p for p in self.spec.points if p.hash not in done]
 
-    def commit(self, point: Point, gemm_rows: Iterable[dict[str, Any]]) -> None:
-        """Atomically record a finished point (its per-GEMM result dicts)."""
-        payload = {"point_index": point.index, "point_hash": point.hash,
-                   "rows": [plain_row(r) for r in gemm_rows]}
-        _write_atomic(self.part_path(point), json.dumps(payload, allow_nan=True).encode())
+    def commit_batch(self, batch: Batch) -> None:
+        """Atomically record the finished points of `batch` (one part file); keep their table rows."""
+        if not batch.hashes:
+            return
+        _write_atomic(self.parts / parts.part_name(batch.hashes[0]), batch.part)
+        for point_hash, rows in zip(batch.hashes, batch.tables):
+            self._tables[point_hash] = rows
 
-    def read_part(self, point: Point) -> list[dict[str, Any]]:
-        try:
-            payload = json.loads(self.part_path(point).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"--out {self.dir}: part of point {point.index} is unreadable ({exc}); "
-                            "delete it and re-run to recompute it") from None
-        return payload["rows"]
+    def commit(self, point: Point, gemm_rows: Iterable[dict[str, Any]]) -> None:
+        """Atomically record one finished point (its per-GEMM result dicts)."""
+        self.commit_batch(prepare_batch([(point, gemm_rows)]))
+
+    def _stored_rows(self, skip: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """hash -> plain rows of every committed point not in `skip`, read from the parts."""
+        wanted = {p.hash for p in self.spec.points} - skip
+        out: dict[str, list[dict[str, Any]]] = {}
+        for path, held in self._part_hashes():
+            if not wanted.intersection(held):
+                continue
+            try:
+                entries = parts.read(path)
+            except parts.PartError as exc:
+                raise self._unreadable(exc) from None
+            for point_hash, rows in entries:
+                if point_hash in wanted:
+                    out.setdefault(point_hash, rows)
+        return out
 
     # ---- consolidation ------------------------------------------------------------------
     def consolidate(self) -> Tables:
@@ -382,13 +443,11 @@ class ResultStore:
             raise UserError(f"--out {self.dir}: {len(missing)} points are not finished; re-run the sweep")
         result_rows: list[dict[str, Any]] = []
         total_rows: list[dict[str, Any]] = []
+        stored = self._stored_rows(skip=set(self._tables))
         for point in self.spec.points:
-            gemm_rows = self.read_part(point)
-            merged = merge_point_rows(point, gemm_rows)
+            merged, totals = self._tables.get(point.hash) or table_rows(point, stored[point.hash])
             result_rows += merged
-            fields = point.fields()
-            total_rows.append(point_totals(fields, [{k: v for k, v in m.items() if k not in fields}
-                                                    for m in merged]))
+            total_rows.append(totals)
         results = pd.DataFrame(result_rows).sort_values(["point_index", "gemm_index"], kind="stable")
         totals = pd.DataFrame(total_rows).sort_values(["point_index"], kind="stable")
         results = results.reset_index(drop=True)
