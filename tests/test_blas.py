@@ -23,9 +23,9 @@ def _threads_in_worker() -> list[int]:
 
 
 def test_pool_workers_run_one_blas_thread():
-    from imsim.sweep.runner import _worker_init
+    from imsim.workers import worker_init
 
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork"), initializer=worker_init) as pool:
         assert pool.submit(_threads_in_worker).result() == [1]
 
 

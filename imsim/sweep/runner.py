@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,6 +25,7 @@ from imsim.errors import UserError, shown
 from imsim.sweep.commit import Committer
 from imsim.sweep.spec import Point, SweepSpec
 from imsim.sweep.store import Batch, ResultStore, Tables, prepare_batch
+from imsim.workers import worker_init
 
 # evaluator(points) -> [(point_hash, [gemm result dict, ...]), ...]; must be picklable
 Evaluator = Callable[[Sequence[Point]], list[tuple[str, list[dict[str, Any]]]]]
@@ -143,24 +143,6 @@ def run_task(evaluator: Evaluator, points: Sequence[Point]) -> Batch:
     return prepare_batch(finished)
 
 
-def _worker_init() -> None:
-    """Pool worker setup: one BLAS thread (N workers use N cores); Ctrl-C goes to the parent
-    only; die when the parent dies (Linux)."""
-    from imsim.blas import limit_blas_threads
-
-    limit_blas_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # parent already gone before prctl took effect
-            os._exit(1)
-    except (OSError, AttributeError):
-        pass
-
-
 def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, committer: Committer) -> int:
     n = 0
     for task in tasks:
@@ -176,7 +158,7 @@ def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator
     restarts = 0
     while remaining:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
-                                   initializer=_worker_init)
+                                   initializer=worker_init)
         futures: dict[Future, tuple[Point, ...]] = {}
         try:
             for task in remaining:
