@@ -10,7 +10,6 @@ functions either way, so the rows are identical for any worker count.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
@@ -107,20 +106,14 @@ def _run_chunk(bounds: tuple[int, int]) -> list:
     return [_run_one(trace, i, hw, job) for i in range(*bounds)]
 
 
-def default_workers() -> int:
-    """Cores this process may use (its CPU affinity)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def run_records(trace, hw, job: GemmJob, workers: Optional[int] = None,
                 progress: Callable[[int], None] = lambda n: None) -> Iterator[tuple[dict[str, Any], Any]]:
     """(meta subset, GemmResult) for every record of `trace` in order. workers: processes
     (None: the usable cores; 0 or 1: this process; traces under MIN_PARALLEL records always run
     here). `progress(n)` is called as n more records finish."""
     n = len(trace)
+    from imsim.workers import default_workers
+
     workers = default_workers() if workers is None else workers
     workers = min(workers, -(-n // CHUNK))
     if workers <= 1 or n < MIN_PARALLEL:

@@ -25,3 +25,11 @@ def worker_init() -> None:
             os._exit(1)
     except (OSError, AttributeError):
         pass
+
+
+def default_workers() -> int:
+    """Worker processes by default: the cores this process may use (its CPU affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

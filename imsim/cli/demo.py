@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    from imsim.trace_run import default_workers
+    from imsim.workers import default_workers
 
     workers = args.workers if args.workers is not None else default_workers()
     from imsim.trace.registry import resolve

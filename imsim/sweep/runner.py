@@ -12,7 +12,6 @@ process only writes bytes and keeps the rows.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -25,7 +24,7 @@ from imsim.errors import UserError, shown
 from imsim.sweep.commit import Committer
 from imsim.sweep.spec import Point, SweepSpec
 from imsim.sweep.store import Batch, ResultStore, Tables, prepare_batch
-from imsim.workers import worker_init
+from imsim.workers import default_workers, worker_init
 
 # evaluator(points) -> [(point_hash, [gemm result dict, ...]), ...]; must be picklable
 Evaluator = Callable[[Sequence[Point]], list[tuple[str, list[dict[str, Any]]]]]
@@ -265,7 +264,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
     with ResultStore(out_dir, spec) as store:
         pending = store.pending()
         done_before = len(spec.points) - len(pending)
-        n_workers = workers if workers is not None else (os.cpu_count() or 1)
+        n_workers = workers if workers is not None else default_workers()
         backend = f"dask:{scheduler}" if scheduler else ("inline" if n_workers == 0 else f"pool:{n_workers}")
         tasks = make_tasks(pending, n_workers)
         bar = _progress(spec, done_before, progress)
