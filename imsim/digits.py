@@ -32,12 +32,15 @@ def entry_levels(x: np.ndarray, sbits: int, digits: str) -> np.ndarray:
     remaining part lies in +-(2^sbits - 1) (an in-range part stays in range when split again)."""
     lim = (1 << sbits) - 1
     levels = np.ones(np.shape(x), dtype=np.int64)
-    cur = np.asarray(x, dtype=np.int64)
-    over = np.abs(cur) > lim
+    # the remaining part: floor's high is x >> sbits; signmag's has magnitude |x| >> sbits, so
+    # its magnitude alone is followed
+    floor = digits == "floor"
+    cur = np.array(x, dtype=np.int64) if floor else np.abs(np.asarray(x, dtype=np.int64))
+    over = (np.abs(cur) if floor else cur) > lim
     while over.any():
         levels += over
-        cur = high(cur, sbits, digits)
-        over = np.abs(cur) > lim
+        cur >>= sbits
+        over = (np.abs(cur) if floor else cur) > lim
     return levels
 
 

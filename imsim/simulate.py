@@ -201,17 +201,17 @@ def simulate_trace(hw, records: Iterable[Any], *, strategy: str = "auto", timing
     `w_levels` (default 2^bits - 1) and `quantizer`; each row carries its error (imsim.quality)
     and the record's provenance (imsim.trace.provenance.of_meta).
     """
-    from imsim.quality import quantize_gemm
+    from imsim.quality import quantize_gemm_reference
     from imsim.trace.provenance import of_meta
 
     out = []
     for rec in records:
-        qa, qb, info = quantize_gemm(rec.A, rec.B, hw.a_bits, hw.w_bits, beta=quantize_beta,
-                                     granularity=granularity, levels=levels, w_levels=w_levels,
-                                     quantizer=quantizer)
+        qa, qb, info, ref = quantize_gemm_reference(rec.A, rec.B, hw.a_bits, hw.w_bits, beta=quantize_beta,
+                                                    granularity=granularity, levels=levels,
+                                                    w_levels=w_levels, quantizer=quantizer)
         ug = unpack_gemm(qa, qb, hw.a_bits, hw.w_bits, strategy, digits)
         meta = {k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")}
         meta["provenance"] = of_meta(getattr(rec, "meta", {}))
         out.append(simulate_gemm(hw, ug, timing=timing, execute=execute, meta=meta,
-                                 operands=(qa, qb), energy=energy, quality=info))
+                                 operands=(qa, qb), energy=energy, quality=info, reference=ref))
     return out

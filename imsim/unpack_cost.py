@@ -58,7 +58,7 @@ def _level_k_src(levels: np.ndarray) -> np.ndarray:
     """K sources of a `col` plan: the originals, then level 1 lines, level 2 lines, ..."""
     parts = [np.arange(levels.size, dtype=np.int64)]
     for level in range(1, int(levels.max(initial=1))):
-        parts.append(np.flatnonzero(levels > level).astype(np.int64))
+        parts.append(np.flatnonzero(levels > level).astype(np.int64, copy=False))
     return np.concatenate(parts)
 
 

@@ -210,3 +210,17 @@ def test_bundled_trace_is_a_small_real_trace():
     assert all(r.model == "all-MiniLM-L6-v2" for r in tr)
     lin = next(r for r in tr if r.kind == "linear")
     assert lin.A.shape == lin.shape[:2] and np.isfinite(lin.A).all() and np.abs(lin.A).max() > 0
+
+
+def test_power_of_two_scaling_is_ldexp_bit_for_bit():
+    from imsim.trace.format import _scale_by_power_of_two
+
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(4000) * rng.choice([1e-4, 1.0, 1e4], 4000)).clip(-65504, 65504).astype(np.float16).astype(np.float32)
+    x[:6] = [0.0, -0.0, 6e-8, -6e-8, 65504.0, -65504.0]
+    with np.errstate(over="ignore", under="ignore"):
+        for exp in (-300, -160, -149, -140, -127, -126, -60, -13, 0, 7, 100, 113, 127, 128, 200):
+            got = x.copy()
+            _scale_by_power_of_two(got, exp)
+            assert got.dtype == np.float32
+            assert np.array_equal(got.view(np.uint32), np.ldexp(x, exp).view(np.uint32)), exp

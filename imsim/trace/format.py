@@ -96,6 +96,15 @@ def _read_member(path: Path, key: str, shape: tuple[int, int]) -> np.ndarray:
     return load_member(_open_npz(path), key, str(path), shape)
 
 
+def _scale_by_power_of_two(arr: np.ndarray, exp: int) -> None:
+    """arr *= 2^exp in place (float32), as np.ldexp gives it: where 2^exp is a normal float32
+    one multiplication (a single correctly rounded product, ~50x faster than ldexp), else ldexp."""
+    if -126 <= exp <= 127:
+        arr *= np.float32(2.0 ** exp)
+    else:
+        np.ldexp(arr, exp, out=arr)
+
+
 @dataclass(frozen=True)
 class NpzArrays:
     """Operands read lazily from an .npz trace file, one member per access."""
@@ -126,7 +135,7 @@ class NpzArrays:
                             f"operands must be finite")
         if scaled:
             with np.errstate(over="ignore"):  # an overflow to inf is reported by the caller's finite check
-                np.ldexp(arr, member.scale_log2, out=arr)  # float32 in, float32 out: exact up to rounding
+                _scale_by_power_of_two(arr, member.scale_log2)
         arr.setflags(write=False)
         return arr
 
