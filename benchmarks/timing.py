@@ -20,9 +20,13 @@ def process_times(cmd: list[str], env: dict[str, str] | None = None) -> tuple[fl
     """(wall, CPU) seconds of one run of `cmd` as a fresh process, output discarded; it must
     exit 0. CPU = user + system time of the child: on a shared machine it is less disturbed by
     other processes than wall time (which also counts the time waiting for a core)."""
+    import os
     import resource
     import subprocess
 
+    # measure what an installed package gives: bytecode cached (a shell that sets
+    # PYTHONDONTWRITEBYTECODE would otherwise make every process recompile imsim's sources)
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONDONTWRITEBYTECODE"}
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

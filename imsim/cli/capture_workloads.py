@@ -21,7 +21,6 @@ from pathlib import Path
 from imsim.cli.common import print_json
 from imsim.cli.vocabulary import add_json_arg, add_out_arg, add_seed_arg
 from imsim.errors import UserError, bad_value
-from imsim.trace.format import FLOAT_DTYPES, save_trace
 
 
 def _need_torch() -> None:
@@ -44,6 +43,8 @@ def _size(text: str) -> tuple[int, int]:
 def _save(args: argparse.Namespace, trace, info: dict, start: float, what: str) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from imsim.trace.format import save_trace
+
         out = save_trace(args.out, trace, float_dtype=args.float_dtype)
     info.update(out=str(out), seconds=round(time.perf_counter() - start, 2),
                 fwd_gemms=sum(r.phase == "fwd" for r in trace), bwd_gemms=sum(r.phase == "bwd" for r in trace))
@@ -111,7 +112,7 @@ def _module(args: argparse.Namespace) -> int:
 
 def _float32(p: argparse.ArgumentParser) -> None:
     p.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
-                   default=FLOAT_DTYPES[0], help="store operands as float32 (default: scaled float16)")
+                   default="float16", help="store operands as float32 (default: scaled float16)")
     add_json_arg(p)
 
 
