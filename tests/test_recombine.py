@@ -22,13 +22,19 @@ def test_exposed_cycles_is_the_part_after_the_array():
     assert exposed_cycles([(20.0, 30.0)], 12.0) == 10.0
 
 
+def _heavy_gemm(seed: int, M: int, K: int, N: int, frac: float, scale_a: int, scale_b: int):
+    """Int4-range A (M x K), B (K x N) with a fraction `frac` of entries scaled up (heavy hitters)."""
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-7, 8, size=(M, K))
+    B = rng.integers(-7, 8, size=(K, N))
+    A[rng.random(A.shape) < frac] *= scale_a
+    B[rng.random(B.shape) < frac] *= scale_b
+    return A, B
+
+
 @pytest.mark.parametrize("strategy", ["row", "col", "both"])
 def test_matches_the_unpack_engine(strategy):
-    rng = np.random.default_rng(3)
-    A = rng.integers(-7, 8, size=(20, 30))
-    B = rng.integers(-7, 8, size=(30, 25))
-    A[rng.random(A.shape) < 0.1] *= 37
-    B[rng.random(B.shape) < 0.1] *= 41
+    A, B = _heavy_gemm(3, 20, 30, 25, 0.1, 37, 41)
     ug = unpack_gemm(A, B, 4, 4, strategy)
     P = low_bit_product(ug)
     C = recombine_exact([PassResult(P, 0, 0, "x")], ug.plan, 20, 25, acc_bits=64, policy="error").C
@@ -85,11 +91,7 @@ def test_lines_group_by_digit_level_with_slices_where_contiguous():
 def test_order_free_fold_equals_the_level_by_level_checked_sums(strategy, monkeypatch):
     import imsim.recombine as rc
 
-    rng = np.random.default_rng(11)
-    A = rng.integers(-7, 8, size=(12, 15))
-    B = rng.integers(-7, 8, size=(15, 9))
-    A[rng.random(A.shape) < 0.15] *= 300
-    B[rng.random(B.shape) < 0.15] *= 300
+    A, B = _heavy_gemm(11, 12, 15, 9, 0.15, 300, 300)
     ug = unpack_gemm(A, B, 4, 4, strategy)
     P = low_bit_product(ug)
     passes = [PassResult(P, 0, 0, "x"), PassResult(P // 3, 2, 0, "x")]  # two passes, one shifted
