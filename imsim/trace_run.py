@@ -2,7 +2,8 @@
 this process or in worker processes, results in trace order.
 
 `GemmJob` holds what is done to every GEMM (the `imsim run` flags). `quantize_record` turns a
-trace record into integer operands plus quality fields; `simulate_job` unpacks and simulates one
+trace record into integer operands plus quality fields (and the reference product when the
+quality error computed it); `simulate_job` unpacks and simulates one
 GEMM. `run_records` yields (meta, result) per record in trace order; with `workers` > 1 it hands
 contiguous chunks of record indices to forked worker processes (one BLAS thread each, so N
 workers use N cores) and takes their results back in order: every GEMM is computed by the same
@@ -40,15 +41,11 @@ class GemmJob:
     formats: Optional[tuple] = None
 
 
-def quantize_record(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
-    """(integer A, integer B, meta, quality fields) of one trace record on design hw."""
-    return quantize_record_reference(rec, hw, job)[:4]
-
-
-def quantize_record_reference(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.ndarray, dict[str, Any],
-                                                              dict[str, Any], Optional[np.ndarray]]:
-    """`quantize_record` plus reference_gemm(A, B) when the quality error computed it, else None
-    (imsim.quality.quantize_gemm_reference)."""
+def quantize_record(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any],
+                                                    Optional[np.ndarray]]:
+    """(integer A, integer B, meta, quality fields, reference) of one trace record on design hw;
+    reference = imsim.reference.reference_gemm(A, B) when the quality error computed it, else
+    None (imsim.quality.quantize_gemm_reference)."""
     from imsim.trace.provenance import of_meta
 
     reference = None
@@ -67,6 +64,18 @@ def quantize_record_reference(rec, hw, job: GemmJob) -> tuple[np.ndarray, np.nda
     meta = {**rec.meta, **{k: getattr(rec, k, "") for k in ("name", "kind", "phase", "model")},
             "provenance": of_meta(rec.meta)}
     return A, B, meta, quality, reference
+
+
+def quantize_at(trace, i: int, hw, job: GemmJob):
+    """`quantize_record` of record i of `trace`; a user mistake names the file and the record."""
+    rec = trace[i]
+    with about(f"{trace.path}: record {i} ({rec.name})"):
+        return quantize_record(rec, hw, job)
+
+
+def kept_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The per-GEMM meta a run keeps for its provenance summary (META_KEYS present in meta)."""
+    return {k: meta[k] for k in META_KEYS if k in meta}
 
 
 def simulate_job(hw, job: GemmJob, A: np.ndarray, B: np.ndarray, meta: dict[str, Any],
@@ -91,10 +100,8 @@ def simulate_job(hw, job: GemmJob, A: np.ndarray, B: np.ndarray, meta: dict[str,
 
 
 def _run_one(trace, i: int, hw, job: GemmJob):
-    rec = trace[i]
-    with about(f"{trace.path}: record {i} ({rec.name})"):
-        A, B, meta, quality, reference = quantize_record_reference(rec, hw, job)
-    return {k: meta[k] for k in META_KEYS if k in meta}, simulate_job(hw, job, A, B, meta, quality, reference)
+    A, B, meta, quality, reference = quantize_at(trace, i, hw, job)
+    return kept_meta(meta), simulate_job(hw, job, A, B, meta, quality, reference)
 
 
 # the run a forked worker serves: set in the parent just before the pool forks (never pickled)
@@ -127,6 +134,7 @@ def run_records(trace, hw, job: GemmJob, workers: Optional[int] = None,
 
     chunks = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     _SHARED.update(trace=trace, hw=hw, job=job)
+    pool = None
     try:
         # the first chunk runs here: the workers then fork with the models imported and their
         # caches (technology tables, area, repeated memory simulations) warm
@@ -134,15 +142,12 @@ def run_records(trace, hw, job: GemmJob, workers: Optional[int] = None,
         yield from first
         progress(len(first))
         pool = mp.get_context("fork").Pool(workers, initializer=worker_init)
-    except BaseException:
-        _SHARED.clear()
-        raise
-    try:
         for results in pool.imap(_run_chunk, chunks[1:]):
             yield from results
             progress(len(results))
         pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         _SHARED.clear()

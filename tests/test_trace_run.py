@@ -75,14 +75,15 @@ def test_cli_workers_flag(tmp_path, capsys):
     assert err.count("\n") == 1 and "--workers" in err and "-1" in err
 
 
-def test_quantize_record_reference_adds_the_reference_product(tmp_path):
+def test_quantize_record_adds_the_reference_product(tmp_path):
     from imsim.reference import reference_gemm
-    from imsim.trace_run import quantize_record, quantize_record_reference
+    from imsim.trace_run import quantize_at, quantize_record
 
-    rec = _trace(tmp_path, 1)[0]
+    trace = _trace(tmp_path, 1)
     hw = load_hw_config("default", ["a_bits=4", "w_bits=4"])
     job = GemmJob(beta=0.9)
-    A, B, meta, quality, ref = quantize_record_reference(rec, hw, job)
+    A, B, meta, quality, ref = quantize_record(trace[0], hw, job)
     assert np.array_equal(ref, reference_gemm(A, B))
-    A2, B2, meta2, quality2 = quantize_record(rec, hw, job)
+    A2, B2, meta2, quality2, ref2 = quantize_at(trace, 0, hw, job)
     assert np.array_equal(A, A2) and np.array_equal(B, B2) and (meta, quality) == (meta2, quality2)
+    assert np.array_equal(ref, ref2)

@@ -10,7 +10,7 @@ from imsim.cli.common import add_quant_args, format_table, gemm_arg, print_json,
 from imsim.cli.display import combined_exact_text, exact_text, strategy_text
 from imsim.cli.vocabulary import (add_bits_args, add_heavy_arg, add_hw_arg, add_json_arg, add_out_arg, add_seed_arg,
                                   add_strategy_arg, add_workers_arg, resolve_bits)
-from imsim.errors import UserError, about
+from imsim.errors import UserError
 from imsim.limits import check_gemm
 
 # the unpacker and the simulator (simpy, the models) are imported where used: building the parser stays lean
@@ -187,28 +187,26 @@ def _jobs(args: argparse.Namespace, hw, bar=None):
     if args.gemm is not None:
         yield _random_gemm(args, hw)
         return
-    from imsim.trace_run import quantize_record
+    from imsim.trace_run import quantize_at
 
     trace = _open_trace(args.trace)
     bar = bar if bar is not None else _progress()
     bar.reset(total=len(trace))
     job = _job(args, hw)
-    for i, rec in enumerate(trace):
-        with about(f"{trace.path}: record {i} ({rec.name})"):
-            out = quantize_record(rec, hw, job)
-        yield out
+    for i in range(len(trace)):
+        yield quantize_at(trace, i, hw, job)[:4]
         bar.update(1)
     bar.close()
 
 
 def _results(args: argparse.Namespace, hw, bar):
     """(meta subset, GemmResult) per GEMM: the --gemm one, or the trace's in order (--workers)."""
-    from imsim.trace_run import META_KEYS, run_records, simulate_job
+    from imsim.trace_run import kept_meta, run_records, simulate_job
 
     job = _job(args, hw)
     if args.gemm is not None:
         A, B, meta, quality = _random_gemm(args, hw)
-        yield {k: meta[k] for k in META_KEYS if k in meta}, simulate_job(hw, job, A, B, meta, quality)
+        yield kept_meta(meta), simulate_job(hw, job, A, B, meta, quality)
         return
     trace = _open_trace(args.trace)
     bar.reset(total=len(trace))
