@@ -28,8 +28,8 @@ def check_digits(digits: object, field: str = "digits", source: str | None = Non
 
 
 def entry_levels(x: np.ndarray, sbits: int, digits: str) -> np.ndarray:
-    """Digit levels (>= 1) each int64 entry needs: 1 + the number of `high` steps until the
-    remaining part lies in +-(2^sbits - 1) (an in-range part stays in range when split again)."""
+    """Digit levels (>= 1) each int64 entry needs: 1 + the number of `split`s until the high
+    part left lies in +-(2^sbits - 1) (an in-range part stays in range when split again)."""
     lim = (1 << sbits) - 1
     levels = np.ones(np.shape(x), dtype=np.int64)
     # the remaining part: floor's high is x >> sbits; signmag's has magnitude |x| >> sbits, so
@@ -52,13 +52,6 @@ def split(x: np.ndarray, sbits: int, digits: str) -> tuple[np.ndarray, np.ndarra
     a = np.abs(x)
     neg = x < 0
     return np.where(neg, -(a & mask), a & mask), np.where(neg, -(a >> sbits), a >> sbits)
-
-
-def high(x: np.ndarray, sbits: int, digits: str) -> np.ndarray:
-    """The part of x above its low digit: x >> sbits (floor) or sign(x) (|x| >> sbits) (signmag)."""
-    if digits == "floor":
-        return x >> sbits
-    return np.where(x < 0, -(np.abs(x) >> sbits), np.abs(x) >> sbits)
 
 
 def digit(x: np.ndarray, level: int, top: np.ndarray | bool, sbits: int, digits: str) -> np.ndarray:

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from imsim.errors import UserError
-from imsim.limits import check_memory, memory_limit
+from imsim.limits import check_memory
 
 NUMERIC_KINDS = "iuf"  # integers and floats; no bool, complex, strings or objects
 _ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError, SyntaxError)
@@ -93,9 +93,7 @@ def _check(got: tuple[int, ...], dtype: np.dtype, key: str, source: str, shape: 
         raise UserError(f"{what} has shape {got}: must be a 2-D matrix with at least one row and column")
     if shape is not None and got != tuple(shape):
         raise UserError(f"{what} has shape {got}, the trace header says {tuple(shape)}")
-    nbytes = math.prod(got) * dtype.itemsize
-    if nbytes > memory_limit():  # the message is built only for a refusal
-        check_memory(nbytes, f"{what} ({' x '.join(map(str, got))} {dtype})")
+    check_memory(math.prod(got) * dtype.itemsize, f"{what} ({' x '.join(map(str, got))} {dtype})")
 
 
 def load_member(npz: np.lib.npyio.NpzFile, key: str, source: str,
