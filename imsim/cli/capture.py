@@ -47,11 +47,12 @@ def _minilm(args: argparse.Namespace) -> int:
     from imsim.models.layers import parse_layers  # noqa: PLC0415
     from imsim.models.minilm import BertConfig, capture_minilm, model_dir, set_offline  # noqa: PLC0415
 
+    sentences = _sentences(args.sentences)  # the user's own input checked first, torch or not
     set_offline()
     _need_torch()
     layers = parse_layers(args.layers, BertConfig.from_file(model_dir() / "config.json").num_hidden_layers)
     start = time.perf_counter()
-    trace, info = capture_minilm(_sentences(args.sentences), lr=args.lr, layers=layers)
+    trace, info = capture_minilm(sentences, lr=args.lr, layers=layers)
     from imsim.trace.format import save_trace
 
     out = save_trace(args.out, trace, float_dtype=args.float_dtype)
