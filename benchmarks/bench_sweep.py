@@ -8,13 +8,13 @@ Default spec: benchmarks/sweep_1000.yaml (1,000 points). Every run starts from a
 folder and empty caches (in the Dask workers too), so all points (and their quantize + unpack
 work and memory simulations) are computed;
 modules are imported once before timing; the Dask cluster is started before its timed run
-(its start-up is reported separately). Also reports the in-process run (workers=0). Every
+(a new cluster each round, its start-up reported separately). Also reports the in-process run (workers=0). Every
 worker process runs BLAS on one thread (imsim.blas), so N workers use N cores.
 CPU accounting, which load from other processes disturbs less than wall time: the parent's CPU
 (dispatch, commits, tables: the part that competes with the workers on 2 cores) and the workers'
 CPU (pool: the reaped worker processes; Dask: each worker process's own count, asked over the
-client), both in seconds per run of the whole spec. With --repeat N the inline and pool runs go
-in N interleaved rounds (best of each kept), each round opening with the machine's own 1 -> 2
+client), both in seconds per run of the whole spec. The backends run in N interleaved rounds
+(--repeat N, default 3; best of each kept), each round opening with the machine's own 1 -> 2
 process scaling on a pure-Python loop: the ceiling that other load leaves the sweep.
 Targets (issue 18): >= 1.7x from 1 to 2 workers; Dask (2 workers) within 10 % of the pool.
 """
@@ -121,7 +121,7 @@ def timed_run(spec, workers=None, scheduler=None, label="") -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", nargs="?", default=str(ROOT / "benchmarks" / "sweep_1000.yaml"))
-    parser.add_argument("--repeat", type=int, default=1, help="runs per backend (best time kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of runs (best time of each backend kept)")
     args = parser.parse_args()
 
     from imsim.sweep import load_spec
@@ -134,25 +134,32 @@ def main() -> int:
     print(f"spec {spec.name}: {n} points")
     results: dict[str, float] = {}
     ceiling = 0.0
-    for _ in range(args.repeat):  # rounds interleave the backends: load that comes and goes hits all alike
-        ceiling = max(ceiling, machine_scaling())
-        for label, workers in (("inline (workers=0)", 0), ("pool, 1 worker", 1), ("pool, 2 workers", 2)):
-            results[label] = min(results.get(label, float("inf")), timed_run(spec, workers=workers, label=label))
+    backends = [("inline (workers=0)", 0), ("pool, 1 worker", 1), ("pool, 2 workers", 2)]
     try:
         from distributed import LocalCluster
     except ImportError:
+        LocalCluster = None
         print("dask[distributed] not installed: Dask run skipped", file=sys.stderr)
-    else:
-        t0 = time.perf_counter()
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster:
-            warm = dataclasses.replace(spec, points=spec.points[:4], hash="warm-up")
-            timed_run(warm, scheduler=cluster.scheduler_address)  # imports on the workers, as the forked pool has
-            startup = time.perf_counter() - t0
-            print(f"Dask LocalCluster start-up and warm-up: {startup:.2f} s (not counted)")
-            results["dask LocalCluster, 2 workers"] = min(
-                timed_run(spec, scheduler=cluster.scheduler_address, label="dask LocalCluster, 2 workers")
-                for _ in range(args.repeat))
+    dask_label = "dask LocalCluster, 2 workers"
+    startup = []
+    # rounds interleave the backends: load that comes and goes hits all alike; best of each kept
+    for _ in range(args.repeat):
+        ceiling = max(ceiling, machine_scaling())
+        for label, workers in backends:
+            results[label] = min(results.get(label, float("inf")), timed_run(spec, workers=workers, label=label))
+        if LocalCluster is not None:
+            # a cluster per round, closed before the next: its idle processes (event loops, heartbeats)
+            # and the scheduler thread in this process would otherwise slow the pool runs
+            t0 = time.perf_counter()
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None) as cluster:
+                warm = dataclasses.replace(spec, points=spec.points[:4], hash="warm-up")
+                timed_run(warm, scheduler=cluster.scheduler_address)  # imports on the workers, as the forked pool has
+                startup.append(time.perf_counter() - t0)
+                results[dask_label] = min(results.get(dask_label, float("inf")),
+                                          timed_run(spec, scheduler=cluster.scheduler_address, label=dask_label))
+    if startup:
+        print(f"Dask LocalCluster start-up and warm-up: {min(startup):.2f} s (not counted)")
     base = results["pool, 1 worker"]
     print(f"{'backend':32s} {'seconds':>8s} {'points/s':>9s} {'vs pool-1':>9s} {'parent CPU s':>12s} "
           f"{'worker CPU s':>12s}")
@@ -167,8 +174,8 @@ def main() -> int:
           f"(target >= 1.7x: {'met' if speedup >= 1.7 else 'MISSED'})")
     print(f"this machine now: 2 processes do {ceiling:.2f}x the work of 1 (pure-Python loop, best of "
           f"{args.repeat}): the ceiling of the ratio above")
-    if "dask LocalCluster, 2 workers" in results:
-        ratio = results["pool, 2 workers"] / results["dask LocalCluster, 2 workers"]
+    if dask_label in results:
+        ratio = results["pool, 2 workers"] / results[dask_label]
         print(f"dask (2 workers) / pool (2 workers) throughput ratio: {ratio:.2f} "
               f"(target >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})")
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")

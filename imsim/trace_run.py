@@ -130,7 +130,7 @@ def run_records(trace, hw, job: GemmJob, workers: Optional[int] = None,
         return
     import multiprocessing as mp
 
-    from imsim.workers import worker_init
+    from imsim.workers import frozen_heap, worker_init
 
     chunks = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     _SHARED.update(trace=trace, hw=hw, job=job)
@@ -141,7 +141,8 @@ def run_records(trace, hw, job: GemmJob, workers: Optional[int] = None,
         first = _run_chunk(chunks[0])
         yield from first
         progress(len(first))
-        pool = mp.get_context("fork").Pool(workers, initializer=worker_init)
+        with frozen_heap():
+            pool = mp.get_context("fork").Pool(workers, initializer=worker_init)
         for results in pool.imap(_run_chunk, chunks[1:]):
             yield from results
             progress(len(results))

@@ -26,6 +26,15 @@ def fake_evaluator(points):
     return out
 
 
+def profiler_evaluator(points):
+    """fake_evaluator, with a column saying whether this Dask worker's profiler was running."""
+    from distributed import get_worker
+
+    callback = get_worker().periodic_callbacks.get("profile")
+    running = callback is not None and callback.is_running()
+    return [(h, [{**row, "profiler_running": running} for row in rows]) for h, rows in fake_evaluator(points)]
+
+
 def dying_evaluator(points):
     """Kills its worker process once (marker file), then behaves like fake_evaluator."""
     marker = os.environ["IMSIM_TEST_DIE_MARKER"]
@@ -122,11 +131,22 @@ def test_dask_local_cluster_matches_pool(tmp_path):
         # a fake evaluator (this module is importable by the workers through pickling by value)
         _, fake = run_sweep(spec, tmp_path / "dask-fake", scheduler=cluster.scheduler_address,
                             progress=False, evaluator=fake_evaluator)
+        # the workers' statistical profiler is paused during a sweep and restarted after it
+        with distributed.Client(cluster) as client:
+            assert all(client.run(_profiler_running).values())
+            _, seen = run_sweep(spec, tmp_path / "dask-profiler", scheduler=cluster.scheduler_address,
+                                progress=False, evaluator=profiler_evaluator)
+            assert all(client.run(_profiler_running).values())
+    assert not seen.results["profiler_running"].any()
     assert report.backend.startswith("dask:tcp://127.0.0.1") and report.points_computed == 24
     pd.testing.assert_frame_equal(ref.results, tables.results)
     pd.testing.assert_frame_equal(ref.totals, tables.totals)
     _, fake_ref = run_sweep(spec, tmp_path / "inline-fake", workers=0, progress=False, evaluator=fake_evaluator)
     pd.testing.assert_frame_equal(fake_ref.results, fake.results)
+
+
+def _profiler_running(dask_worker):
+    return dask_worker.periodic_callbacks["profile"].is_running()
 
 
 def test_bad_scheduler_is_a_user_error(tmp_path):

@@ -454,27 +454,44 @@ class ResultStore:
         totals = totals.reset_index(drop=True)
         paths = {}
         for name, df in ((RESULTS, results), (TOTALS, totals)):
-            paths[f"{name}_parquet"] = str(self._write_table(df, name, "parquet"))
-            paths[f"{name}_csv"] = str(self._write_table(df, name, "csv"))
+            table = _arrow_table(df)
+            for fmt in ("parquet", "csv"):
+                paths[f"{name}_{fmt}"] = str(self._write_table(table, name, fmt))
         manifest = self._manifest(complete=True, extra={
             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "result_rows": len(results), "tables": {k: Path(v).name for k, v in paths.items()}})
         _write_atomic(self.dir / MANIFEST, manifest.encode())
         return Tables(results=results, totals=totals, paths=paths)
 
-    def _write_table(self, df: Any, name: str, fmt: str) -> Path:
+    def _write_table(self, table: Any, name: str, fmt: str) -> Path:
+        """Write an Arrow table as DIR/<name>.<fmt> (parquet or csv), atomically."""
         final = self.dir / f"{name}.{fmt}"
         tmp = self.dir / f".{name}.{os.getpid()}.{fmt}.tmp"
         try:
             if fmt == "parquet":
-                df.to_parquet(tmp, index=False, engine="pyarrow")
+                import pyarrow.parquet as pq
+
+                pq.write_table(table, tmp)
             else:
-                df.to_csv(tmp, index=False)
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
             os.replace(tmp, final)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise os_error(final, exc, "write") from None
         return final
+
+
+def _arrow_table(df: Any) -> Any:
+    """`df` as one Arrow table, from which both its Parquet and its CSV file are written
+    (Arrow's CSV writer is C++, ~10x pandas' on these tables: it is the serial tail of a sweep).
+    The Parquet file keeps the pandas metadata, so `load_tables` gives back `df` exactly; the
+    CSV writes booleans as true/false, floats in shortest round-trip form and a missing value
+    as an empty field."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df, preserve_index=False)
 
 
 def load_tables(out_dir: str | Path) -> Tables:
