@@ -137,12 +137,12 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         done_before = len(spec.points) - len(pending)
         n_workers = workers if workers is not None else default_workers()
         backend = f"dask:{scheduler}" if scheduler else ("inline" if n_workers == 0 else f"pool:{n_workers}")
-        tasks = make_tasks(pending, n_workers)
+        tasks = [] if scheduler else make_tasks(pending, n_workers)  # Dask cuts its own, per worker thread
         bar = _progress(spec, done_before, progress)
         computed, n_tasks = 0, len(tasks)
         try:
             with Committer(store, bar) as committer:  # commits wait here before the tables
-                if not tasks:
+                if not pending:
                     computed = 0
                 elif scheduler:
                     computed, n_tasks = run_on_dask(pending, scheduler, evaluator, committer)

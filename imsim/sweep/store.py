@@ -374,13 +374,15 @@ class ResultStore:
             "spec_hash": self.spec.hash,
             "combinations": self.spec.combinations,
             "spec": self.spec.normalized,
-            "points": [{"index": p.index, "hash": p.hash} for p in self.spec.points],
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "complete": complete,
             **({"grown_from": self._history} if self._history else {}),
             **(extra or {}),
         }
-        return json.dumps(data, indent=1, default=str)
+        # every point on one compact line: json's indented encoder is pure Python (~20 ms per
+        # 1,000 points, written twice per run), its compact one is C
+        points = ",\n  ".join(json.dumps({"index": p.index, "hash": p.hash}) for p in self.spec.points)
+        return json.dumps(data, indent=1, default=str)[:-2] + f',\n "points": [\n  {points}\n ]\n}}'
 
     # ---- points -------------------------------------------------------------------------
     def _unreadable(self, exc: parts.PartError) -> UserError:
