@@ -36,7 +36,7 @@ import simpy
 
 from imsim.array import compute_timing
 from imsim.errors import UserError
-from imsim.recombine import block_ops, exposed_cycles
+from imsim.recombine import exposed_cycles
 
 KIB = 1024
 

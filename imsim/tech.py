@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import bad_value
 
 TABLES_DIR = Path(__file__).resolve().parent / "tech_tables"
 

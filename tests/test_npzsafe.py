@@ -57,9 +57,9 @@ def _npz(tmp_path, **members: bytes):
                                  np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3)),
                                  np.ones((2, 5), np.float16)])
 def test_load_member_returns_numpys_array(tmp_path, arr):
-    npz = _npz(tmp_path, a=_npy(arr, (1, 0)))
-    got = load_member(npz, "a", "x.npz")
-    assert got.dtype == arr.dtype and np.array_equal(got, npz["a"]) and got.flags.writeable
+    with _npz(tmp_path, a=_npy(arr, (1, 0))) as npz:
+        got = load_member(npz, "a", "x.npz")
+        assert got.dtype == arr.dtype and np.array_equal(got, npz["a"]) and got.flags.writeable
 
 
 @pytest.mark.parametrize("raw, needle", [
@@ -68,8 +68,7 @@ def test_load_member_returns_numpys_array(tmp_path, arr):
     (b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'", "corrupt"),
 ])
 def test_damaged_members_are_one_line_errors(tmp_path, raw, needle):
-    npz = _npz(tmp_path, a=raw)
-    with pytest.raises(UserError) as err:
+    with _npz(tmp_path, a=raw) as npz, pytest.raises(UserError) as err:
         load_member(npz, "a", "x.npz")
     msg = str(err.value)
     assert msg.startswith("x.npz: array 'a' is corrupt or truncated") and needle in msg and "\n" not in msg

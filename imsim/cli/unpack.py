@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace, A: np.ndarray, B: np.ndarray) -> int:
             raise bad_value(args.file, name, f"dtype {X.dtype}", "must hold integers or floats")
         if X.dtype.kind in "iu" and X.size and (int(X.max()) > INT64_MAX or int(X.min()) < -INT64_MAX):
             worst = int(X.max()) if int(X.max()) > INT64_MAX else int(X.min())
-            raise bad_value(args.file, name, worst, f"entries must lie in +-(2^63 - 1) (int64 without -2^63)")
+            raise bad_value(args.file, name, worst, "entries must lie in +-(2^63 - 1) (int64 without -2^63)")
     if args.fmt is None and args.w_format is not None:
         raise UserError("--w-format needs --format (the A-side format)")
     if args.fmt is not None and args.beta is not None:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from imsim.errors import UserError, bad_value
+from imsim.errors import bad_value
 
 
 def load_factory(spec: str) -> Callable[[], Any]:

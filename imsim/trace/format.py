@@ -80,8 +80,21 @@ def _npz(path: str, mtime_ns: int, size: int, pid: int) -> np.lib.npyio.NpzFile:
     """An open NpzFile, cached: reading a zip's directory costs O(members), so reopening it
     for every array would make a many-record file quadratic. Keyed by mtime and size (a
     rewritten file is reopened) and process id (forked workers never share a file offset).
-    Only the directory is held; arrays are read on access."""
-    return np.load(path, allow_pickle=False)
+    Only the directory is held; arrays are read on access (an evicted NpzFile closes its file
+    when it is collected)."""
+    return load_npz(path)
+
+
+def load_npz(path: str | Path) -> np.lib.npyio.NpzFile:
+    """np.load of a .npz, except that a file which is not a readable zip (truncated, corrupt)
+    leaves no open file behind: np.load hands its handle to NpzFile before the zip directory
+    is read, and does not close it when that fails. The NpzFile owns (and closes) the file."""
+    fh = open(path, "rb")  # noqa: SIM115 (owned by the NpzFile returned)
+    try:
+        return np.lib.npyio.NpzFile(fh, own_fid=True, allow_pickle=False)
+    except BaseException:
+        fh.close()
+        raise
 
 
 def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
@@ -441,11 +454,9 @@ def _read_header(path: Path) -> tuple[list[GemmRecord], dict[str, Any]]:
     if not magic.startswith(b"PK"):
         raise _bad(path, f"not a readable .npz file: corrupt, or not a zip archive at all (starts with {magic!r})")
     try:
-        npz = np.load(path, allow_pickle=False)
+        npz = load_npz(path)
     except _READ_ERRORS as exc:
         raise _bad(path, f"not a readable .npz file: corrupt or truncated ({_why(exc)})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise _bad(path, "not an imsim trace (.npz)")
     with npz:
         files = set(npz.files)
         if HEADER_KEY not in files:
