@@ -30,8 +30,8 @@ def profiler_evaluator(points):
     """fake_evaluator, with a column saying whether this Dask worker's profiler was running."""
     from distributed import get_worker
 
-    callback = get_worker().periodic_callbacks.get("profile")
-    running = callback is not None and callback.is_running()
+    callbacks = get_worker().periodic_callbacks
+    running = any(callbacks[name].is_running() for name in ("profile", "tick"))
     return [(h, [{**row, "profiler_running": running} for row in rows]) for h, rows in fake_evaluator(points)]
 
 
@@ -146,7 +146,7 @@ def test_dask_local_cluster_matches_pool(tmp_path):
 
 
 def _profiler_running(dask_worker):
-    return dask_worker.periodic_callbacks["profile"].is_running()
+    return all(dask_worker.periodic_callbacks[name].is_running() for name in ("profile", "profile-cycle", "tick"))
 
 
 def test_bad_scheduler_is_a_user_error(tmp_path):

@@ -2,11 +2,13 @@
 run_task), submitted to a running Dask scheduler.
 
 Before a run, the scheduler address is checked with one line of error for a user mistake
-(nothing listening, not a Dask scheduler). During a run, the workers' statistical profiler (the
-dashboard's profile page) is paused (`pause_profiler`) and restarted afterwards: it walks every
-computing thread's Python stack every 10 ms while holding the GIL, and on imsim's deep simpy
-generator stacks that took 0.15-0.19 s of each worker's ~2.5 s in the 1,000-point benchmark
-sweep (Dask's own "profile-duration" count), 5-7 % of its CPU.
+(nothing listening, not a Dask scheduler). During a run, two diagnostics of the workers are
+paused (`pause_profiler`) and restarted afterwards: the statistical profiler (the dashboard's
+profile page) walks every computing thread's Python stack every 10 ms while holding the GIL,
+and on imsim's deep simpy generator stacks that took 0.15-0.19 s of each worker's ~2.5 s in the
+1,000-point benchmark sweep (Dask's own "profile-duration" count), 5-7 % of its CPU; the
+event-loop "tick" (every 20 ms, it only logs an unresponsive loop) took another ~1.3 % of a
+core on an idle worker. Nothing else about the workers changes.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from imsim.errors import UserError, shown
 from imsim.sweep.spec import Point
 from imsim.sweep.tasks import Evaluator, make_tasks, run_task
 
-PROFILER_CALLBACKS = ("profile", "profile-cycle")  # distributed.Worker.periodic_callbacks keys
+PAUSED_CALLBACKS = ("profile", "profile-cycle", "tick")  # distributed.Worker.periodic_callbacks keys
 
 
 HANDSHAKE_S = 10.0  # a Dask scheduler greets a new connection at once
@@ -93,10 +95,11 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
 
 
 def pause_profiler(dask_worker: Any) -> list[str]:
-    """Stop the statistical profiler of this Dask worker (run on the worker by Client.run);
-    returns the names of the periodic callbacks it stopped (none if it was off already)."""
+    """Stop the statistical profiler and the event-loop tick of this Dask worker (run on the
+    worker by Client.run); returns the names of the periodic callbacks it stopped (none if they
+    were off already)."""
     stopped = []
-    for name in PROFILER_CALLBACKS:
+    for name in PAUSED_CALLBACKS:
         callback = dask_worker.periodic_callbacks.get(name)
         if callback is not None and callback.is_running():
             callback.stop()
@@ -107,7 +110,7 @@ def pause_profiler(dask_worker: Any) -> list[str]:
 def resume_profiler(dask_worker: Any) -> list[str]:
     """Restart the profiler callbacks `pause_profiler` stopped; returns their names."""
     started = []
-    for name in PROFILER_CALLBACKS:
+    for name in PAUSED_CALLBACKS:
         callback = dask_worker.periodic_callbacks.get(name)
         if callback is not None and not callback.is_running():
             callback.start()
