@@ -72,6 +72,15 @@ def test_make_tasks_keeps_a_design_together_across_strategies():
     assert len(many) == 24 and all(len(t) == 1 for t in many)
 
 
+def test_make_tasks_caps_a_task_at_max_points():
+    spec = parse_spec({"axes": {"rows": list(range(4, 504)), "strategy": ["row", "both"]}}, source="big.yaml")
+    assert len(spec.points) == 1000
+    for cap in (16, 32):  # the local pool's cap and the Dask backend's
+        tasks = make_tasks(spec.points, workers=2, max_points=cap)
+        assert sorted(p.index for t in tasks for p in t) == list(range(1000))
+        assert max(len(t) for t in tasks) == cap and len(tasks) == -(-1000 // cap)
+
+
 def test_make_tasks_splits_by_work_key_beyond_the_unpacking_cache():
     from imsim.sweep.evaluate import PREPARED_CACHE_SIZE
 

@@ -16,8 +16,13 @@ from typing import Any, Sequence
 
 from imsim.errors import UserError, shown
 from imsim.sweep.spec import Point
-from imsim.sweep.tasks import Evaluator, make_tasks, run_task
+from imsim.sweep.tasks import MAX_CHUNK_POINTS, Evaluator, make_tasks, run_task
 
+# A Dask task costs ~7 ms of CPU in the scheduler, client and worker together (63 empty tasks on
+# a LocalCluster of 2: 0.45 s), against ~1 ms on the local pool: Dask's tasks hold up to twice
+# the pool's points (~0.14 s of work each in the benchmark sweep; Dask advises tasks of 100 ms
+# or more).
+DASK_CHUNK_POINTS = 2 * MAX_CHUNK_POINTS
 PAUSED_CALLBACKS = ("profile", "profile-cycle", "tick")  # distributed.Worker.periodic_callbacks keys
 
 
@@ -78,7 +83,7 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
     paused: dict[str, list[str]] = {}
     try:
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
-        tasks = make_tasks(points, max(1, threads))
+        tasks = make_tasks(points, max(1, threads), max_points=DASK_CHUNK_POINTS)
         paused = client.run(pause_profiler)
         futures = client.map(run_task, [evaluator] * len(tasks), tasks, pure=False)  # one graph update
         for fut, batch in as_completed(futures, with_results=True):  # results gathered as they finish

@@ -15,7 +15,7 @@ TASKS_PER_WORKER = 4
 MAX_CHUNK_POINTS = 16
 
 
-def make_tasks(points: Sequence[Point], workers: int) -> list[tuple[Point, ...]]:
+def make_tasks(points: Sequence[Point], workers: int, max_points: int = MAX_CHUNK_POINTS) -> list[tuple[Point, ...]]:
     """Cut points into tasks (chunks) whose points share a worker's cached work.
 
     Points are grouped by quantize key (trace and quantization: the integer operands), in
@@ -25,12 +25,12 @@ def make_tasks(points: Sequence[Point], workers: int) -> list[tuple[Point, ...]]
     the strategy it picks). That needs the worker to keep every work key's unpacking cached,
     so a group with more than PREPARED_CACHE_SIZE work keys is split by work key first.
     Chunk size: about len(points) / (workers * TASKS_PER_WORKER), at least 1 and at most
-    MAX_CHUNK_POINTS, so every worker gets several tasks and a crash loses little work; a
-    design's points are split only when they alone exceed it.
+    `max_points` (MAX_CHUNK_POINTS on the local pool), so every worker gets several tasks and a
+    crash loses little work; a design's points are split only when they alone exceed it.
     """
     from imsim.sweep.evaluate import PREPARED_CACHE_SIZE
 
-    size = max(1, min(MAX_CHUNK_POINTS, math.ceil(len(points) / (max(1, workers) * TASKS_PER_WORKER))))
+    size = max(1, min(max_points, math.ceil(len(points) / (max(1, workers) * TASKS_PER_WORKER))))
     tasks: list[tuple[Point, ...]] = []
     for members in _by(points, Point.quantize_key):
         if len({p.group_key() for p in members}) > PREPARED_CACHE_SIZE:
