@@ -86,8 +86,10 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
         tasks = make_tasks(points, max(1, threads), max_points=DASK_CHUNK_POINTS)
         paused = client.run(pause_profiler)
         futures = client.map(run_task, [evaluator] * len(tasks), tasks, pure=False)  # one graph update
-        for fut, batch in as_completed(futures, with_results=True):  # results gathered as they finish
-            n += committer.add(batch)
+        for fut in as_completed(futures):
+            # (as_completed(with_results=True) gathers every result concurrently, which tripped an
+            # assertion in tornado's stream reads and then waited forever: results are fetched one by one)
+            n += committer.add(fut.result())
             fut.release()
     finally:
         try:
