@@ -146,12 +146,26 @@ def test_dask_local_cluster_matches_pool(tmp_path):
             _, seen = run_sweep(spec, tmp_path / "dask-profiler", scheduler=cluster.scheduler_address,
                                 progress=False, evaluator=profiler_evaluator)
             assert all(client.run(_profiler_running).values())
+            # a diagnostic that was off before the sweep stays off after it
+            client.run(_stop_tick)
+            run_sweep(spec, tmp_path / "dask-tick-off", scheduler=cluster.scheduler_address, progress=False,
+                      evaluator=fake_evaluator)
+            assert not any(client.run(_running, "tick").values())
+            assert all(client.run(_running, "profile").values())
     assert not seen.results["profiler_running"].any()
     assert report.backend.startswith("dask:tcp://127.0.0.1") and report.points_computed == 24
     pd.testing.assert_frame_equal(ref.results, tables.results)
     pd.testing.assert_frame_equal(ref.totals, tables.totals)
     _, fake_ref = run_sweep(spec, tmp_path / "inline-fake", workers=0, progress=False, evaluator=fake_evaluator)
     pd.testing.assert_frame_equal(fake_ref.results, fake.results)
+
+
+def _stop_tick(dask_worker):
+    dask_worker.periodic_callbacks["tick"].stop()
+
+
+def _running(name, dask_worker=None):
+    return dask_worker.periodic_callbacks[name].is_running()
 
 
 def _profiler_running(dask_worker):

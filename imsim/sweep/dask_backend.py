@@ -1,5 +1,5 @@
-"""The Dask backend of a sweep: the same tasks as the local pool (imsim.sweep.runner.make_tasks,
-run_task), submitted to a running Dask scheduler.
+"""The Dask backend of a sweep: the same tasks as the local pool (imsim.sweep.tasks), submitted
+to a running Dask scheduler.
 
 Before a run, the scheduler address is checked with one line of error for a user mistake
 (nothing listening, not a Dask scheduler). During a run, two diagnostics of the workers are
@@ -92,11 +92,12 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
             n += committer.add(fut.result())
             fut.release()
     finally:
-        try:
-            if any(paused.values()):
-                client.run(resume_profiler, workers=[w for w, names in paused.items() if names])
-        except Exception:  # noqa: BLE001 (a worker gone meanwhile: nothing left to restart there)
-            pass
+        for worker, names in paused.items():
+            try:
+                if names:
+                    client.run(resume_profiler, names, workers=[worker])
+            except Exception:  # noqa: BLE001 (a worker gone meanwhile: nothing left to restart there)
+                pass
         client.close()
     return n, len(tasks)
 
@@ -114,10 +115,11 @@ def pause_profiler(dask_worker: Any) -> list[str]:
     return stopped
 
 
-def resume_profiler(dask_worker: Any) -> list[str]:
-    """Restart the profiler callbacks `pause_profiler` stopped; returns their names."""
+def resume_profiler(names: Sequence[str], dask_worker: Any = None) -> list[str]:
+    """Restart the periodic callbacks `names` that `pause_profiler` stopped on this Dask worker
+    (run on the worker by Client.run); returns the names it restarted."""
     started = []
-    for name in PAUSED_CALLBACKS:
+    for name in names:
         callback = dask_worker.periodic_callbacks.get(name)
         if callback is not None and not callback.is_running():
             callback.start()
