@@ -175,8 +175,8 @@ def main() -> int:
     print(f"this machine now: 2 processes do {ceiling:.2f}x the work of 1 (pure-Python loop, best of "
           f"{args.repeat}): the ceiling of the ratio above")
     inflation = WORKER_CPU["pool, 2 workers"] / WORKER_CPU["pool, 1 worker"]
-    print(f"the 2 workers used {inflation:.2f}x the CPU of 1 for the same points (two busy cores slowing each "
-          f"other on this host); at equal worker CPU the 1 -> 2 ratio would be {speedup * inflation:.2f}x")
+    print(f"the 2 workers used {inflation:.2f}x the CPU of 1 for the same points (the same simulations: any "
+          f"excess is the host's); at equal worker CPU the 1 -> 2 ratio would be {speedup * inflation:.2f}x")
     if dask_label in results:
         ratio = results["pool, 2 workers"] / results[dask_label]
         print(f"dask (2 workers) / pool (2 workers) throughput ratio: {ratio:.2f} "
