@@ -83,3 +83,16 @@ def test_strategy_lists_and_all():
     assert strategy_list("row, both,row") == ("row", "both")
     with pytest.raises(UserError, match="--strategy = 'diag'"):
         strategy_list("diag")
+
+
+def test_float32_flag_names_the_trace_formats_float_dtypes():
+    """--float32 spells the stored dtypes out (to keep imsim.trace.format out of the parser's
+    start-up); they must stay those the trace writer accepts, default first."""
+    from imsim.cli.vocabulary import STORED_FLOAT_DTYPES
+    from imsim.trace.format import FLOAT_DTYPES
+
+    assert STORED_FLOAT_DTYPES == FLOAT_DTYPES
+    parser = build_parser()
+    for argv in (["capture", "minilm", "--out", "x"], ["capture", "module", "pkg:f", "--out", "x"]):
+        assert parser.parse_args(argv).float_dtype == FLOAT_DTYPES[0]
+        assert parser.parse_args(argv + ["--float32"]).float_dtype == FLOAT_DTYPES[1]

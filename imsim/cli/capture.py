@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from imsim.cli.common import int_arg, positive_float_arg, print_json
-from imsim.cli.vocabulary import add_json_arg, add_out_arg
+from imsim.cli.vocabulary import add_float32_arg, add_json_arg, add_out_arg
 from imsim.errors import UserError, bad_value
 # the trace writer is imported where used (a lean `imsim --help`)
 
@@ -97,8 +97,7 @@ def _smollm2(args: argparse.Namespace) -> int:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     add_out_arg(p, type=Path, required=True, help="output trace folder (or .npz file)")
-    p.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
-                   default="float16", help="store operands as float32 (default: scaled float16)")
+    add_float32_arg(p)
     add_json_arg(p)
 
 

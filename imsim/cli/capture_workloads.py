@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from imsim.cli.common import print_json
-from imsim.cli.vocabulary import add_json_arg, add_out_arg, add_seed_arg
+from imsim.cli.vocabulary import add_float32_arg, add_json_arg, add_out_arg, add_seed_arg
 from imsim.errors import UserError, bad_value
 
 
@@ -111,8 +111,7 @@ def _module(args: argparse.Namespace) -> int:
 
 
 def _float32(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--float32", dest="float_dtype", action="store_const", const="float32",
-                   default="float16", help="store operands as float32 (default: scaled float16)")
+    add_float32_arg(p)
     add_json_arg(p)
 
 

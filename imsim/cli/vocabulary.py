@@ -168,6 +168,18 @@ def add_out_arg(parser: argparse.ArgumentParser, metavar: str = "DIR", help: str
     return _tag(parser.add_argument("--out", metavar=metavar, help=help, **kw), "--out")
 
 
+# imsim.trace.format.FLOAT_DTYPES, spelled out to keep trace.format out of the parser's start-up
+# (tests/test_cli_vocabulary.py pins the two equal)
+STORED_FLOAT_DTYPES = ("float16", "float32")
+
+
+def add_float32_arg(parser: argparse.ArgumentParser) -> argparse.Action:
+    """--float32: store captured operands as float32 (default: scaled float16); sets float_dtype."""
+    return parser.add_argument("--float32", dest="float_dtype", action="store_const", const=STORED_FLOAT_DTYPES[1],
+                               default=STORED_FLOAT_DTYPES[0],
+                               help="store operands as float32 (default: scaled float16)")
+
+
 def add_json_arg(parser: argparse.ArgumentParser, what: str = "one JSON object") -> argparse.Action:
     """--json: one JSON object on stdout."""
     return _tag(parser.add_argument("--json", action="store_true", help=f"print {what}"), "--json")
