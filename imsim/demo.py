@@ -170,14 +170,11 @@ def run_demo(trace_path: str | Path | None = None, max_gemms: int | None = None,
                  f"M,K,N = {','.join(map(str, rec.shape))}) done, {time.perf_counter() - t0:.1f} s")
 
     if workers > 1 and len(records) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        import multiprocessing as mp
+        from imsim.workers import fork_pool
 
-        from imsim.workers import worker_init
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(records)), mp_context=mp.get_context("fork"),
-                                 initializer=worker_init) as pool:
+        with fork_pool(min(workers, len(records))) as pool:
             futures = [pool.submit(_worker_job, str(path), gi, tuple(designs)) for gi in range(len(records))]
             for fut in as_completed(futures):
                 gi, rows_gi = fut.result()

@@ -128,27 +128,24 @@ def run_records(trace, hw, job: GemmJob, workers: Optional[int] = None,
             yield _run_one(trace, i, hw, job)
             progress(1)
         return
-    import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
 
-    from imsim.workers import frozen_heap, worker_init
+    from imsim.workers import fork_pool
 
     chunks = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     _SHARED.update(trace=trace, hw=hw, job=job)
-    pool = None
     try:
         # the first chunk runs here: the workers then fork with the models imported and their
         # caches (technology tables, area, repeated memory simulations) warm
         first = _run_chunk(chunks[0])
         yield from first
         progress(len(first))
-        with frozen_heap():
-            pool = mp.get_context("fork").Pool(workers, initializer=worker_init)
-        for results in pool.imap(_run_chunk, chunks[1:]):
-            yield from results
-            progress(len(results))
-        pool.close()
+        with fork_pool(workers) as pool:
+            for results in pool.map(_run_chunk, chunks[1:]):  # in trace order
+                yield from results
+                progress(len(results))
+    except BrokenProcessPool:
+        raise RuntimeError("a worker process died (killed: out of memory?); re-run with fewer --workers, "
+                           "--workers 0, or a --max-memory limit") from None
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
         _SHARED.clear()

@@ -3,7 +3,9 @@
 One BLAS thread per worker (imsim.blas), so N workers use N cores; Ctrl-C goes to the parent
 only (it stops the pool and reports); a worker dies with its parent (Linux PR_SET_PDEATHSIG),
 so an interrupted run leaves no orphan computing on. `frozen_heap` keeps the workers' garbage
-collector off the pages they share with the parent.
+collector off the pages they share with the parent. `fork_pool` is the one way imsim builds a
+process pool (the sweep, `imsim run --trace`, the demo): forked workers set up by `worker_init`,
+from a frozen heap, stopped at once when the block is left by an error or Ctrl-C.
 """
 from __future__ import annotations
 
@@ -11,7 +13,12 @@ import gc
 import os
 import signal
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+WORKER_JOIN_S = 5.0  # how long to wait for a terminated worker to exit
 
 
 def worker_init() -> None:
@@ -51,3 +58,39 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def fork_pool(workers: int) -> Iterator["ProcessPoolExecutor"]:
+    """A pool of `workers` forked processes (concurrent.futures.ProcessPoolExecutor), each set
+    up by `worker_init`. The heap stays frozen (`frozen_heap`) for the pool's life: the executor
+    forks its workers at the first submit, not here. Leaving the block normally shuts the pool
+    down once its workers are idle; leaving it by an exception (a worker died, Ctrl-C, the caller
+    stopped reading) cancels the tasks not started and terminates the workers at once, rather
+    than waiting for the tasks they are computing."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with frozen_heap():
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
+                                   initializer=worker_init)
+        finished = False
+        try:
+            yield pool
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                terminate_pool(pool)
+
+
+def terminate_pool(pool: "ProcessPoolExecutor") -> None:
+    """Cancel `pool`'s pending tasks and terminate its worker processes now."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # (Python 3.14: terminate_workers)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(WORKER_JOIN_S)

@@ -1,10 +1,8 @@
 """imsim.blas: every process that runs imsim work uses one BLAS thread (sweep workers included)."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 from imsim.blas import blas_threads
 
@@ -23,9 +21,9 @@ def _threads_in_worker() -> list[int]:
 
 
 def test_pool_workers_run_one_blas_thread():
-    from imsim.workers import worker_init
+    from imsim.workers import fork_pool
 
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork"), initializer=worker_init) as pool:
+    with fork_pool(1) as pool:  # the pool of the sweep, `imsim run --trace` and the demo
         assert pool.submit(_threads_in_worker).result() == [1]
 
 

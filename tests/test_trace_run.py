@@ -2,6 +2,8 @@
 trace order; a user mistake in a worker surfaces as the same one-line error."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,10 @@ from imsim.cli import main
 from imsim.errors import UserError
 from imsim.hwconfig import load_hw_config
 from imsim.trace import make_record, open_trace, save_trace
+from imsim import trace_run
 from imsim.trace_run import CHUNK, MIN_PARALLEL, GemmJob, run_records
+
+_REAL_RUN_CHUNK = trace_run._run_chunk
 
 
 def _trace(tmp_path, n: int, heavy: bool = True):
@@ -60,6 +65,25 @@ def test_a_mistake_in_a_worker_is_the_serial_one_line_error(tmp_path):
             list(run_records(trace, hw, job, workers=workers))
         messages.append(str(err.value))
     assert messages[0] == messages[1] and messages[0].startswith("g0: strategy none")
+
+
+_PARENT = os.getpid()
+
+
+def _dies_in_a_worker(bounds):
+    if os.getpid() != _PARENT:
+        os._exit(1)  # as a worker killed by the kernel (out of memory) would
+    return _REAL_RUN_CHUNK(bounds)
+
+
+def test_a_worker_that_dies_is_one_error_not_a_hang(tmp_path, monkeypatch):
+    """A worker killed mid-run (say by the out-of-memory killer) stops the run with a one-line
+    error naming what to do, instead of waiting forever for its chunk."""
+    trace = _trace(tmp_path, MIN_PARALLEL + CHUNK)
+    hw = load_hw_config("default", ["a_bits=4", "w_bits=4"])
+    monkeypatch.setattr(trace_run, "_run_chunk", _dies_in_a_worker)
+    with pytest.raises(RuntimeError, match="a worker process died.*--workers 0"):
+        list(run_records(trace, hw, GemmJob(), workers=2))
 
 
 def test_cli_workers_flag(tmp_path, capsys):

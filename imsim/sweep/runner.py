@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from imsim.sweep.dask_backend import check_reachable, run_on_dask
 from imsim.sweep.spec import Point, SweepSpec
 from imsim.sweep.store import ResultStore, Tables
 from imsim.sweep.tasks import Evaluator, make_tasks, run_task
-from imsim.workers import default_workers, frozen_heap, worker_init
+from imsim.workers import default_workers, fork_pool
 
 MAX_POOL_RESTARTS = 3
 
@@ -80,29 +80,21 @@ def _run_inline(tasks: list[tuple[Point, ...]], evaluator: Evaluator, committer:
 
 
 def _run_pool(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator, committer: Committer) -> int:
-    with frozen_heap():
-        return _pool_loop(tasks, workers, evaluator, committer)
-
-
-def _pool_loop(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluator, committer: Committer) -> int:
-    import multiprocessing as mp
-
     n = 0
     remaining = list(tasks)
     restarts = 0
     while remaining:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
-                                   initializer=worker_init)
         futures: dict[Future, tuple[Point, ...]] = {}
         try:
-            for task in remaining:
-                futures[pool.submit(run_task, evaluator, task)] = task
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    n += committer.add(fut.result())
-                    remaining.remove(futures[fut])
+            with fork_pool(workers) as pool:
+                for task in remaining:
+                    futures[pool.submit(run_task, evaluator, task)] = task
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        n += committer.add(fut.result())
+                        remaining.remove(futures[fut])
         except BrokenProcessPool:
             restarts += 1
             if restarts > MAX_POOL_RESTARTS:
@@ -113,8 +105,6 @@ def _pool_loop(tasks: list[tuple[Point, ...]], workers: int, evaluator: Evaluato
             committer.wait()
             done = committer.store.done_hashes()
             remaining = [t for t in remaining if any(p.hash not in done for p in t)]
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
     return n
 
 
