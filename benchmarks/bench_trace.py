@@ -9,7 +9,8 @@ with --strategy auto and with --strategy row, at the default beta 1.0 and at --b
 heavy hitters must be unpacked). Every process runs on one core: BLAS on one thread and
 `imsim run --workers 0` (no worker processes), so the ratios compare work, not parallelism. Prints best wall
 and CPU times, their ratios to the baseline and the median of the per-round ratios.
-Targets (issue 18): auto at most 4x the matmul script; auto at most 1.5x a single strategy.
+Targets (issue 18): auto at most 4x the matmul script; auto at most 1.5x a single strategy. The
+issue states them for its command, at the default beta; the verdict is printed for each beta.
 """
 from __future__ import annotations
 
@@ -49,15 +50,14 @@ def main() -> int:
     print_ratio_table(f"bundled trace (93 GEMMs), imsim run --hw default; {args.rounds} interleaved rounds, "
                       f"{os.cpu_count()} CPUs; x = ratio to the plain matmul script", runs,
                       "plain float64 matmul (baseline)")
-    ok = True
     for beta in ("", " --beta 0.99"):
         _, wall_x, cpu_x = ratio_line("", runs[f"auto{beta}"], base)
         _, wall_s, cpu_s = ratio_line("", runs[f"auto{beta}"], runs[f"row{beta}"])
-        ok = ok and max(wall_x, cpu_x) <= TARGET_VS_MATMUL and max(wall_s, cpu_s) <= TARGET_AUTO_VS_SINGLE
-        print(f"beta {beta.split()[-1] if beta else '1.0 (default)'}: auto / matmul {wall_x:.2f} wall, {cpu_x:.2f} CPU "
+        ok = max(wall_x, cpu_x) <= TARGET_VS_MATMUL and max(wall_s, cpu_s) <= TARGET_AUTO_VS_SINGLE
+        what = "0.99 (heavy hitters unpacked)" if beta else "1.0 (default: the issue's command)"
+        print(f"beta {what}: auto / matmul {wall_x:.2f} wall, {cpu_x:.2f} CPU "
               f"(target <= {TARGET_VS_MATMUL:g}); auto / row {wall_s:.2f} wall, {cpu_s:.2f} CPU "
-              f"(target <= {TARGET_AUTO_VS_SINGLE:g})")
-    print(f"targets {'met' if ok else 'MISSED'}")
+              f"(target <= {TARGET_AUTO_VS_SINGLE:g}): targets {'met' if ok else 'MISSED'}")
     return 0
 
 
