@@ -149,6 +149,8 @@ def dask_cluster(workers: int = 2) -> Iterator[tuple[str, list[int]]]:
 
 def _pids_cpu(pids: list[int]) -> float:
     """CPU seconds used so far by the processes `pids` themselves (not their children)."""
+    if not pids:
+        return 0.0
     import psutil  # a dependency of distributed
 
     return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)

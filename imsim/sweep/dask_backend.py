@@ -78,7 +78,8 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
         raise UserError("--scheduler needs Dask: pip install 'imsim[dask]' (dask[distributed])") from None
     check_reachable(address)
     try:
-        client = Client(address, timeout="20s")
+        # not the default client: a user's own client (a notebook's) stays theirs
+        client = Client(address, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UserError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
     n = 0
@@ -88,7 +89,9 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
         tasks = make_tasks(points, max(1, threads), max_points=DASK_CHUNK_POINTS)
         paused = client.run(pause_profiler)
         futures = client.map(run_task, [evaluator] * len(tasks), tasks, pure=False)  # one graph update
-        for fut in as_completed(futures):
+        # as_completed tracks futures on the default client's event loop unless told ours: with a
+        # user's client the default, each sweep ran 0.7-1.4 s longer (benchmark sweep, ~3.5 s)
+        for fut in as_completed(futures, loop=client.loop):
             # (as_completed(with_results=True) gathers every result concurrently, which tripped an
             # assertion in tornado's stream reads and then waited forever: results are fetched one by one)
             n += committer.add(fut.result())
