@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -112,39 +111,49 @@ def machine_scaling(n: int = 4_000_000) -> float:
     return 2 * one / two
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@contextlib.contextmanager
+def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen]:
+    """A child process writing to `log`; terminated (killed after 30 s) on exit, whatever happens."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager
 def dask_cluster(workers: int = 2) -> Iterator[tuple[str, list[int]]]:
     """A Dask cluster on loopback started as docs/sweeps.md starts one (`dask scheduler`, then
-    `dask worker ADDRESS --nworkers N --nthreads 1`), each its own process; yields the scheduler
-    address and the pids of those two commands (the scheduler; the nannies, whose children are
-    the worker processes) once all N workers have registered, and stops the processes on exit."""
+    `dask worker --nworkers N --nthreads 1`), each its own process, the scheduler on a port of
+    its choosing (told through a scheduler file); yields the scheduler address and the pids of
+    those two commands (the scheduler; the nannies, whose children are the worker processes) once
+    all N workers have registered, and stops the processes on exit (workers first)."""
     from distributed import Client
 
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    cli = [sys.executable, "-m"]
-    procs = [subprocess.Popen(cli + ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                     address.rsplit(":", 1)[1], "--no-dashboard"], **quiet)]
-    try:
-        procs.append(subprocess.Popen(cli + ["distributed.cli.dask_worker", address, "--nworkers", str(workers),
-                                             "--nthreads", "1", "--no-dashboard"], **quiet))
-        with Client(address, timeout=f"{CLUSTER_START_S:g}s") as client:
-            client.wait_for_workers(workers, timeout=CLUSTER_START_S)
-        yield address, [proc.pid for proc in procs]
-    finally:
-        for proc in reversed(procs):  # workers first (their nannies close them), then the scheduler
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        file, logs = Path(tmp) / "scheduler.json", Path(tmp)
+        cli = [sys.executable, "-m"]
+        scheduler = stack.enter_context(_process(cli + [
+            "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            "--scheduler-file", str(file)], logs / "scheduler.log"))
+        nannies = stack.enter_context(_process(cli + [
+            "distributed.cli.dask_worker", "--scheduler-file", str(file), "--nworkers", str(workers),
+            "--nthreads", "1", "--no-dashboard"], logs / "workers.log"))
+        try:
+            with Client(scheduler_file=str(file), timeout=f"{CLUSTER_START_S:g}s") as client:
+                client.wait_for_workers(workers, timeout=CLUSTER_START_S)
+                address = client.scheduler.address
+        except Exception:
+            for log in ("scheduler.log", "workers.log"):
+                print(f"--- {log}:\n" + (logs / log).read_text(errors="replace")[-2000:], file=sys.stderr)
+            raise
+        yield address, [scheduler.pid, nannies.pid]
 
 
 def _pids_cpu(pids: list[int]) -> float:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
 WORKER_JOIN_S = 5.0  # how long to wait for a terminated worker to exit
+_FROZEN_DEPTH = 0  # open frozen_heap blocks
 
 
 def worker_init() -> None:
@@ -52,12 +53,17 @@ def frozen_heap() -> Iterator[None]:
     generation (gc.freeze) until it ends, so a worker's garbage collections do not write to
     them, and the pages the fork shares are not copied into every worker (copy-on-write); the
     Python documentation recommends this for forked workers. Objects made later are collected
-    as usual."""
-    gc.freeze()
+    as usual. Blocks may nest (gc.freeze is not reentrant: only the outermost block unfreezes)."""
+    global _FROZEN_DEPTH
+    if _FROZEN_DEPTH == 0:
+        gc.freeze()
+    _FROZEN_DEPTH += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        _FROZEN_DEPTH -= 1
+        if _FROZEN_DEPTH == 0:
+            gc.unfreeze()
 
 
 @contextmanager
@@ -87,7 +93,10 @@ def fork_pool(workers: int) -> Iterator["ProcessPoolExecutor"]:
 
 def terminate_pool(pool: "ProcessPoolExecutor") -> None:
     """Cancel `pool`'s pending tasks and terminate its worker processes now."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())  # (Python 3.14: terminate_workers)
+    if hasattr(pool, "terminate_workers"):  # Python 3.14
+        pool.terminate_workers()
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # taken before shutdown clears it
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         if proc.is_alive():

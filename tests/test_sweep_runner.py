@@ -146,26 +146,34 @@ def test_dask_local_cluster_matches_pool(tmp_path, monkeypatch):
             _, seen = run_sweep(spec, tmp_path / "dask-profiler", scheduler=cluster.scheduler_address,
                                 progress=False, evaluator=profiler_evaluator)
             assert all(client.run(_profiler_running).values())
-            # with the user's client the default, the sweep still tracks its futures on the event
-            # loop of its own client (on the user's loop every result arrived late: +0.7-1.4 s a sweep)
-            tracked = []
-            real = distributed.as_completed
-
-            def spy(futures, loop=None, **kw):
-                tracked.append((loop or distributed.default_client().loop, {f.client.loop for f in futures}))
-                return real(futures, loop=loop, **kw)
-
-            monkeypatch.setattr(distributed, "as_completed", spy)
-            run_sweep(spec, tmp_path / "dask-loop", scheduler=cluster.scheduler_address, progress=False,
-                      evaluator=fake_evaluator)
-            monkeypatch.undo()
-            assert len(tracked) == 1 and tracked[0][1] == {tracked[0][0]} and tracked[0][0] is not client.loop
             # a diagnostic that was off before the sweep stays off after it
             client.run(_stop_tick)
             run_sweep(spec, tmp_path / "dask-tick-off", scheduler=cluster.scheduler_address, progress=False,
                       evaluator=fake_evaluator)
             assert not any(client.run(_running, "tick").values())
             assert all(client.run(_running, "profile").values())
+        # a user's client, the process's default (as a notebook's is), stays the default during a
+        # sweep, and the sweep tracks its futures on its own client's event loop (on the user's
+        # loop every result arrived late: +0.7-1.4 s a sweep)
+        user = distributed.Client(cluster)
+        tracked = []
+        real = distributed.as_completed
+
+        def spy(futures, loop=None, **kw):
+            tracked.append((loop or distributed.default_client().loop, {f.client.loop for f in futures},
+                            distributed.default_client()))
+            return real(futures, loop=loop, **kw)
+
+        try:
+            monkeypatch.setattr(distributed, "as_completed", spy)
+            run_sweep(spec, tmp_path / "dask-loop", scheduler=cluster.scheduler_address, progress=False,
+                      evaluator=fake_evaluator)
+        finally:
+            monkeypatch.undo()
+            user.close()
+        assert len(tracked) == 1
+        loop, futures_loops, default = tracked[0]
+        assert futures_loops == {loop} and loop is not user.loop and default is user
     assert not seen.results["profiler_running"].any()
     assert report.backend.startswith("dask:tcp://127.0.0.1") and report.points_computed == 24
     pd.testing.assert_frame_equal(ref.results, tables.results)

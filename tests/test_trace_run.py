@@ -76,6 +76,7 @@ def _dies_in_a_worker(bounds):
     return _REAL_RUN_CHUNK(bounds)
 
 
+@pytest.mark.timeout(120)
 def test_a_worker_that_dies_is_one_error_not_a_hang(tmp_path, monkeypatch):
     """A worker killed mid-run (say by the out-of-memory killer) stops the run with a one-line
     error naming what to do, instead of waiting forever for its chunk."""
