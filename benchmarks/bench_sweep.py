@@ -10,8 +10,9 @@ work and memory simulations) are computed; modules are imported once before timi
 reports the in-process run (workers=0). Every worker process runs BLAS on one thread
 (imsim.blas), so N workers use N cores.
 The Dask cluster is the one docs/sweeps.md tells users to start, on loopback: `dask scheduler`
-and `dask worker ADDRESS --nworkers 2 --nthreads 1`, each its own process (as for `imsim sweep
---scheduler`; only the client runs in this process). A new cluster each round, started and
+and `dask worker --nworkers 2 --nthreads 1`, each its own process (as for `imsim sweep
+--scheduler`; only the client runs in this process; the scheduler picks a free port and passes
+its address to the workers and the client through a scheduler file). A new cluster each round, started and
 warmed up (imports on the workers, as the forked pool has them) before its timed run, closed
 before the next round; its start-up is reported separately.
 CPU accounting, which load from other processes disturbs less than wall time: the parent's CPU

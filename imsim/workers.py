@@ -80,15 +80,12 @@ def fork_pool(workers: int) -> Iterator["ProcessPoolExecutor"]:
     with frozen_heap():
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
                                    initializer=worker_init)
-        finished = False
         try:
             yield pool
-            finished = True
-        finally:
-            if finished:
-                pool.shutdown(wait=True)
-            else:
-                terminate_pool(pool)
+        except BaseException:  # an error, Ctrl-C, or GeneratorExit from a caller that stopped reading
+            terminate_pool(pool)
+            raise
+        pool.shutdown(wait=True)
 
 
 def terminate_pool(pool: "ProcessPoolExecutor") -> None:

@@ -6,9 +6,11 @@ import os
 import pandas as pd
 import pytest
 
+from imsim.sweep.dask_backend import DASK_CHUNK_POINTS
 from imsim.sweep.parts import committed, hashes, part_files
 from imsim.sweep.runner import make_tasks, run_sweep
 from imsim.sweep.spec import parse_spec
+from imsim.sweep.tasks import MAX_CHUNK_POINTS
 
 
 def fake_evaluator(points):
@@ -75,7 +77,7 @@ def test_make_tasks_keeps_a_design_together_across_strategies():
 def test_make_tasks_caps_a_task_at_max_points():
     spec = parse_spec({"axes": {"rows": list(range(4, 504)), "strategy": ["row", "both"]}}, source="big.yaml")
     assert len(spec.points) == 1000
-    for cap in (16, 32):  # the local pool's cap and the Dask backend's
+    for cap in (MAX_CHUNK_POINTS, DASK_CHUNK_POINTS):  # the local pool's cap and the Dask backend's
         tasks = make_tasks(spec.points, workers=2, max_points=cap)
         assert sorted(p.index for t in tasks for p in t) == list(range(1000))
         assert max(len(t) for t in tasks) == cap and len(tasks) == -(-1000 // cap)

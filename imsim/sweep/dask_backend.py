@@ -1,8 +1,9 @@
 """The Dask backend of a sweep: the same tasks as the local pool (imsim.sweep.tasks), submitted
 to a running Dask scheduler.
 
-Before a run, the scheduler address is checked with one line of error for a user mistake
-(nothing listening, not a Dask scheduler). During a run, two diagnostics of the workers are
+`check_reachable` refuses a scheduler address with one line of error for a user mistake
+(nothing listening, not a Dask scheduler); run_sweep calls it before it opens the output
+folder, so `run_on_dask` does not repeat it. During a run, two diagnostics of the workers are
 paused (`pause_profiler`) and restarted afterwards: the statistical profiler (the dashboard's
 profile page) walks every computing thread's Python stack every 10 ms while holding the GIL,
 and on imsim's deep simpy generator stacks that took 0.15-0.19 s of each worker's ~2.5 s in the
@@ -70,13 +71,12 @@ def check_reachable(address: str) -> None:
 
 
 def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, committer: Any) -> tuple[int, int]:
-    """Run `points` as tasks on the Dask cluster at `address`, committing each finished task
-    through `committer`; returns (points computed, tasks)."""
+    """Run `points` as tasks on the Dask cluster at `address` (already `check_reachable`),
+    committing each finished task through `committer`; returns (points computed, tasks)."""
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise UserError("--scheduler needs Dask: pip install 'imsim[dask]' (dask[distributed])") from None
-    check_reachable(address)
     try:
         # not the default client: a user's own client (a notebook's) stays theirs
         client = Client(address, timeout="20s", set_as_default=False)
@@ -97,12 +97,11 @@ def run_on_dask(points: Sequence[Point], address: str, evaluator: Evaluator, com
             n += committer.add(fut.result())
             fut.release()
     finally:
-        for worker, names in paused.items():
-            try:
-                if names:
-                    client.run(resume_profiler, names, workers=[worker])
-            except Exception:  # noqa: BLE001 (a worker gone meanwhile: nothing left to restart there)
-                pass
+        try:
+            if any(paused.values()):  # one call; each worker restarts what it paused (a new one: nothing)
+                client.run(resume_profiler, paused, on_error="ignore")
+        except Exception:  # noqa: BLE001 (a worker lost during the call: nothing left to restart there)
+            pass
         client.close()
     return n, len(tasks)
 
@@ -120,11 +119,12 @@ def pause_profiler(dask_worker: Any) -> list[str]:
     return stopped
 
 
-def resume_profiler(names: Sequence[str], dask_worker: Any = None) -> list[str]:
-    """Restart the periodic callbacks `names` that `pause_profiler` stopped on this Dask worker
-    (run on the worker by Client.run); returns the names it restarted."""
+def resume_profiler(paused: dict[str, Sequence[str]], dask_worker: Any = None) -> list[str]:
+    """Restart the periodic callbacks that `pause_profiler` stopped on this Dask worker (`paused`:
+    worker address -> names, as Client.run returned them; run on the worker by Client.run);
+    returns the names it restarted."""
     started = []
-    for name in names:
+    for name in paused.get(dask_worker.address, ()):
         callback = dask_worker.periodic_callbacks.get(name)
         if callback is not None and not callback.is_running():
             callback.start()
